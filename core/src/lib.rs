@@ -1,0 +1,41 @@
+//! lutna-core owns the one definition of lutna's arithmetic and everything that does not touch
+//! hardware: number formats and the LUT scheme family ([`arith`]), per-layer scheme plans
+//! ([`plan`]), the quantized model IR and the `.lutna` file ([`model`]), ONNX import
+//! ([`onnx`]) and quantization ([`quant`]), CIFAR-10 loading ([`cifar`]) and the bit-exact golden
+//! inference engine ([`engine`]), and the float reference run by tract ([`reference`]). It depends on no other lutna crate; the hardware generators,
+//! the simulator and the host all take their rules from here.
+
+pub mod arith;
+pub mod cifar;
+pub mod engine;
+pub mod model;
+pub mod onnx;
+pub mod plan;
+pub mod quant;
+pub mod reference;
+
+pub use arith::{Scheme, WEIGHT_MAX};
+pub use model::Model;
+pub use plan::Plan;
+
+use std::path::Path;
+
+/// Writes `bytes` to a temporary file beside `path` and renames it into place, so an interrupted
+/// or failed write never leaves a partial file under the final name.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.tmp{}",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("out"),
+        std::process::id()
+    ));
+    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| {
+        let _ = std::fs::remove_file(&tmp);
+        format!("cannot write {}", path.display())
+    })
+}

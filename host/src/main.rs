@@ -1,0 +1,388 @@
+//! `lutna`: the command-line front of the lutna look-up-table neural accelerator.
+//!
+//! This crate owns the user's side: argument parsing, progress bars, human and JSON reports. The
+//! work itself lives in `lutna-core` (and, as they land, the hardware and simulator crates).
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use lutna_core::cifar::{self, Split};
+use lutna_core::engine::{summarize, Engine};
+use lutna_core::{onnx, quant, Model, Plan, Scheme};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+/// Where the shipped model and sample images live, relative to the repository root.
+const DEMO_MODEL: &str = "models/icebreaker-w0.5.lutna";
+const SAMPLE_DATA: &str = "data/cifar10-sample";
+
+#[derive(Parser)]
+#[command(
+    name = "lutna",
+    version,
+    about = "Look-up-table neural accelerator for iCE40 FPGAs: import, evaluate and analyze \
+             CIFAR-10 CNNs whose multiplications are table reads (LUT-NA)",
+    long_about = "lutna turns a trained, pruned CIFAR-10 CNN (ONNX) into a quantized .lutna model \
+                  whose multiplications are reads of small precomputed tables (LUT-NA, after \
+                  arXiv 2406.05282), and runs it bit-exactly in software.\n\n\
+                  Typical flow:\n  \
+                  lutna import --onnx net.onnx --calib ../shared/cifar10 -o net.lutna\n  \
+                  lutna info   --model net.lutna\n  \
+                  lutna eval   --model net.lutna --data ../shared/cifar10 --scheme lutna\n\n\
+                  Start with `lutna demo` to see it on the shipped model and sample images."
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the pipeline on the shipped iCEBreaker model and sample images
+    Demo(DemoArgs),
+    /// Quantize a float ONNX model into a .lutna model
+    Import(ImportArgs),
+    /// Bit-exact integer accuracy of a .lutna model under a scheme or per-layer plan
+    Eval(EvalArgs),
+    /// Layers, sizes, sparsity and MAC counts of a .lutna model
+    Info(InfoArgs),
+}
+
+#[derive(Args)]
+struct DemoArgs {
+    /// Model to run (default: the shipped iCEBreaker model)
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Folder of CIFAR-10 binary batches (default: the shipped sample)
+    #[arg(long)]
+    data: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct ImportArgs {
+    /// Float ONNX model: N x 3 x 32 x 32 raw pixels (0..255) in, logits out
+    #[arg(long)]
+    onnx: PathBuf,
+    /// Folder of CIFAR-10 binary batches; calibration reads training images (data_batch_*) only
+    #[arg(long)]
+    calib: PathBuf,
+    /// Number of training images used to calibrate activation ranges
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=45000))]
+    calib_images: u32,
+    /// Output .lutna file
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Model name stored in the file (default: the output file's stem)
+    #[arg(long)]
+    name: Option<String>,
+    /// Print a JSON summary instead of text
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct EvalArgs {
+    /// .lutna model file
+    #[arg(long)]
+    model: PathBuf,
+    /// Folder of CIFAR-10 binary batches
+    #[arg(long)]
+    data: PathBuf,
+    /// test (test_batch.bin), val (training images 45000..49999) or train (0..44999)
+    #[arg(long, default_value = "test")]
+    split: Split,
+    /// Evaluate only the first N images of the split
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Multiplication scheme for every layer
+    #[arg(long, conflicts_with = "plan", help = format!("Multiplication scheme for every layer: {}", Scheme::NAMES))]
+    scheme: Option<Scheme>,
+    /// Per-layer plan file (JSON) instead of one scheme
+    #[arg(long)]
+    plan: Option<PathBuf>,
+    /// Print JSON instead of text
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct InfoArgs {
+    /// .lutna model file
+    #[arg(long)]
+    model: PathBuf,
+    /// Print JSON instead of text
+    #[arg(long)]
+    json: bool,
+}
+
+fn progress(len: usize, msg: &str, quiet: bool) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new(len as u64);
+    pb.set_style(
+        ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})")
+            .unwrap()
+            .progress_chars("=> "),
+    );
+    pb.set_message(msg.to_string());
+    pb
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.cmd {
+        Cmd::Demo(a) => demo(a),
+        Cmd::Import(a) => import(a),
+        Cmd::Eval(a) => eval(a),
+        Cmd::Info(a) => info(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn import(a: ImportArgs) -> Result<()> {
+    let imported = onnx::import_onnx(&a.onnx)?;
+    for w in &imported.warnings {
+        eprintln!("warning: {w}");
+    }
+    let train = cifar::load(&a.calib, Split::Train)
+        .context("calibration needs the CIFAR-10 training batches (data_batch_1..5.bin)")?;
+    let calib = train.spread(a.calib_images as usize);
+    let pb = progress(calib.len(), "calibrating", a.json);
+    let ranges = quant::calibrate(&imported.graph, &calib, |n| pb.inc(n as u64));
+    pb.finish_and_clear();
+    let name = a.name.unwrap_or_else(|| {
+        a.output
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("model")
+            .to_string()
+    });
+    let model = quant::quantize(&imported.graph, &ranges, &name)?;
+    model.save(&a.output)?;
+    let stats = model.layer_stats();
+    let nonzero: usize = stats.iter().map(|s| s.nonzero).sum();
+    let params: usize = stats.iter().map(|s| s.params).sum();
+    if a.json {
+        println!(
+            "{}",
+            json!({"model": name, "output": a.output, "layers": model.layers.len(),
+                   "params": params, "nonzero": nonzero, "calib_images": calib.len(),
+                   "warnings": imported.warnings})
+        );
+    } else {
+        println!(
+            "wrote {} ({} layers, {} of {} weights nonzero, calibrated on {} training images)",
+            a.output.display(),
+            model.layers.len(),
+            nonzero,
+            params,
+            calib.len()
+        );
+    }
+    Ok(())
+}
+
+struct EvalResult {
+    images: usize,
+    top1: f64,
+    sha: String,
+    images_per_s: f64,
+}
+
+fn run_eval(model: &Model, plan: &Plan, data: &cifar::Dataset, quiet: bool) -> Result<EvalResult> {
+    let engine = Engine::new(model, plan)?;
+    let pb = progress(data.len(), "evaluating", quiet);
+    let t0 = Instant::now();
+    let logits = engine.run_all(data, |n| pb.inc(n as u64));
+    let dt = t0.elapsed().as_secs_f64();
+    pb.finish_and_clear();
+    let (top1, sha) = summarize(&logits, &data.labels);
+    Ok(EvalResult {
+        images: data.len(),
+        top1,
+        sha,
+        images_per_s: data.len() as f64 / dt.max(1e-9),
+    })
+}
+
+fn load_split(dir: &Path, split: Split, limit: Option<usize>) -> Result<cifar::Dataset> {
+    let mut data = cifar::load(dir, split)?;
+    if let Some(n) = limit {
+        if n == 0 {
+            bail!("--limit 0 evaluates nothing; give a positive number of images");
+        }
+        data.truncate(n);
+    }
+    Ok(data)
+}
+
+fn eval(a: EvalArgs) -> Result<()> {
+    let model = Model::load(&a.model)?;
+    let plan = match (&a.plan, a.scheme) {
+        (Some(p), _) => Plan::load(p)?,
+        (None, s) => Plan::uniform(s.unwrap_or(Scheme::Exact)),
+    };
+    let data = load_split(&a.data, a.split, a.limit)?;
+    let r = run_eval(&model, &plan, &data, a.json)?;
+    let scheme = plan.label(&model);
+    if a.json {
+        println!(
+            "{}",
+            json!({"model": model.name, "scheme": scheme, "split": a.split.to_string(),
+                   "images": r.images, "top1": r.top1, "logits_sha256": r.sha,
+                   "images_per_s": r.images_per_s})
+        );
+    } else {
+        println!("model    {} ({})", model.name, a.model.display());
+        println!(
+            "data     {} split of {}, {} images",
+            a.split,
+            a.data.display(),
+            r.images
+        );
+        println!("scheme   {scheme}");
+        println!("top-1    {:.2} %", 100.0 * r.top1);
+        println!("logits   sha256 {}", r.sha);
+        println!("speed    {:.0} images/s", r.images_per_s);
+    }
+    Ok(())
+}
+
+fn info(a: InfoArgs) -> Result<()> {
+    let model = Model::load(&a.model)?;
+    let stats = model.layer_stats();
+    let params: usize = stats.iter().map(|s| s.params).sum();
+    let nonzero: usize = stats.iter().map(|s| s.nonzero).sum();
+    let macs_dense: u64 = stats.iter().map(|s| s.macs_dense).sum();
+    let macs_pruned: u64 = stats.iter().map(|s| s.macs_pruned).sum();
+    if a.json {
+        println!(
+            "{}",
+            json!({"name": model.name, "layers": stats, "params": params, "nonzero": nonzero,
+                   "macs_dense": macs_dense, "macs_pruned": macs_pruned})
+        );
+        return Ok(());
+    }
+    println!("model {} ({})", model.name, a.model.display());
+    println!(
+        "{:>3}  {:<28} {:<8} {:>14} {:>7} {:>9} {:>9} {:>12} {:>12}",
+        "#", "layer", "kind", "output", "kind", "params", "nonzero", "MACs dense", "MACs pruned"
+    );
+    for (i, s) in stats.iter().enumerate() {
+        let shape = format!(
+            "{}x{}x{}",
+            s.output_shape[0], s.output_shape[1], s.output_shape[2]
+        );
+        println!(
+            "{:>3}  {:<28} {:<8} {:>14} {:>7} {:>9} {:>9} {:>12} {:>12}",
+            i,
+            s.name,
+            s.kind,
+            shape,
+            format!("{:?}", s.output_kind).to_lowercase(),
+            s.params,
+            s.nonzero,
+            s.macs_dense,
+            s.macs_pruned
+        );
+    }
+    println!(
+        "total: {params} weights, {nonzero} nonzero ({:.1} % pruned); {macs_dense} MACs dense, \
+         {macs_pruned} after pruning ({:.1} % fewer)",
+        100.0 * (1.0 - nonzero as f64 / params.max(1) as f64),
+        100.0 * (1.0 - macs_pruned as f64 / macs_dense.max(1) as f64)
+    );
+    Ok(())
+}
+
+/// Finds a shipped file whether lutna runs from the repository root or elsewhere in it.
+fn shipped(rel: &str) -> Result<PathBuf> {
+    let candidates = [
+        PathBuf::from(rel),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(rel),
+    ];
+    candidates
+        .iter()
+        .find(|p| p.exists())
+        .cloned()
+        .with_context(|| {
+            format!("cannot find the shipped {rel}; run lutna from the repository root")
+        })
+}
+
+fn demo(a: DemoArgs) -> Result<()> {
+    let model_path = match a.model {
+        Some(p) => p,
+        None => shipped(DEMO_MODEL)?,
+    };
+    let data_dir = match a.data {
+        Some(p) => p,
+        None => shipped(SAMPLE_DATA)?,
+    };
+    let model = Model::load(&model_path)?;
+    let data = cifar::load(&data_dir, Split::Test)?;
+    let stats = model.layer_stats();
+    let macs_dense: u64 = stats.iter().map(|s| s.macs_dense).sum();
+    let macs_pruned: u64 = stats.iter().map(|s| s.macs_pruned).sum();
+    println!(
+        "lutna demo: {} on {} test images from {}",
+        model.name,
+        data.len(),
+        data_dir.display()
+    );
+    println!(
+        "  {} layers, {} MACs dense, {} after pruning ({:.1} % fewer)",
+        model.layers.len(),
+        macs_dense,
+        macs_pruned,
+        100.0 * (1.0 - macs_pruned as f64 / macs_dense.max(1) as f64)
+    );
+    println!(
+        "\n  {:<10} {:>8} {:>10}  logits sha256",
+        "scheme", "top-1", "images/s"
+    );
+    let mut exact_sha = String::new();
+    for s in [
+        Scheme::Exact,
+        Scheme::TLUT,
+        Scheme::LUTNA,
+        Scheme::ALUTNA,
+        Scheme::ALUTNA_C,
+    ] {
+        let r = run_eval(&model, &Plan::uniform(s), &data, true)?;
+        if s == Scheme::Exact {
+            exact_sha = r.sha.clone();
+        }
+        let same = if r.sha == exact_sha {
+            "  (= exact)"
+        } else {
+            ""
+        };
+        println!(
+            "  {:<10} {:>7.2}% {:>10.0}  {}{}",
+            s.to_string(),
+            100.0 * r.top1,
+            r.images_per_s,
+            &r.sha[..16],
+            same
+        );
+        if s.is_exact() && r.sha != exact_sha {
+            bail!("{s} is proved equal to exact but its logits differ: this is a bug, please report it");
+        }
+    }
+    println!(
+        "\n  Exact schemes (tlut, lutna) reproduce the exact logits bit for bit; the approximate\n  \
+         ones (alutna, alutna-c) skip the low activation nibble. The hardware steps (virtual\n  \
+         board, UART host) join this demo as they land; see README.md."
+    );
+    Ok(())
+}

@@ -1,0 +1,234 @@
+#!/usr/bin/env python3
+"""Train a CIFAR-10 model and prune it by the lottery ticket method, resumably.
+
+Round 0 trains the dense network and keeps a copy of the weights at the rewind epoch. Each later
+round removes a fraction of the surviving conv/linear weights by global magnitude, rewinds the
+survivors to the rewind-epoch copy, and retrains them (Frankle & Carbin 2019; rewinding to an early
+epoch rather than to initialization as in Frankle et al. 2020, "Linear mode connectivity and the
+lottery ticket hypothesis"). Every epoch ends with a checkpoint, so a stopped run resumes where it
+was with `--resume` (the default when the run folder holds a checkpoint).
+
+Data: ../shared/cifar10 binary batches. Images 0..44999 of the training set train the model;
+45000..49999 are the validation split (the same split as `lutna eval --split val`); test_batch.bin
+is only used for the reported accuracies.
+
+Output: <out>/<name>.onnx (float, raw 0..255 pixels in, pruned zeros in place) and
+<out>/<name>.train.json (per round: sparsity and MACs per layer, accuracies).
+"""
+
+import argparse
+import json
+import os
+import random
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+import models
+
+VAL_START = 45000
+
+
+def load_batches(data_dir, names):
+    xs, ys = [], []
+    for n in names:
+        path = os.path.join(data_dir, n)
+        raw = np.fromfile(path, dtype=np.uint8)
+        if raw.size % 3073 != 0:
+            raise SystemExit(f"{path}: size {raw.size} is not a multiple of 3073-byte records")
+        raw = raw.reshape(-1, 3073)
+        ys.append(raw[:, 0].astype(np.int64))
+        xs.append(raw[:, 1:].reshape(-1, 3, 32, 32))
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def augment(x):
+    """Random crop with 4-pixel zero padding and random horizontal flip, on a uint8 batch."""
+    n = x.shape[0]
+    padded = F.pad(x, (4, 4, 4, 4))
+    dx = torch.randint(0, 9, (n,))
+    dy = torch.randint(0, 9, (n,))
+    out = torch.empty_like(x)
+    for i in range(n):
+        out[i] = padded[i, :, dy[i]:dy[i] + 32, dx[i]:dx[i] + 32]
+    flip = torch.rand(n) < 0.5
+    out[flip] = out[flip].flip(3)
+    return out
+
+
+def evaluate(model, x, y, batch=500):
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for i in range(0, len(x), batch):
+            xb = torch.from_numpy(x[i:i + batch]).float()
+            correct += (model(xb).argmax(1).numpy() == y[i:i + batch]).sum()
+    return float(correct) / len(x)
+
+
+def apply_masks(model, masks):
+    with torch.no_grad():
+        for name, m in models.prunable(model):
+            if name in masks:
+                m.weight.mul_(masks[name])
+
+
+def prune_global(model, masks, fraction):
+    """Remove `fraction` of the surviving weights with the smallest magnitude, over all layers."""
+    alive = torch.cat([m.weight.detach().abs()[masks[n].bool()].flatten()
+                       for n, m in models.prunable(model)])
+    k = int(fraction * alive.numel())
+    if k == 0:
+        return masks
+    threshold = torch.kthvalue(alive, k).values
+    new = {}
+    for n, m in models.prunable(model):
+        new[n] = masks[n] * (m.weight.detach().abs() > threshold).float()
+    return new
+
+
+def layer_stats(model, masks, dense_macs):
+    rows = []
+    for n, m in models.prunable(model):
+        total = masks[n].numel()
+        nz = int(masks[n].sum().item())
+        rows.append({"layer": n, "weights": total, "nonzero": nz, "sparsity": 1 - nz / total,
+                     "macs_dense": dense_macs[n], "macs_pruned": dense_macs[n] * nz // total})
+    return rows
+
+
+def lr_at(args, epoch_in_round):
+    """Cosine schedule over one round, so every round's retraining ends at a small step size."""
+    return 0.5 * args.lr * (1 + np.cos(np.pi * epoch_in_round / args.epochs))
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--arch", required=True)
+    p.add_argument("--width", type=float, default=0.25)
+    p.add_argument("--name", help="file stem, default <arch>-w<width>")
+    p.add_argument("--data", default="../shared/cifar10")
+    p.add_argument("--out", default="models")
+    p.add_argument("--runs", default="runs", help="checkpoint folder (not committed)")
+    p.add_argument("--epochs", type=int, default=15, help="epochs per round")
+    p.add_argument("--rounds", type=int, default=4, help="pruning rounds after the dense round")
+    p.add_argument("--prune", type=float, default=0.5, help="fraction of survivors removed/round")
+    p.add_argument("--rewind", type=int, default=1, help="epoch whose weights survivors rewind to")
+    p.add_argument("--lr", type=float, default=0.05)
+    p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--limit-train", type=int, default=0, help="use only N training images (smoke)")
+    args = p.parse_args()
+
+    name = args.name or f"{args.arch}-w{args.width:g}"
+    torch.set_num_threads(args.threads)
+    run_dir = os.path.join(args.runs, name)
+    os.makedirs(run_dir, exist_ok=True)
+    os.makedirs(args.out, exist_ok=True)
+
+    x_all, y_all = load_batches(args.data, [f"data_batch_{i}.bin" for i in range(1, 6)])
+    x_tr, y_tr = x_all[:VAL_START], y_all[:VAL_START]
+    x_val, y_val = x_all[VAL_START:], y_all[VAL_START:]
+    if args.limit_train:
+        x_tr, y_tr = x_tr[:args.limit_train], y_tr[:args.limit_train]
+    x_te, y_te = load_batches(args.data, ["test_batch.bin"])
+
+    torch.manual_seed(args.seed)
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    model = models.build(args.arch, args.width)
+    dense_macs = models.macs_per_layer(model)
+    masks = {n: torch.ones_like(m.weight) for n, m in models.prunable(model)}
+    opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, weight_decay=5e-4,
+                          nesterov=True)
+    state = {"round": 0, "epoch": 0, "record": {"arch": args.arch, "width": args.width,
+                                                 "name": name, "args": vars(args), "rounds": []}}
+    ckpt = os.path.join(run_dir, "ckpt.pt")
+    rewind_path = os.path.join(run_dir, "rewind.pt")
+    if os.path.exists(ckpt):
+        c = torch.load(ckpt, weights_only=False)
+        model.load_state_dict(c["model"])
+        opt.load_state_dict(c["opt"])
+        masks, state = c["masks"], c["state"]
+        torch.set_rng_state(c["rng"])
+        print(f"resumed {name} at round {state['round']} epoch {state['epoch']}", flush=True)
+
+    xt = torch.from_numpy(x_tr)
+    yt = torch.from_numpy(y_tr)
+    while state["round"] <= args.rounds:
+        r = state["round"]
+        while state["epoch"] < args.epochs:
+            e = state["epoch"]
+            if r == 0 and e == args.rewind:
+                torch.save({"model": model.state_dict(), "opt": opt.state_dict()}, rewind_path)
+            for g in opt.param_groups:
+                g["lr"] = lr_at(args, e)
+            model.train()
+            t0 = time.time()
+            perm = torch.randperm(len(xt))
+            loss_sum = 0.0
+            for i in range(0, len(perm), args.batch):
+                idx = perm[i:i + args.batch]
+                xb = augment(xt[idx]).float()
+                loss = F.cross_entropy(model(xb), yt[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                apply_masks(model, masks)
+                loss_sum += loss.item() * len(idx)
+            state["epoch"] = e + 1
+            val = evaluate(model, x_val, y_val)
+            print(f"{name} round {r} epoch {e + 1}/{args.epochs} loss {loss_sum / len(xt):.3f} "
+                  f"val {val:.4f} ({time.time() - t0:.0f} s)", flush=True)
+            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "masks": masks,
+                        "state": state, "rng": torch.get_rng_state()}, ckpt + ".tmp")
+            os.replace(ckpt + ".tmp", ckpt)
+
+        layers = layer_stats(model, masks, dense_macs)
+        val = evaluate(model, x_val, y_val)
+        test = evaluate(model, x_te, y_te)
+        md = sum(l["macs_dense"] for l in layers)
+        mp = sum(l["macs_pruned"] for l in layers)
+        state["record"]["rounds"].append({
+            "round": r, "val_top1": val, "test_top1": test, "macs_dense": md, "macs_pruned": mp,
+            "mac_reduction": 1 - mp / md,
+            "weights": sum(l["weights"] for l in layers),
+            "nonzero": sum(l["nonzero"] for l in layers), "layers": layers})
+        print(f"{name} round {r} done: val {val:.4f} test {test:.4f} "
+              f"MAC reduction {100 * (1 - mp / md):.1f}%", flush=True)
+        torch.save({"model": model.state_dict(), "masks": masks}, os.path.join(run_dir, f"round{r}.pt"))
+        export(model, masks, args.out, name, state["record"])
+
+        if r == args.rounds:
+            break
+        masks = prune_global(model, masks, args.prune)
+        rw = torch.load(rewind_path, weights_only=False)
+        model.load_state_dict(rw["model"])
+        opt.load_state_dict(rw["opt"])
+        apply_masks(model, masks)
+        state["round"] = r + 1
+        state["epoch"] = args.rewind
+        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "masks": masks,
+                    "state": state, "rng": torch.get_rng_state()}, ckpt)
+
+
+def export(model, masks, out_dir, name, record):
+    """Write the current round's float ONNX (zeros in place) and the training record."""
+    model.eval()
+    apply_masks(model, masks)
+    onnx_path = os.path.join(out_dir, f"{name}.onnx")
+    torch.onnx.export(model, torch.zeros(1, 3, 32, 32), onnx_path + ".tmp", input_names=["pixels"],
+                      output_names=["logits"], opset_version=13,
+                      dynamic_axes={"pixels": {0: "n"}, "logits": {0: "n"}})
+    os.replace(onnx_path + ".tmp", onnx_path)
+    with open(os.path.join(out_dir, f"{name}.train.json"), "w") as f:
+        json.dump(record, f, indent=1)
+    print(f"wrote {onnx_path}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
