@@ -302,11 +302,7 @@ impl Builder {
     }
 
     fn push(&mut self, n: &NodeProto, inputs: Vec<usize>, op: FloatOp, shape: [usize; 3]) {
-        let name = if n.name.is_empty() {
-            n.output[0].clone()
-        } else {
-            n.name.clone()
-        };
+        let name = self.layer_name(n);
         self.g.nodes.push(FloatNode {
             name,
             inputs,
@@ -316,6 +312,35 @@ impl Builder {
         self.g.shapes.push(shape);
         let id = self.g.nodes.len();
         self.set_out(n, Value { id, flat: false });
+    }
+
+    /// A short unique layer name from the exporter's node path: `/features/features.2/c1/c1.0/Conv`
+    /// becomes `features.2/c1.0/Conv` (a segment is dropped when the next one repeats it).
+    fn layer_name(&self, n: &NodeProto) -> String {
+        let raw = if n.name.is_empty() {
+            &n.output[0]
+        } else {
+            &n.name
+        };
+        let segs: Vec<&str> = raw.split('/').filter(|s| !s.is_empty()).collect();
+        let kept: Vec<&str> = segs
+            .iter()
+            .enumerate()
+            .filter(|(i, s)| {
+                segs.get(i + 1)
+                    .is_none_or(|next| !next.starts_with(&format!("{s}.")))
+            })
+            .map(|(_, s)| *s)
+            .collect();
+        let mut name = if kept.is_empty() {
+            raw.clone()
+        } else {
+            kept.join("/")
+        };
+        if self.g.nodes.iter().any(|x| x.name == name) {
+            name = format!("{name}#{}", self.g.nodes.len());
+        }
+        name
     }
 
     /// The node that writes tensor `id`, for folding into it; the tensor must have no other reader.

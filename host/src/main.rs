@@ -85,8 +85,11 @@ struct ImportArgs {
 #[derive(Args)]
 struct EvalArgs {
     /// .lutna model file
-    #[arg(long)]
-    model: PathBuf,
+    #[arg(long, required_unless_present = "onnx")]
+    model: Option<PathBuf>,
+    /// Evaluate a float ONNX model with tract instead (the reference the integer model is held to)
+    #[arg(long, conflicts_with_all = ["model", "scheme", "plan"])]
+    onnx: Option<PathBuf>,
     /// Folder of CIFAR-10 binary batches
     #[arg(long)]
     data: PathBuf,
@@ -225,8 +228,40 @@ fn load_split(dir: &Path, split: Split, limit: Option<usize>) -> Result<cifar::D
     Ok(data)
 }
 
+fn eval_float(a: &EvalArgs, onnx_path: &Path) -> Result<()> {
+    let data = load_split(&a.data, a.split, a.limit)?;
+    let tract = lutna_core::reference::TractModel::load(onnx_path, 50)?;
+    let t0 = Instant::now();
+    let logits = tract.logits(&data)?;
+    let ips = data.len() as f64 / t0.elapsed().as_secs_f64().max(1e-9);
+    let top1 = lutna_core::reference::top1_f32(&logits, &data.labels);
+    if a.json {
+        println!(
+            "{}",
+            json!({"model": onnx_path, "scheme": "float", "runtime": "tract",
+                   "split": a.split.to_string(), "images": data.len(), "top1": top1,
+                   "images_per_s": ips})
+        );
+    } else {
+        println!("model    {} (float, run by tract)", onnx_path.display());
+        println!(
+            "data     {} split of {}, {} images",
+            a.split,
+            a.data.display(),
+            data.len()
+        );
+        println!("top-1    {:.2} %", 100.0 * top1);
+        println!("speed    {ips:.0} images/s");
+    }
+    Ok(())
+}
+
 fn eval(a: EvalArgs) -> Result<()> {
-    let model = Model::load(&a.model)?;
+    if let Some(p) = a.onnx.clone() {
+        return eval_float(&a, &p);
+    }
+    let model_path = a.model.clone().expect("clap requires --model or --onnx");
+    let model = Model::load(&model_path)?;
     let plan = match (&a.plan, a.scheme) {
         (Some(p), _) => Plan::load(p)?,
         (None, s) => Plan::uniform(s.unwrap_or(Scheme::Exact)),
@@ -242,7 +277,7 @@ fn eval(a: EvalArgs) -> Result<()> {
                    "images_per_s": r.images_per_s})
         );
     } else {
-        println!("model    {} ({})", model.name, a.model.display());
+        println!("model    {} ({})", model.name, model_path.display());
         println!(
             "data     {} split of {}, {} images",
             a.split,

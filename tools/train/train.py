@@ -100,9 +100,13 @@ def layer_stats(model, masks, dense_macs):
     return rows
 
 
-def lr_at(args, epoch_in_round):
+def round_epochs(args, r):
+    return args.epochs if r == 0 or not args.retrain_epochs else args.retrain_epochs
+
+
+def lr_at(args, r, epoch_in_round):
     """Cosine schedule over one round, so every round's retraining ends at a small step size."""
-    return 0.5 * args.lr * (1 + np.cos(np.pi * epoch_in_round / args.epochs))
+    return 0.5 * args.lr * (1 + np.cos(np.pi * epoch_in_round / round_epochs(args, r)))
 
 
 def main():
@@ -114,6 +118,8 @@ def main():
     p.add_argument("--out", default="models")
     p.add_argument("--runs", default="runs", help="checkpoint folder (not committed)")
     p.add_argument("--epochs", type=int, default=15, help="epochs per round")
+    p.add_argument("--retrain-epochs", type=int, default=0,
+                   help="epochs of each pruning round, counted like --epochs (default: --epochs)")
     p.add_argument("--rounds", type=int, default=4, help="pruning rounds after the dense round")
     p.add_argument("--prune", type=float, default=0.5, help="fraction of survivors removed/round")
     p.add_argument("--rewind", type=int, default=1, help="epoch whose weights survivors rewind to")
@@ -161,12 +167,12 @@ def main():
     yt = torch.from_numpy(y_tr)
     while state["round"] <= args.rounds:
         r = state["round"]
-        while state["epoch"] < args.epochs:
+        while state["epoch"] < round_epochs(args, r):
             e = state["epoch"]
             if r == 0 and e == args.rewind:
                 torch.save({"model": model.state_dict(), "opt": opt.state_dict()}, rewind_path)
             for g in opt.param_groups:
-                g["lr"] = lr_at(args, e)
+                g["lr"] = lr_at(args, r, e)
             model.train()
             t0 = time.time()
             perm = torch.randperm(len(xt))
@@ -182,7 +188,7 @@ def main():
                 loss_sum += loss.item() * len(idx)
             state["epoch"] = e + 1
             val = evaluate(model, x_val, y_val)
-            print(f"{name} round {r} epoch {e + 1}/{args.epochs} loss {loss_sum / len(xt):.3f} "
+            print(f"{name} round {r} epoch {e + 1}/{round_epochs(args, r)} loss {loss_sum / len(xt):.3f} "
                   f"val {val:.4f} ({time.time() - t0:.0f} s)", flush=True)
             torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "masks": masks,
                         "state": state, "rng": torch.get_rng_state()}, ckpt + ".tmp")
