@@ -16,13 +16,13 @@ fn main() -> anyhow::Result<()> {
     if args.len() < 3 {
         anyhow::bail!("usage: golden_vs_tract MODEL_STEM DATA_DIR [IMAGES]");
     }
-    let stem = PathBuf::from(&args[1]);
+    let stem = &args[1];
     let mut data = cifar::load(&PathBuf::from(&args[2]), Split::Test)?;
     if let Some(n) = args.get(3) {
         data.truncate(n.parse()?);
     }
-    let model = Model::load(&stem.with_extension("lutna"))?;
-    let tract = TractModel::load(&stem.with_extension("onnx"), 50)?;
+    let model = Model::load(&PathBuf::from(format!("{stem}.lutna")))?;
+    let tract = TractModel::load(&PathBuf::from(format!("{stem}.onnx")), 50)?;
     println!(
         "model {} ({} images, {} threads)",
         model.name,

@@ -321,6 +321,50 @@ impl<'de> serde::Deserialize<'de> for Scheme {
 /// reads per MAC, built from [`Scheme::product`] so it cannot disagree with it.
 pub struct ProductTable {
     entries: Vec<i32>,
+    nibbles: Vec<Option<NibbleSplit>>,
+}
+
+/// The 256 products of one weight rewritten as `sign * (low[a & 15] + high[a >> 4])` with 16-bit
+/// magnitudes, stored as byte planes for a SIMD byte-shuffle lookup. It is only a layout of the
+/// product row: [`NibbleSplit::of`] derives it from the row and keeps it only after checking all
+/// 256 entries, so it can never disagree with [`Scheme::product`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NibbleSplit {
+    pub negative: bool,
+    pub low_lo: [u8; 16],
+    pub low_hi: [u8; 16],
+    pub high_lo: [u8; 16],
+    pub high_hi: [u8; 16],
+}
+
+impl NibbleSplit {
+    /// The split of a product row, or None when the row is not separable by nibbles or does not
+    /// fit 16-bit magnitudes of one sign.
+    pub fn of(row: &[i32; 256]) -> Option<NibbleSplit> {
+        let negative = row.iter().any(|&p| p < 0);
+        let mag = |p: i32| if negative { -p } else { p };
+        let low: Vec<i32> = (0..16).map(|j| mag(row[j])).collect();
+        let high: Vec<i32> = (0..16).map(|j| mag(row[j << 4]) - mag(row[0])).collect();
+        let fits = |v: &i32| (0..=0xFFFF).contains(v);
+        if !low.iter().all(fits) || !high.iter().all(fits) {
+            return None;
+        }
+        for (a, &p) in row.iter().enumerate() {
+            let m = mag(p);
+            if !fits(&m) || m != low[a & 15] + high[a >> 4] {
+                return None;
+            }
+        }
+        let plane =
+            |v: &[i32], shift: u32| -> [u8; 16] { std::array::from_fn(|j| (v[j] >> shift) as u8) };
+        Some(NibbleSplit {
+            negative,
+            low_lo: plane(&low, 0),
+            low_hi: plane(&low, 8),
+            high_lo: plane(&high, 0),
+            high_hi: plane(&high, 8),
+        })
+    }
 }
 
 impl ProductTable {
@@ -331,7 +375,17 @@ impl ProductTable {
                 entries.push(scheme.product(a, w));
             }
         }
-        ProductTable { entries }
+        let nibbles = entries
+            .chunks_exact(256)
+            .map(|r| NibbleSplit::of(r.try_into().unwrap()))
+            .collect();
+        ProductTable { entries, nibbles }
+    }
+
+    /// The nibble-split layout of one weight's row, when it has one.
+    #[inline]
+    pub fn nibbles(&self, w: i16) -> Option<&NibbleSplit> {
+        self.nibbles[(w + WEIGHT_MAX) as usize].as_ref()
     }
 
     /// The 256 products of one weight, indexed by activation.
@@ -567,6 +621,40 @@ mod tests {
         ] {
             assert!(bad.parse::<Scheme>().is_err(), "{bad} should be rejected");
         }
+    }
+
+    #[test]
+    fn nibble_split_reproduces_every_product_row() {
+        for name in [
+            "exact",
+            "tlut",
+            "lutna",
+            "lutna-k1",
+            "alutna",
+            "alutna-c",
+            "alutna-c-k2",
+        ] {
+            let s: Scheme = name.parse().unwrap();
+            let t = ProductTable::new(s);
+            for w in -WEIGHT_MAX..=WEIGHT_MAX {
+                let row = t.row(w);
+                let n = t
+                    .nibbles(w)
+                    .unwrap_or_else(|| panic!("{name} w={w} not separable"));
+                for (a, &want) in row.iter().enumerate() {
+                    let (l, h) = (a & 15, a >> 4);
+                    let m = n.low_lo[l] as i32
+                        + ((n.low_hi[l] as i32) << 8)
+                        + n.high_lo[h] as i32
+                        + ((n.high_hi[h] as i32) << 8);
+                    assert_eq!(if n.negative { -m } else { m }, want, "{name} w={w} a={a}");
+                }
+            }
+        }
+        // A row that is not a sum of nibble terms has no split.
+        let mut odd = [0i32; 256];
+        odd[0x11] = 5;
+        assert!(NibbleSplit::of(&odd).is_none());
     }
 
     #[test]

@@ -93,7 +93,10 @@ impl Dataset {
     /// Parses one binary batch file. Full batches hold 10,000 records; shorter files (whole records
     /// only) are accepted so a small sample can ship with the repository.
     pub fn parse_batch(bytes: &[u8], name: &str) -> Result<Dataset> {
-        if bytes.is_empty() || bytes.len() % RECORD != 0 || bytes.len() > BATCH_IMAGES * RECORD {
+        if bytes.is_empty()
+            || !bytes.len().is_multiple_of(RECORD)
+            || bytes.len() > BATCH_IMAGES * RECORD
+        {
             bail!(
                 "{name} is {} bytes, which is not a CIFAR-10 binary batch: expected whole records \
                  of {RECORD} bytes (1 label + 3072 pixels), {} bytes for a full batch of 10,000 \

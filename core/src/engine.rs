@@ -5,7 +5,7 @@
 //! [`Requant::apply`] / [`round_shift_clamp`]. Zero weights are never visited: the loops walk the
 //! sparse rows, weight by weight, over all output positions (the hardware's weight-broadcast order).
 
-use crate::arith::{round_shift_clamp, ProductTable, Scheme};
+use crate::arith::{round_shift_clamp, NibbleSplit, ProductTable, Scheme};
 use crate::cifar::{Dataset, PIXELS};
 use crate::model::{Conv, Model, Op, Pool, TensorKind};
 use crate::plan::Plan;
@@ -57,11 +57,38 @@ fn padded(x: &Array3<u8>, pad: [usize; 4]) -> Array3<u8> {
     out
 }
 
+/// Where one weight's input pixels lie for a whole output plane: output `(oy, ox)` reads
+/// `data[first + oy * pitch + ox * step]`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Taps {
+    pub first: usize,
+    pub pitch: usize,
+    pub step: usize,
+    pub width: usize,
+    pub rows: usize,
+}
+
+impl Taps {
+    /// Calls `f(src_row, out_row)` for each output row, `src_row` starting at the row's first tap.
+    #[inline]
+    pub fn for_rows<X, A>(&self, data: &[X], acc: &mut [A], mut f: impl FnMut(&[X], &mut [A])) {
+        let span = (self.width - 1) * self.step + 1;
+        for oy in 0..self.rows {
+            let base = self.first + oy * self.pitch;
+            f(
+                &data[base..base + span],
+                &mut acc[oy * self.width..(oy + 1) * self.width],
+            );
+        }
+    }
+}
+
 /// The sparse weight-broadcast convolution shared by the integer and the float engine: for each
-/// output channel, start from `init`, then for each nonzero weight add `contrib(weight)(x)` of the
-/// matching input pixel into every output position; finally hand the channel's sums to `emit`.
+/// output channel, start from `init`, then for each nonzero weight let `mac(weight, data, taps,
+/// plane)` add the weight's products with its input pixels (see [`Taps`]) into the output plane;
+/// finally hand the channel's sums to `emit`.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn conv_sparse<X: Copy, A: Copy, W: Copy, F: Fn(X) -> A>(
+pub(crate) fn conv_sparse<X: Copy, A: Copy, W: Copy>(
     input: ArrayView3<X>,
     kernel: [usize; 2],
     stride: [usize; 2],
@@ -69,8 +96,7 @@ pub(crate) fn conv_sparse<X: Copy, A: Copy, W: Copy, F: Fn(X) -> A>(
     out_ch: usize,
     row: impl Fn(usize) -> Vec<(u32, W)>,
     init: impl Fn(usize) -> A,
-    contrib: impl Fn(W) -> F,
-    add: impl Fn(A, A) -> A,
+    mac: impl Fn(W, &[X], Taps, &mut [A]),
     mut emit: impl FnMut(usize, &[A]),
 ) {
     let (_, ph, pw) = input.dim();
@@ -87,20 +113,14 @@ pub(crate) fn conv_sparse<X: Copy, A: Copy, W: Copy, F: Fn(X) -> A>(
         for (idx, w) in row(oc) {
             let idx = idx as usize;
             let (ic, ky, kx) = (idx / (kh * kw), (idx / kw) % kh, idx % kw);
-            let f = contrib(w);
-            for oy in 0..oh {
-                let base = (ic * ph + oy * sy + ky) * pw + kx;
-                let out = &mut acc[oy * ow..(oy + 1) * ow];
-                if sx == 1 {
-                    for (a, &x) in out.iter_mut().zip(&data[base..base + ow]) {
-                        *a = add(*a, f(x));
-                    }
-                } else {
-                    for (ox, a) in out.iter_mut().enumerate() {
-                        *a = add(*a, f(data[base + ox * sx]));
-                    }
-                }
-            }
+            let taps = Taps {
+                first: (ic * ph + ky) * pw + kx,
+                pitch: sy * pw,
+                step: sx,
+                width: ow,
+                rows: oh,
+            };
+            mac(w, data, taps, &mut acc);
         }
         emit(oc, &acc);
     }
@@ -145,6 +165,86 @@ pub struct Engine<'m> {
     model: &'m Model,
     tables: Vec<Option<Arc<ProductTable>>>,
     schemes: Vec<Option<Scheme>>,
+    /// Whether the byte-shuffle path may be used (SSSE3 detected at run time).
+    simd: bool,
+}
+
+/// Adds one weight's products with 16 activations per step: each activation's two nibbles index
+/// the weight's [`NibbleSplit`] byte planes with a byte shuffle, the halves are joined to 16-bit
+/// magnitudes, widened and added to (or, for a negative weight, subtracted from) the i32
+/// accumulators with wrapping arithmetic, exactly as the scalar `row[a]` loop would.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "ssse3")]
+unsafe fn nibble_mac_ssse3(n: &NibbleSplit, data: &[u8], taps: Taps, plane: &mut [i32]) {
+    use std::arch::x86_64::*;
+    let ll = _mm_loadu_si128(n.low_lo.as_ptr() as *const __m128i);
+    let lh = _mm_loadu_si128(n.low_hi.as_ptr() as *const __m128i);
+    let hl = _mm_loadu_si128(n.high_lo.as_ptr() as *const __m128i);
+    let hh = _mm_loadu_si128(n.high_hi.as_ptr() as *const __m128i);
+    let mask = _mm_set1_epi8(0x0F);
+    let zero = _mm_setzero_si128();
+    // 16 activations in, 16 accumulators at `out` updated.
+    let step16 = |x: __m128i, out: *mut i32| {
+        let lo = _mm_and_si128(x, mask);
+        let hi = _mm_and_si128(_mm_srli_epi16(x, 4), mask);
+        let (l0, l1) = (_mm_shuffle_epi8(ll, lo), _mm_shuffle_epi8(lh, lo));
+        let (h0, h1) = (_mm_shuffle_epi8(hl, hi), _mm_shuffle_epi8(hh, hi));
+        let qa = _mm_add_epi16(_mm_unpacklo_epi8(l0, l1), _mm_unpacklo_epi8(h0, h1));
+        let qb = _mm_add_epi16(_mm_unpackhi_epi8(l0, l1), _mm_unpackhi_epi8(h0, h1));
+        let parts = [
+            _mm_unpacklo_epi16(qa, zero),
+            _mm_unpackhi_epi16(qa, zero),
+            _mm_unpacklo_epi16(qb, zero),
+            _mm_unpackhi_epi16(qb, zero),
+        ];
+        for (k, p) in parts.into_iter().enumerate() {
+            let ptr = out.add(4 * k) as *mut __m128i;
+            let acc = _mm_loadu_si128(ptr);
+            let sum = if n.negative {
+                _mm_sub_epi32(acc, p)
+            } else {
+                _mm_add_epi32(acc, p)
+            };
+            _mm_storeu_si128(ptr, sum);
+        }
+    };
+    let scalar = |x: u8, a: &mut i32| {
+        let (l, h) = ((x & 15) as usize, (x >> 4) as usize);
+        let m = n.low_lo[l] as i32
+            + ((n.low_hi[l] as i32) << 8)
+            + n.high_lo[h] as i32
+            + ((n.high_hi[h] as i32) << 8);
+        *a = a.wrapping_add(if n.negative { -m } else { m });
+    };
+    let w = taps.width;
+    if w == 8 && taps.rows.is_multiple_of(2) {
+        // Two 8-wide output rows per step: their taps are two 8-byte runs of the input.
+        for pair in 0..taps.rows / 2 {
+            let a = taps.first + 2 * pair * taps.pitch;
+            let b = a + taps.pitch;
+            assert!(b + 8 <= data.len() && (2 * pair + 2) * 8 <= plane.len());
+            let lo = _mm_loadl_epi64(data.as_ptr().add(a) as *const __m128i);
+            let hi = _mm_loadl_epi64(data.as_ptr().add(b) as *const __m128i);
+            step16(
+                _mm_unpacklo_epi64(lo, hi),
+                plane.as_mut_ptr().add(2 * pair * 8),
+            );
+        }
+        return;
+    }
+    taps.for_rows(data, plane, |src, out| {
+        let mut i = 0;
+        while i + 16 <= out.len() {
+            step16(
+                _mm_loadu_si128(src.as_ptr().add(i) as *const __m128i),
+                out.as_mut_ptr().add(i),
+            );
+            i += 16;
+        }
+        for (a, &x) in out[i..].iter_mut().zip(&src[i..]) {
+            scalar(x, a);
+        }
+    });
 }
 
 impl<'m> Engine<'m> {
@@ -162,10 +262,15 @@ impl<'m> Engine<'m> {
                 })
             })
             .collect();
+        #[cfg(target_arch = "x86_64")]
+        let simd = std::env::var_os("LUTNA_NO_SIMD").is_none() && is_x86_feature_detected!("ssse3");
+        #[cfg(not(target_arch = "x86_64"))]
+        let simd = false;
         Ok(Engine {
             model,
             tables,
             schemes,
+            simd,
         })
     }
 
@@ -191,11 +296,25 @@ impl<'m> Engine<'m> {
         let [oc, oh, ow] = out.shape;
         let row = |o: usize| c.weights.row(o).collect::<Vec<_>>();
         let init = |o: usize| c.bias[o];
-        let contrib = |w: i16| {
+        let simd = self.simd;
+        let contrib = |w: i16, data: &[u8], taps: Taps, plane: &mut [i32]| {
+            if taps.step == 1 && simd {
+                if let Some(n) = table.nibbles(w) {
+                    // SAFETY: `simd` is only set after detecting SSSE3 at run time.
+                    #[cfg(target_arch = "x86_64")]
+                    unsafe {
+                        nibble_mac_ssse3(n, data, taps, plane)
+                    };
+                    return;
+                }
+            }
             let r = table.row(w);
-            move |a: u8| r[a as usize]
+            taps.for_rows(data, plane, |src, out| {
+                for (ox, a) in out.iter_mut().enumerate() {
+                    *a = a.wrapping_add(r[src[ox * taps.step] as usize]);
+                }
+            });
         };
-        let add = |a: i32, b: i32| a.wrapping_add(b);
         match kind.act() {
             None => {
                 let mut logits = vec![0; oc];
@@ -208,7 +327,6 @@ impl<'m> Engine<'m> {
                     row,
                     init,
                     contrib,
-                    add,
                     |o, acc| logits[o] = acc[0],
                 );
                 Activation::Logits(logits)
@@ -225,7 +343,6 @@ impl<'m> Engine<'m> {
                     row,
                     init,
                     contrib,
-                    add,
                     |o, acc| {
                         let q = c.requant[o];
                         for (dst, &a) in ys[o * oh * ow..(o + 1) * oh * ow].iter_mut().zip(acc) {

@@ -4,7 +4,7 @@
 //! has the same layer structure as the quantized [`crate::model::Model`] (conv/linear with fused
 //! ReLU, pools, residual add, concat), which keeps calibration and quantization a one-to-one map.
 
-use crate::engine::{conv_sparse, pool_windows};
+use crate::engine::{conv_sparse, pool_windows, Taps};
 use crate::model::{window_out, Pool};
 use anyhow::{anyhow, bail, Context, Result};
 use ndarray::Array3;
@@ -483,8 +483,7 @@ impl Builder {
             .ok_or_else(|| anyhow!("{op} by a constant of dims {:?}: only scalar or per-channel constants are supported", k.dims))?;
         if v.id == 0 {
             // Pixel preprocessing: accumulate into the pending input affine.
-            for c in 0..3 {
-                let x = per_ch[c];
+            for (c, &x) in per_ch.iter().enumerate() {
                 match op {
                     "Mul" => {
                         self.affine.scale[c] *= x;
@@ -822,8 +821,13 @@ impl FloatGraph {
                                 .collect()
                         },
                         |o| c.bias[o],
-                        |w: f32| move |x: f32| x * w,
-                        |a, b| a + b,
+                        |w: f32, data: &[f32], taps: Taps, plane: &mut [f32]| {
+                            taps.for_rows(data, plane, |src, out| {
+                                for (i, a) in out.iter_mut().enumerate() {
+                                    *a += w * src[i * taps.step];
+                                }
+                            })
+                        },
                         |o, acc| ys[o * hw..(o + 1) * hw].copy_from_slice(acc),
                     );
                     y

@@ -110,9 +110,9 @@ pub fn quantize(g: &FloatGraph, ranges: &[f32], name: &str) -> Result<Model> {
         }
     }
     let mut group_range = vec![0f32; n_t];
-    for t in 0..n_t {
+    for (t, &range) in ranges.iter().enumerate() {
         let r = find(&mut parent, t);
-        group_range[r] = group_range[r].max(ranges[t]);
+        group_range[r] = group_range[r].max(range);
     }
     let input_group = find(&mut parent, 0);
     let mut scales = vec![1f32; n_t];
