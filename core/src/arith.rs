@@ -317,6 +317,41 @@ impl<'de> serde::Deserialize<'de> for Scheme {
     }
 }
 
+/// The runtime mode of a 4-bit-chunk sub-MAC lane, the value of its `mode` input (and of the
+/// per-layer mode register the host writes). One bitstream runs all three; the host also loads the
+/// bank with the scheme's [`LutScheme::tables`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LaneMode {
+    /// Both nibbles looked up: LUT-NA, bit-identical to `exact`.
+    Exact = 0,
+    /// Low nibble dropped: A-LUT-NA, truncating.
+    Truncate = 1,
+    /// Low nibble dropped, odd-multiples table: A-LUT-NA, centred.
+    Centred = 2,
+}
+
+impl LaneMode {
+    /// The lane mode that runs `scheme` on a lane with `chunk_bits`-wide chunks, if one does.
+    pub fn for_scheme(scheme: Scheme, chunk_bits: u32) -> Option<LaneMode> {
+        let Scheme::Lut(s) = scheme else {
+            return None;
+        };
+        if s.chunk_bits != chunk_bits || s.chunks() != 2 {
+            return None;
+        }
+        match (s.dropped, s.rounding) {
+            (0, _) => Some(LaneMode::Exact),
+            (1, Rounding::Truncate) => Some(LaneMode::Truncate),
+            (1, Rounding::Centred) => Some(LaneMode::Centred),
+            _ => None,
+        }
+    }
+
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+}
+
 /// All 256 x 511 products of a scheme, indexed `[(w + 255) * 256 + a]`: what the golden engine
 /// reads per MAC, built from [`Scheme::product`] so it cannot disagree with it.
 pub struct ProductTable {

@@ -1,0 +1,12 @@
+//! lutna-hw owns the RustHDL (rust-hdl 0.46) description of the accelerator: LUT banks and sub-MAC
+//! lanes today; the fabric, memories, link and board tops as they land. Every table content, shift
+//! and mode code comes from `lutna-core`, never restated here.
+//!
+//! Status: the LUT-NA lane (4-bit chunks, runtime LUT-NA / A-LUT-NA truncating / centred mode) is
+//! implemented and tested bit-exact against lutna-core. The P-lane fabric, accumulators,
+//! requantizer, T-LUT (k = 8) lane and the array / Wallace / SB_MAC16 baselines are not yet written.
+
+pub mod lane;
+pub mod sim;
+
+pub use lane::SubMacLane;
