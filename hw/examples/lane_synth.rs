@@ -1,0 +1,127 @@
+//! Synthesizes the LUT-NA lane for the iCE40UP5K and prints its resources and post-route fmax.
+//!
+//! cargo run --release -p lutna-hw --example lane_synth [-- FREQ_MHZ]
+//!
+//! The lane has more ports than the SG48 package has pins, so place-and-route runs on a measuring
+//! harness: a serial shift chain loads the lane's inputs and a second one shifts its registered
+//! outputs out (3 pins). Resources are reported twice: the lane alone (yosys `synth_ice40` +
+//! `stat`, what the lane costs inside a fabric) and the placed harness (nextpnr's utilisation,
+//! which includes the ~66 flip-flops of the chains). fmax is nextpnr's post-route figure for the
+//! harness clock, whose critical path runs through the lane (RAM read, shift-add, negate).
+
+use lutna_hw::SubMacLane;
+use rust_hdl::prelude::*;
+use std::process::Command;
+
+const HARNESS: &str = r#"
+module harness(input clk, input sin, output sout);
+  reg [32:0] in_chain = 0;
+  reg [32:0] out_chain = 0;
+  reg [5:0] count = 0;
+  wire [31:0] product; wire product_valid;
+  always @(posedge clk) begin
+    in_chain <= {in_chain[31:0], sin};
+    count <= count + 1;
+    if (count == 0) out_chain <= {product_valid, product};
+    else out_chain <= {out_chain[31:0], 1'b0};
+  end
+  assign sout = out_chain[32];
+  top lane(.clock(clk), .table_write(in_chain[32]), .table_addr(in_chain[31:28]),
+           .table_data(in_chain[27:12]), .activation(in_chain[11:4]), .negative(in_chain[3]),
+           .mode(in_chain[2:1]), .valid(in_chain[0]), .product(product),
+           .product_valid(product_valid));
+endmodule
+"#;
+
+fn run(dir: &std::path::Path, cmd: &str, args: &[&str]) -> String {
+    let out = Command::new(cmd)
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run {cmd} ({e}); install with: apt-get install yosys nextpnr-ice40")
+        });
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{cmd} failed:\n{text}");
+    text
+}
+
+fn main() {
+    let freq = std::env::args().nth(1).unwrap_or_else(|| "24".into());
+    let dir = std::env::temp_dir().join("lutna-lane-synth");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("lane.v"), generate_verilog(&SubMacLane::top())).unwrap();
+    std::fs::write(dir.join("harness.v"), HARNESS).unwrap();
+    let alone = run(
+        &dir,
+        "yosys",
+        &[
+            "-q",
+            "-p",
+            "read_verilog lane.v; synth_ice40 -top top; tee -o lane_stat.txt stat",
+        ],
+    );
+    let _ = alone;
+    let stat = std::fs::read_to_string(dir.join("lane_stat.txt")).unwrap();
+    println!("lane alone (yosys synth_ice40):");
+    for line in stat
+        .lines()
+        .filter(|l| l.contains("SB_") || l.contains("Number of cells"))
+    {
+        println!("  {}", line.trim());
+    }
+    run(
+        &dir,
+        "yosys",
+        &[
+            "-q",
+            "-p",
+            "read_verilog lane.v harness.v; synth_ice40 -top harness -json harness.json",
+        ],
+    );
+    let pnr = run(
+        &dir,
+        "nextpnr-ice40",
+        &[
+            "--up5k",
+            "--package",
+            "sg48",
+            "--json",
+            "harness.json",
+            "--freq",
+            &freq,
+            "--pcf-allow-unconstrained",
+            "--asc",
+            "harness.asc",
+        ],
+    );
+    println!("placed harness on iCE40UP5K-SG48 (nextpnr, target {freq} MHz):");
+    let mut in_util = false;
+    for line in pnr.lines() {
+        if line.contains("Device utilisation") {
+            in_util = true;
+            continue;
+        }
+        if in_util {
+            if line.trim_start_matches("Info:").trim().is_empty() {
+                in_util = false;
+            } else if ["ICESTORM_LC", "ICESTORM_RAM", "SB_IO", "ICESTORM_DSP"]
+                .iter()
+                .any(|k| line.contains(k))
+            {
+                println!("  {}", line.trim_start_matches("Info:").trim());
+            }
+        }
+    }
+    if let Some(l) = pnr
+        .lines()
+        .filter(|l| l.contains("Max frequency for clock"))
+        .last()
+    {
+        println!("  post-route: {}", l.trim_start_matches("Info:").trim());
+    }
+}
