@@ -117,11 +117,7 @@ fn main() {
             }
         }
     }
-    if let Some(l) = pnr
-        .lines()
-        .filter(|l| l.contains("Max frequency for clock"))
-        .last()
-    {
+    if let Some(l) = pnr.lines().rfind(|l| l.contains("Max frequency for clock")) {
         println!("  post-route: {}", l.trim_start_matches("Info:").trim());
     }
 }

@@ -72,7 +72,7 @@ fn lane_verilog_matches_core_under_icarus() {
                 vecs.push(vector(true, j as u32, v, 0, false, mode, false));
             }
             for a in 0..256u32 {
-                let neg = (a * 7 + m as u32) % 3 == 0;
+                let neg = (a * 7 + m as u32).is_multiple_of(3);
                 vecs.push(vector(false, 0, 0, a, neg, mode, true));
                 let w = if neg { -(m as i16) } else { m as i16 };
                 want.push(scheme.product(a as u8, w) as u32);
