@@ -1,6 +1,6 @@
 //! Synthesizes the LUT-NA lane for the iCE40UP5K and prints its resources and post-route fmax.
 //!
-//! cargo run --release -p lutna-hw --example lane_synth [-- FREQ_MHZ]
+//! cargo run --release -p lutna-hw --example lane_synth [-- lutna|tlut [FREQ_MHZ]]
 //!
 //! The lane has more ports than the SG48 package has pins, so place-and-route runs on a measuring
 //! harness: a serial shift chain loads the lane's inputs and a second one shifts its registered
@@ -9,29 +9,41 @@
 //! which includes the ~66 flip-flops of the chains). fmax is nextpnr's post-route figure for the
 //! harness clock, whose critical path runs through the lane (RAM read, shift-add, negate).
 
-use lutna_hw::SubMacLane;
+use lutna_hw::{SubMacLane, TlutLane};
 use rust_hdl::prelude::*;
 use std::process::Command;
 
-const HARNESS: &str = r#"
+/// The measuring harness around lane module `top`, for the LUT-NA lane or the T-LUT lane.
+fn harness(kind: &str) -> String {
+    let ports = if kind == "tlut" {
+        // {we, addr[7:0], data[15:0], activation[7:0], negative, valid} = 35 bits
+        ".table_write(in_chain[34]), .table_addr(in_chain[33:26]), .table_data(in_chain[25:10]),
+           .activation(in_chain[9:2]), .negative(in_chain[1]), .valid(in_chain[0])"
+    } else {
+        // {we, addr[3:0], data[15:0], activation[7:0], negative, mode[1:0], valid} = 33 bits
+        ".table_write(in_chain[32]), .table_addr(in_chain[31:28]), .table_data(in_chain[27:12]),
+           .activation(in_chain[11:4]), .negative(in_chain[3]), .mode(in_chain[2:1]),
+           .valid(in_chain[0])"
+    };
+    format!(
+        r#"
 module harness(input clk, input sin, output sout);
-  reg [32:0] in_chain = 0;
+  reg [34:0] in_chain = 0;
   reg [32:0] out_chain = 0;
   reg [5:0] count = 0;
   wire [31:0] product; wire product_valid;
   always @(posedge clk) begin
-    in_chain <= {in_chain[31:0], sin};
+    in_chain <= {{in_chain[33:0], sin}};
     count <= count + 1;
-    if (count == 0) out_chain <= {product_valid, product};
-    else out_chain <= {out_chain[31:0], 1'b0};
+    if (count == 0) out_chain <= {{product_valid, product}};
+    else out_chain <= {{out_chain[31:0], 1'b0}};
   end
   assign sout = out_chain[32];
-  top lane(.clock(clk), .table_write(in_chain[32]), .table_addr(in_chain[31:28]),
-           .table_data(in_chain[27:12]), .activation(in_chain[11:4]), .negative(in_chain[3]),
-           .mode(in_chain[2:1]), .valid(in_chain[0]), .product(product),
-           .product_valid(product_valid));
+  top lane(.clock(clk), {ports}, .product(product), .product_valid(product_valid));
 endmodule
-"#;
+"#
+    )
+}
 
 fn run(dir: &std::path::Path, cmd: &str, args: &[&str]) -> String {
     let out = Command::new(cmd)
@@ -51,11 +63,17 @@ fn run(dir: &std::path::Path, cmd: &str, args: &[&str]) -> String {
 }
 
 fn main() {
-    let freq = std::env::args().nth(1).unwrap_or_else(|| "24".into());
-    let dir = std::env::temp_dir().join("lutna-lane-synth");
+    let kind = std::env::args().nth(1).unwrap_or_else(|| "lutna".into());
+    let freq = std::env::args().nth(2).unwrap_or_else(|| "24".into());
+    let verilog = match kind.as_str() {
+        "lutna" => generate_verilog(&SubMacLane::top()),
+        "tlut" => generate_verilog(&TlutLane::top()),
+        other => panic!("unknown lane kind '{other}': use lutna or tlut"),
+    };
+    let dir = std::env::temp_dir().join(format!("lutna-lane-synth-{kind}"));
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("lane.v"), generate_verilog(&SubMacLane::top())).unwrap();
-    std::fs::write(dir.join("harness.v"), HARNESS).unwrap();
+    std::fs::write(dir.join("lane.v"), verilog).unwrap();
+    std::fs::write(dir.join("harness.v"), harness(&kind)).unwrap();
     let alone = run(
         &dir,
         "yosys",
@@ -67,7 +85,7 @@ fn main() {
     );
     let _ = alone;
     let stat = std::fs::read_to_string(dir.join("lane_stat.txt")).unwrap();
-    println!("lane alone (yosys synth_ice40):");
+    println!("{kind} lane alone (yosys synth_ice40):");
     for line in stat
         .lines()
         .filter(|l| l.contains("SB_") || l.contains("Number of cells"))

@@ -3,10 +3,13 @@
 //! and mode code comes from `lutna-core`, never restated here.
 //!
 //! Status: the LUT-NA lane (4-bit chunks, runtime LUT-NA / A-LUT-NA truncating / centred mode) is
-//! implemented and tested bit-exact against lutna-core. The P-lane fabric, accumulators,
-//! requantizer, T-LUT (k = 8) lane and the array / Wallace / SB_MAC16 baselines are not yet written.
+//! implemented and tested bit-exact against lutna-core, as is the traditional-LUT (k = 8) lane. The
+//! P-lane fabric, accumulators, requantizer and the array / Wallace / SB_MAC16 baselines are not
+//! yet written.
 
 pub mod lane;
 pub mod sim;
+pub mod tlut_lane;
 
 pub use lane::SubMacLane;
+pub use tlut_lane::TlutLane;

@@ -74,3 +74,56 @@ fn lane_verilog_passes_yosys() {
     }
     yosys_validate("lutna_lane", &verilog).unwrap();
 }
+
+#[test]
+fn tlut_lane_matches_core_for_every_pair() {
+    use lutna_hw::TlutLane;
+    let Scheme::Lut(tlut) = Scheme::TLUT else {
+        unreachable!()
+    };
+    let mut uut = TlutLane::top();
+    let mut checked = 0;
+    for m in 1..=255u8 {
+        let tables = tlut.tables(m);
+        assert_eq!((tables.len(), tables[0].len()), (1, 256));
+        uut.valid.next = false;
+        for (j, &v) in tables[0].iter().enumerate() {
+            uut.table_write.next = true;
+            uut.table_addr.next = (j as u64).into();
+            uut.table_data.next = (v as u64).into();
+            tick(&mut uut, |u| &mut u.clock);
+        }
+        uut.table_write.next = false;
+        let mut expect = std::collections::VecDeque::new();
+        for a in 0..=257u32 {
+            if a < 256 {
+                let w = if a.is_multiple_of(3) {
+                    -(m as i16)
+                } else {
+                    m as i16
+                };
+                uut.activation.next = (a as u64).into();
+                uut.negative.next = w < 0;
+                uut.valid.next = true;
+                expect.push_back(Scheme::TLUT.product(a as u8, w));
+            } else {
+                uut.valid.next = false;
+            }
+            tick(&mut uut, |u| &mut u.clock);
+            if uut.product_valid.val() {
+                let got = uut.product.val().index() as u32 as i32;
+                assert_eq!(got, expect.pop_front().unwrap(), "tlut |w|={m}");
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(checked, 255 * 256);
+    let verilog = generate_verilog(&TlutLane::top());
+    if std::process::Command::new("yosys")
+        .arg("-V")
+        .output()
+        .is_ok()
+    {
+        yosys_validate("lutna_tlut_lane", &verilog).unwrap();
+    }
+}
