@@ -1,6 +1,9 @@
 //! Synthesizes the LUT-NA lane for the iCE40UP5K and prints its resources and post-route fmax.
 //!
-//! cargo run --release -p lutna-hw --example lane_synth [-- lutna|tlut [FREQ_MHZ]]
+//! cargo run --release -p lutna-hw --example lane_synth [-- lutna|tlut [FREQ_MHZ [nobram]]]
+//!
+//! `nobram` asks yosys to build the tables from flip-flops and LUT multiplexers instead of block
+//! RAM (`synth_ice40 -nobram`): the other way to hold a bank on the iCE40.
 //!
 //! The lane has more ports than the SG48 package has pins, so place-and-route runs on a measuring
 //! harness: a serial shift chain loads the lane's inputs and a second one shifts its registered
@@ -45,7 +48,8 @@ endmodule
     )
 }
 
-fn run(dir: &std::path::Path, cmd: &str, args: &[&str]) -> String {
+/// Runs a tool; Err carries its output when it exits non-zero.
+fn run(dir: &std::path::Path, cmd: &str, args: &[&str]) -> Result<String, String> {
     let out = Command::new(cmd)
         .current_dir(dir)
         .args(args)
@@ -58,13 +62,22 @@ fn run(dir: &std::path::Path, cmd: &str, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(out.status.success(), "{cmd} failed:\n{text}");
-    text
+    if out.status.success() {
+        Ok(text)
+    } else {
+        Err(text)
+    }
 }
 
 fn main() {
     let kind = std::env::args().nth(1).unwrap_or_else(|| "lutna".into());
     let freq = std::env::args().nth(2).unwrap_or_else(|| "24".into());
+    let nobram = std::env::args().nth(3).is_some_and(|a| a == "nobram");
+    let synth = if nobram {
+        "synth_ice40 -nobram"
+    } else {
+        "synth_ice40"
+    };
     let verilog = match kind.as_str() {
         "lutna" => generate_verilog(&SubMacLane::top()),
         "tlut" => generate_verilog(&TlutLane::top()),
@@ -74,18 +87,18 @@ fn main() {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("lane.v"), verilog).unwrap();
     std::fs::write(dir.join("harness.v"), harness(&kind)).unwrap();
-    let alone = run(
+    run(
         &dir,
         "yosys",
         &[
             "-q",
             "-p",
-            "read_verilog lane.v; synth_ice40 -top top; tee -o lane_stat.txt stat",
+            &format!("read_verilog lane.v; {synth} -top top; tee -o lane_stat.txt stat"),
         ],
-    );
-    let _ = alone;
+    )
+    .unwrap_or_else(|e| panic!("yosys failed:\n{e}"));
     let stat = std::fs::read_to_string(dir.join("lane_stat.txt")).unwrap();
-    println!("{kind} lane alone (yosys synth_ice40):");
+    println!("{kind} lane alone (yosys {synth}):");
     for line in stat
         .lines()
         .filter(|l| l.contains("SB_") || l.contains("Number of cells"))
@@ -98,9 +111,10 @@ fn main() {
         &[
             "-q",
             "-p",
-            "read_verilog lane.v harness.v; synth_ice40 -top harness -json harness.json",
+            &format!("read_verilog lane.v harness.v; {synth} -top harness -json harness.json"),
         ],
-    );
+    )
+    .unwrap_or_else(|e| panic!("yosys failed:\n{e}"));
     let pnr = run(
         &dir,
         "nextpnr-ice40",
@@ -117,6 +131,11 @@ fn main() {
             "harness.asc",
         ],
     );
+    // A design that does not fit is a result, not a crash: report what nextpnr said.
+    let (placed, pnr) = match pnr {
+        Ok(t) => (true, t),
+        Err(t) => (false, t),
+    };
     println!("placed harness on iCE40UP5K-SG48 (nextpnr, target {freq} MHz):");
     let mut in_util = false;
     for line in pnr.lines() {
@@ -134,6 +153,14 @@ fn main() {
                 println!("  {}", line.trim_start_matches("Info:").trim());
             }
         }
+    }
+    if !placed {
+        let why = pnr
+            .lines()
+            .rfind(|l| l.contains("ERROR"))
+            .unwrap_or("nextpnr failed");
+        println!("  DOES NOT FIT / FAILED: {}", why.trim());
+        std::process::exit(1);
     }
     if let Some(l) = pnr.lines().rfind(|l| l.contains("Max frequency for clock")) {
         println!("  post-route: {}", l.trim_start_matches("Info:").trim());
