@@ -194,20 +194,10 @@ def main():
                         "state": state, "rng": torch.get_rng_state()}, ckpt + ".tmp")
             os.replace(ckpt + ".tmp", ckpt)
 
-        layers = layer_stats(model, masks, dense_macs)
-        val = evaluate(model, x_val, y_val)
-        test = evaluate(model, x_te, y_te)
-        md = sum(l["macs_dense"] for l in layers)
-        mp = sum(l["macs_pruned"] for l in layers)
-        state["record"]["rounds"].append({
-            "round": r, "val_top1": val, "test_top1": test, "macs_dense": md, "macs_pruned": mp,
-            "mac_reduction": 1 - mp / md,
-            "weights": sum(l["weights"] for l in layers),
-            "nonzero": sum(l["nonzero"] for l in layers), "layers": layers})
-        print(f"{name} round {r} done: val {val:.4f} test {test:.4f} "
-              f"MAC reduction {100 * (1 - mp / md):.1f}%", flush=True)
-        torch.save({"model": model.state_dict(), "masks": masks}, os.path.join(run_dir, f"round{r}.pt"))
-        export(model, masks, args.out, name, state["record"])
+        # A run resumed with a larger --rounds may find this round already recorded.
+        if not any(rec["round"] == r for rec in state["record"]["rounds"]):
+            record_round(model, masks, dense_macs, state, r, (x_val, y_val), (x_te, y_te), name,
+                         run_dir, args.out)
 
         if r == args.rounds:
             break
@@ -220,6 +210,24 @@ def main():
         state["epoch"] = args.rewind
         torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "masks": masks,
                     "state": state, "rng": torch.get_rng_state()}, ckpt)
+
+
+def record_round(model, masks, dense_macs, state, r, val_data, test_data, name, run_dir, out_dir):
+    """Measure the finished round, append it to the record and export the model."""
+    layers = layer_stats(model, masks, dense_macs)
+    val = evaluate(model, *val_data)
+    test = evaluate(model, *test_data)
+    md = sum(l["macs_dense"] for l in layers)
+    mp = sum(l["macs_pruned"] for l in layers)
+    state["record"]["rounds"].append({
+        "round": r, "val_top1": val, "test_top1": test, "macs_dense": md, "macs_pruned": mp,
+        "mac_reduction": 1 - mp / md,
+        "weights": sum(l["weights"] for l in layers),
+        "nonzero": sum(l["nonzero"] for l in layers), "layers": layers})
+    print(f"{name} round {r} done: val {val:.4f} test {test:.4f} "
+          f"MAC reduction {100 * (1 - mp / md):.1f}%", flush=True)
+    torch.save({"model": model.state_dict(), "masks": masks}, os.path.join(run_dir, f"round{r}.pt"))
+    export(model, masks, out_dir, name, state["record"])
 
 
 def export(model, masks, out_dir, name, record):
