@@ -260,8 +260,11 @@ impl Model {
             ));
         }
         let input = &self.tensors[0];
-        if input.kind != TensorKind::U8 || input.shape[0] == 0 {
-            return Err("the input tensor must be u8 pixels with at least one channel".into());
+        if input.kind != TensorKind::U8 || input.shape != [3, 32, 32] {
+            return Err(format!(
+                "the input must be 3x32x32 u8 pixels (CIFAR-10), not {:?} {:?}",
+                input.kind, input.shape
+            ));
         }
         if self.layers.is_empty() {
             return Err("the model has no layers".into());
