@@ -7,6 +7,7 @@
 //! against lutna-core. The P-lane fabric (shared banks, adder tree, accumulators) and the array /
 //! Wallace / SB_MAC16 baselines are not yet written.
 
+pub mod fabric;
 pub mod lane;
 pub mod requant;
 pub mod sim;
