@@ -1,6 +1,6 @@
 //! Synthesizes the LUT-NA lane for the iCE40UP5K and prints its resources and post-route fmax.
 //!
-//! cargo run --release -p lutna-hw --example lane_synth [-- lutna|tlut [FREQ_MHZ [nobram]]]
+//! cargo run --release -p lutna-hw --example lane_synth [-- lutna|tlut|array8 [FREQ_MHZ [nobram]]]
 //!
 //! `nobram` asks yosys to build the tables from flip-flops and LUT multiplexers instead of block
 //! RAM (`synth_ice40 -nobram`): the other way to hold a bank on the iCE40.
@@ -12,39 +12,97 @@
 //! which includes the ~66 flip-flops of the chains). fmax is nextpnr's post-route figure for the
 //! harness clock, whose critical path runs through the lane (RAM read, shift-add, negate).
 
+use lutna_hw::fabric::LaneArray;
 use lutna_hw::{SubMacLane, TlutLane};
 use rust_hdl::prelude::*;
 use std::process::Command;
 
-/// The measuring harness around lane module `top`, for the LUT-NA lane or the T-LUT lane.
+/// Inputs and outputs of each measured unit, in port order: (name, width).
+fn ports(kind: &str) -> (Vec<(&'static str, usize)>, Vec<(&'static str, usize)>) {
+    let outs = vec![("product", 32), ("product_valid", 1)];
+    match kind {
+        "tlut" => (
+            vec![
+                ("table_write", 1),
+                ("table_addr", 8),
+                ("table_data", 16),
+                ("activation", 8),
+                ("negative", 1),
+                ("valid", 1),
+            ],
+            outs,
+        ),
+        "lutna" => (
+            vec![
+                ("table_write", 1),
+                ("table_addr", 4),
+                ("table_data", 16),
+                ("activation", 8),
+                ("negative", 1),
+                ("mode", 2),
+                ("valid", 1),
+            ],
+            outs,
+        ),
+        _ => (
+            vec![
+                ("table_write", 1),
+                ("table_addr", 4),
+                ("table_data", 16),
+                ("activations", 64),
+                ("negative", 1),
+                ("mode", 2),
+                ("valid", 1),
+                ("clear", 1),
+                ("bias", 32),
+                ("sum_select", 5),
+            ],
+            vec![("sum", 32)],
+        ),
+    }
+}
+
+/// The measuring harness around module `top`: a serial chain loads every input, and the outputs
+/// are captured and shifted out, so the placed design needs three pins.
 fn harness(kind: &str) -> String {
-    let ports = if kind == "tlut" {
-        // {we, addr[7:0], data[15:0], activation[7:0], negative, valid} = 35 bits
-        ".table_write(in_chain[34]), .table_addr(in_chain[33:26]), .table_data(in_chain[25:10]),
-           .activation(in_chain[9:2]), .negative(in_chain[1]), .valid(in_chain[0])"
-    } else {
-        // {we, addr[3:0], data[15:0], activation[7:0], negative, mode[1:0], valid} = 33 bits
-        ".table_write(in_chain[32]), .table_addr(in_chain[31:28]), .table_data(in_chain[27:12]),
-           .activation(in_chain[11:4]), .negative(in_chain[3]), .mode(in_chain[2:1]),
-           .valid(in_chain[0])"
-    };
+    let (ins, outs) = ports(kind);
+    let n_in: usize = ins.iter().map(|p| p.1).sum();
+    let n_out: usize = outs.iter().map(|p| p.1).sum();
+    let mut wires = String::new();
+    let mut conns = vec![];
+    let mut at = n_in;
+    for (name, w) in &ins {
+        at -= w;
+        conns.push(format!(".{name}(in_chain[{}:{}])", at + w - 1, at));
+    }
+    let mut captured = vec![];
+    for (name, w) in &outs {
+        wires += &format!("  wire [{}:0] {name};\n", w - 1);
+        conns.push(format!(".{name}({name})"));
+        captured.push(name.to_string());
+    }
     format!(
         r#"
 module harness(input clk, input sin, output sout);
-  reg [34:0] in_chain = 0;
-  reg [32:0] out_chain = 0;
-  reg [5:0] count = 0;
-  wire [31:0] product; wire product_valid;
-  always @(posedge clk) begin
-    in_chain <= {{in_chain[33:0], sin}};
+  reg [{hi_in}:0] in_chain = 0;
+  reg [{hi_out}:0] out_chain = 0;
+  reg [7:0] count = 0;
+{wires}  always @(posedge clk) begin
+    in_chain <= {{in_chain[{hi_in_m1}:0], sin}};
     count <= count + 1;
-    if (count == 0) out_chain <= {{product_valid, product}};
-    else out_chain <= {{out_chain[31:0], 1'b0}};
+    if (count == 0) out_chain <= {{{cap}}};
+    else out_chain <= {{out_chain[{hi_out_m1}:0], 1'b0}};
   end
-  assign sout = out_chain[32];
-  top lane(.clock(clk), {ports}, .product(product), .product_valid(product_valid));
+  assign sout = out_chain[{hi_out}];
+  top unit(.clock(clk), {conns});
 endmodule
-"#
+"#,
+        hi_in = n_in - 1,
+        hi_in_m1 = n_in - 2,
+        hi_out = n_out - 1,
+        hi_out_m1 = n_out - 2,
+        cap = captured.join(", "),
+        conns = conns.join(", "),
     )
 }
 
@@ -81,7 +139,8 @@ fn main() {
     let verilog = match kind.as_str() {
         "lutna" => generate_verilog(&SubMacLane::top()),
         "tlut" => generate_verilog(&TlutLane::top()),
-        other => panic!("unknown lane kind '{other}': use lutna or tlut"),
+        "array8" => generate_verilog(&LaneArray::<8, 64>::top()),
+        other => panic!("unknown unit '{other}': use lutna, tlut or array8"),
     };
     let dir = std::env::temp_dir().join(format!("lutna-lane-synth-{kind}"));
     std::fs::create_dir_all(&dir).unwrap();
@@ -98,7 +157,7 @@ fn main() {
     )
     .unwrap_or_else(|e| panic!("yosys failed:\n{e}"));
     let stat = std::fs::read_to_string(dir.join("lane_stat.txt")).unwrap();
-    println!("{kind} lane alone (yosys {synth}):");
+    println!("{kind} alone (yosys {synth}):");
     for line in stat
         .lines()
         .filter(|l| l.contains("SB_") || l.contains("Number of cells"))
