@@ -18,7 +18,10 @@ use rust_hdl::prelude::*;
 use std::process::Command;
 
 /// Inputs and outputs of each measured unit, in port order: (name, width).
-fn ports(kind: &str) -> (Vec<(&'static str, usize)>, Vec<(&'static str, usize)>) {
+/// A port list: (name, width) in order.
+type Ports = Vec<(&'static str, usize)>;
+
+fn ports(kind: &str) -> (Ports, Ports) {
     let outs = vec![("product", 32), ("product_valid", 1)];
     match kind {
         "tlut" => (
