@@ -3,9 +3,10 @@
 //! and mode code comes from `lutna-core`, never restated here.
 //!
 //! Status: the LUT-NA lane (4-bit chunks, runtime LUT-NA / A-LUT-NA truncating / centred mode),
-//! the traditional-LUT (k = 8) lane and the requantizer are implemented and tested bit-exact
-//! against lutna-core. The P-lane fabric (shared banks, adder tree, accumulators) and the array /
-//! Wallace / SB_MAC16 baselines are not yet written.
+//! the traditional-LUT (k = 8) lane, the requantizer and a P-lane array (weight broadcast,
+//! per-lane accumulators) are implemented and tested bit-exact against lutna-core. Not yet written:
+//! the requantizer stage behind the array, the block-RAM accumulator buffer, and the array /
+//! Wallace / SB_MAC16 baseline lanes.
 
 pub mod fabric;
 pub mod lane;
