@@ -4,18 +4,8 @@
 
 use lutna_core::arith::{LaneMode, Scheme};
 use lutna_hw::fabric::LaneArray;
-use lutna_hw::sim::tick;
+use lutna_hw::sim::{tick, XorShift};
 use rust_hdl::prelude::*;
-
-struct XorShift(u64);
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
 
 fn clk<const P: usize, const PB: usize>(u: &mut LaneArray<P, PB>) -> &mut Signal<In, Clock> {
     &mut u.clock
@@ -29,16 +19,20 @@ fn run_jobs<const P: usize, const PB: usize>(jobs: usize, seed: u64) {
         let Scheme::Lut(lut) = scheme else {
             unreachable!()
         };
-        let bias = rng.next() as i32 >> (rng.next() % 16);
+        let bias = rng.next_u64() as i32 >> (rng.next_u64() % 16);
         let mut want = [bias; P];
         uut.mode.next = (LaneMode::for_scheme(scheme, 4).unwrap().code() as u64).into();
         uut.clear.next = true;
         uut.bias.next = (bias as u32 as u64).into();
         tick(&mut uut, clk::<P, PB>);
         uut.clear.next = false;
-        for _ in 0..(rng.next() % 12 + 1) {
-            let w =
-                (rng.next() % 255 + 1) as i16 * if rng.next().is_multiple_of(2) { 1 } else { -1 };
+        for _ in 0..(rng.next_u64() % 12 + 1) {
+            let w = (rng.next_u64() % 255 + 1) as i16
+                * if rng.next_u64().is_multiple_of(2) {
+                    1
+                } else {
+                    -1
+                };
             for (j, &v) in lut.tables(w.unsigned_abs() as u8)[0].iter().enumerate() {
                 uut.table_write.next = true;
                 uut.table_addr.next = (j as u64).into();
@@ -46,7 +40,7 @@ fn run_jobs<const P: usize, const PB: usize>(jobs: usize, seed: u64) {
                 tick(&mut uut, clk::<P, PB>);
             }
             uut.table_write.next = false;
-            let acts: Vec<u8> = (0..P).map(|_| rng.next() as u8).collect();
+            let acts: Vec<u8> = (0..P).map(|_| rng.next_u64() as u8).collect();
             let packed = acts.iter().rev().fold(0u64, |p, &a| (p << 8) | a as u64);
             uut.activations.next = packed.into();
             uut.negative.next = w < 0;

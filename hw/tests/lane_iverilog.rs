@@ -3,10 +3,10 @@
 //! products; a small Verilog testbench replays the vectors and compares.
 
 use lutna_core::arith::{LaneMode, Scheme};
+use lutna_hw::sim::run_icarus;
 use lutna_hw::SubMacLane;
 use rust_hdl::prelude::*;
 use std::fmt::Write as _;
-use std::process::Command;
 
 /// One cycle of lane inputs packed as in the testbench:
 /// {table_write, table_addr[3:0], table_data[15:0], activation[7:0], negative, mode[1:0], valid}.
@@ -57,10 +57,6 @@ endmodule
 
 #[test]
 fn lane_verilog_matches_core_under_icarus() {
-    if Command::new("iverilog").arg("-V").output().is_err() {
-        eprintln!("NOTE: iverilog not installed: independent-simulator check SKIPPED (./tools/test.sh installs it)");
-        return;
-    }
     let (mut vecs, mut want) = (vec![], vec![]);
     for scheme in [Scheme::LUTNA, Scheme::ALUTNA, Scheme::ALUTNA_C] {
         let Scheme::Lut(lut) = scheme else {
@@ -81,38 +77,24 @@ fn lane_verilog_matches_core_under_icarus() {
             vecs.push(vector(false, 0, 0, 0, false, mode, false));
         }
     }
-    let dir = std::env::temp_dir().join(format!("lutna-lane-iverilog-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
     let hex = |v: &[u64]| {
         v.iter().fold(String::new(), |mut s, x| {
             writeln!(s, "{x:x}").unwrap();
             s
         })
     };
-    std::fs::write(dir.join("vectors.hex"), hex(&vecs)).unwrap();
     let want64: Vec<u64> = want.iter().map(|&x| x as u64).collect();
-    std::fs::write(dir.join("expected.hex"), hex(&want64)).unwrap();
     let tb = TESTBENCH
         .replace("NVEC", &vecs.len().to_string())
         .replace("NWANT", &want.len().to_string());
-    std::fs::write(dir.join("tb.v"), tb).unwrap();
-    std::fs::write(dir.join("lane.v"), generate_verilog(&SubMacLane::top())).unwrap();
-    let build = Command::new("iverilog")
-        .current_dir(&dir)
-        .args(["-o", "lane.vvp", "tb.v", "lane.v"])
-        .output()
-        .unwrap();
-    assert!(
-        build.status.success(),
-        "iverilog: {}",
-        String::from_utf8_lossy(&build.stderr)
-    );
-    let run = Command::new("vvp")
-        .current_dir(&dir)
-        .arg("lane.vvp")
-        .output()
-        .unwrap();
-    let out = String::from_utf8_lossy(&run.stdout);
+    let files = [
+        ("tb.v", tb),
+        ("lane.v", generate_verilog(&SubMacLane::top())),
+    ];
+    let data = [("vectors.hex", hex(&vecs)), ("expected.hex", hex(&want64))];
+    let Some(out) = run_icarus("lane-iverilog", &files, &data) else {
+        return;
+    };
     assert!(
         out.contains(&format!("OK {}", want.len())),
         "icarus run:\n{out}"

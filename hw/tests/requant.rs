@@ -2,19 +2,9 @@
 //! random stream of accumulators, multipliers, shifts and both output kinds.
 
 use lutna_core::arith::{ActKind, Requant};
-use lutna_hw::sim::tick;
+use lutna_hw::sim::{tick, XorShift};
 use lutna_hw::Requantizer;
 use rust_hdl::prelude::*;
-
-struct XorShift(u64);
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
 
 #[test]
 fn requantizer_matches_core() {
@@ -45,14 +35,15 @@ fn requantizer_matches_core() {
         }
     }
     for _ in 0..100_000 {
-        let acc = match rng.next() % 3 {
-            0 => rng.next() as i32,
-            1 => (rng.next() as i32) >> (rng.next() % 31),
-            _ => (rng.next() % 2_000_000) as i32 - 1_000_000,
+        let acc = match rng.next_u64() % 3 {
+            0 => rng.next_u64() as i32,
+            1 => (rng.next_u64() as i32) >> (rng.next_u64() % 31),
+            _ => (rng.next_u64() % 2_000_000) as i32 - 1_000_000,
         };
         // multipliers over the whole range the importer produces
-        let real = (rng.next() % 1_000_000 + 1) as f64 * 10f64.powi(-((rng.next() % 7) as i32) - 2);
-        let kind = if rng.next().is_multiple_of(2) {
+        let real = (rng.next_u64() % 1_000_000 + 1) as f64
+            * 10f64.powi(-((rng.next_u64() % 7) as i32) - 2);
+        let kind = if rng.next_u64().is_multiple_of(2) {
             ActKind::U8
         } else {
             ActKind::I8

@@ -3,10 +3,10 @@
 //! simulation, so they are checked in an independent simulator too.
 
 use lutna_core::arith::{ActKind, Requant};
+use lutna_hw::sim::run_icarus;
 use lutna_hw::Requantizer;
 use rust_hdl::prelude::*;
 use std::fmt::Write as _;
-use std::process::Command;
 
 const TESTBENCH: &str = r#"
 module tb;
@@ -43,10 +43,6 @@ endmodule
 
 #[test]
 fn requantizer_verilog_matches_core_under_icarus() {
-    if Command::new("iverilog").arg("-V").output().is_err() {
-        eprintln!("NOTE: iverilog not installed: independent-simulator check SKIPPED (./tools/test.sh installs it)");
-        return;
-    }
     let accs = [
         0i32,
         1,
@@ -86,30 +82,16 @@ fn requantizer_verilog_matches_core_under_icarus() {
     for _ in 0..2 {
         writeln!(vecs, "0").unwrap();
     }
-    let dir = std::env::temp_dir().join(format!("lutna-requant-iverilog-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("vectors.hex"), vecs).unwrap();
-    std::fs::write(dir.join("expected.hex"), want).unwrap();
     let tb = TESTBENCH
         .replace("NVEC", &(n + 2).to_string())
         .replace("NWANT", &n.to_string());
-    std::fs::write(dir.join("tb.v"), tb).unwrap();
-    std::fs::write(dir.join("requant.v"), generate_verilog(&Requantizer::top())).unwrap();
-    let build = Command::new("iverilog")
-        .current_dir(&dir)
-        .args(["-o", "rq.vvp", "tb.v", "requant.v"])
-        .output()
-        .unwrap();
-    assert!(
-        build.status.success(),
-        "iverilog: {}",
-        String::from_utf8_lossy(&build.stderr)
-    );
-    let run = Command::new("vvp")
-        .current_dir(&dir)
-        .arg("rq.vvp")
-        .output()
-        .unwrap();
-    let out = String::from_utf8_lossy(&run.stdout);
+    let files = [
+        ("tb.v", tb),
+        ("requant.v", generate_verilog(&Requantizer::top())),
+    ];
+    let data = [("vectors.hex", vecs), ("expected.hex", want)];
+    let Some(out) = run_icarus("requant-iverilog", &files, &data) else {
+        return;
+    };
     assert!(out.contains(&format!("OK {n}")), "icarus run:\n{out}");
 }
