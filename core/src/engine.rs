@@ -287,10 +287,13 @@ impl<'m> Engine<'m> {
         let table = self.tables[layer]
             .as_ref()
             .expect("conv layers have a scheme");
+        // Only a padded layer needs a new map; otherwise read the input in place.
+        let padded_map;
         let x = if c.pad.iter().any(|&p| p > 0) {
-            padded(x, c.pad)
+            padded_map = padded(x, c.pad);
+            &padded_map
         } else {
-            x.clone()
+            x
         };
         let out = &self.model.tensors[layer + 1];
         let [oc, oh, ow] = out.shape;

@@ -69,3 +69,18 @@ pub fn run_icarus(
         .unwrap();
     Some(String::from_utf8_lossy(&run.stdout).into_owned())
 }
+
+/// Runs rust-hdl's yosys validation of generated Verilog (latches, undriven or implicit wires);
+/// says so and returns when yosys is not installed, so a skip is never silent.
+pub fn validate_with_yosys(tag: &str, verilog: &str) {
+    if std::process::Command::new("yosys")
+        .arg("-V")
+        .output()
+        .is_err()
+    {
+        eprintln!("NOTE: yosys not installed: Verilog validation of {tag} SKIPPED (./tools/test.sh installs it)");
+        return;
+    }
+    rust_hdl::prelude::yosys_validate(tag, verilog)
+        .unwrap_or_else(|e| panic!("yosys rejects the Verilog of {tag}: {e:?}"));
+}

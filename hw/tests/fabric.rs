@@ -4,7 +4,7 @@
 
 use lutna_core::arith::{LaneMode, Scheme};
 use lutna_hw::fabric::LaneArray;
-use lutna_hw::sim::{tick, XorShift};
+use lutna_hw::sim::{tick, validate_with_yosys, XorShift};
 use rust_hdl::prelude::*;
 
 fn clk<const P: usize, const PB: usize>(u: &mut LaneArray<P, PB>) -> &mut Signal<In, Clock> {
@@ -74,11 +74,5 @@ fn four_lanes_accumulate_like_core() {
 fn eight_lanes_accumulate_like_core_and_pass_yosys() {
     run_jobs::<8, 64>(150, 0x0F0F_1234_5555_AAAA);
     let verilog = generate_verilog(&LaneArray::<8, 64>::top());
-    if std::process::Command::new("yosys")
-        .arg("-V")
-        .output()
-        .is_ok()
-    {
-        yosys_validate("lutna_lane_array8", &verilog).unwrap();
-    }
+    validate_with_yosys("lutna_lane_array8", &verilog);
 }

@@ -2,7 +2,7 @@
 //! activation, in every runtime mode, with the bank programmed from `LutScheme::tables`.
 
 use lutna_core::arith::{LaneMode, Scheme};
-use lutna_hw::sim::tick;
+use lutna_hw::sim::{tick, validate_with_yosys};
 use lutna_hw::SubMacLane;
 use rust_hdl::prelude::*;
 
@@ -62,17 +62,7 @@ fn lane_verilog_passes_yosys() {
     let uut = SubMacLane::top();
     let verilog = generate_verilog(&uut);
     assert!(verilog.contains("module top"));
-    if std::process::Command::new("yosys")
-        .arg("-V")
-        .output()
-        .is_err()
-    {
-        eprintln!(
-            "NOTE: yosys not installed: Verilog validation SKIPPED (./tools/test.sh installs it)"
-        );
-        return;
-    }
-    yosys_validate("lutna_lane", &verilog).unwrap();
+    validate_with_yosys("lutna_lane", &verilog);
 }
 
 #[test]
@@ -119,11 +109,5 @@ fn tlut_lane_matches_core_for_every_pair() {
     }
     assert_eq!(checked, 255 * 256);
     let verilog = generate_verilog(&TlutLane::top());
-    if std::process::Command::new("yosys")
-        .arg("-V")
-        .output()
-        .is_ok()
-    {
-        yosys_validate("lutna_tlut_lane", &verilog).unwrap();
-    }
+    validate_with_yosys("lutna_tlut_lane", &verilog);
 }

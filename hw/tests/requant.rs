@@ -2,7 +2,7 @@
 //! random stream of accumulators, multipliers, shifts and both output kinds.
 
 use lutna_core::arith::{ActKind, Requant};
-use lutna_hw::sim::{tick, XorShift};
+use lutna_hw::sim::{tick, validate_with_yosys, XorShift};
 use lutna_hw::Requantizer;
 use rust_hdl::prelude::*;
 
@@ -79,11 +79,5 @@ fn requantizer_matches_core() {
     }
     assert_eq!(checked, cases.len());
     let verilog = generate_verilog(&Requantizer::top());
-    if std::process::Command::new("yosys")
-        .arg("-V")
-        .output()
-        .is_ok()
-    {
-        yosys_validate("lutna_requant", &verilog).unwrap();
-    }
+    validate_with_yosys("lutna_requant", &verilog);
 }
