@@ -40,7 +40,6 @@ pub struct SubMacLane {
     centred_shift: Constant<Bits<5>>,
     mode_exact: Constant<Bits<2>>,
     mode_centred: Constant<Bits<2>>,
-    zero: Constant<Bits<32>>,
 }
 
 impl Default for SubMacLane {
@@ -77,7 +76,6 @@ impl Default for SubMacLane {
             centred_shift: Constant::new((centred_shift as u64).into()),
             mode_exact: Constant::new((LaneMode::Exact.code() as u64).into()),
             mode_centred: Constant::new((LaneMode::Centred.code() as u64).into()),
-            zero: Constant::new(0u64.into()),
         }
     }
 }
@@ -114,7 +112,7 @@ impl Logic for SubMacLane {
         }
         self.product_q.d.next = self.magnitude.val();
         if self.negative_d.q.val() {
-            self.product_q.d.next = self.zero.val() - self.magnitude.val();
+            self.product_q.d.next = !self.magnitude.val() + 1;
         }
         self.valid_q.d.next = self.valid_d.q.val();
         self.product.next = self.product_q.q.val();
