@@ -1,6 +1,11 @@
-//! Synthesizes the LUT-NA lane for the iCE40UP5K and prints its resources and post-route fmax.
+//! Synthesizes one lane kind or lane array for the iCE40UP5K and prints its resources and
+//! post-route fmax.
 //!
-//! cargo run --release -p lutna-hw --example lane_synth [-- lutna|tlut|array8 [FREQ_MHZ [nobram]]]
+//! cargo run --release -p lutna-hw --example lane_synth [-- KIND [FREQ_MHZ [nobram]]]
+//!
+//! KIND: `lutna` (runtime LUT-NA / A-LUT-NA lane), `alutna` (A-LUT-NA-only lane), `tlut`
+//! (traditional LUT, k = 8), `array`, `wallace`, `dsp` (the multiplier baselines), or `fabricP`
+//! for P in 1, 2, 4, 8, 16 (P LUT-NA lanes with their accumulators, `LaneArray`).
 //!
 //! `nobram` asks yosys to build the tables from flip-flops and LUT multiplexers instead of block
 //! RAM (`synth_ice40 -nobram`): the other way to hold a bank on the iCE40.
@@ -13,7 +18,7 @@
 //! harness clock, whose critical path runs through the lane (RAM read, shift-add, negate).
 
 use lutna_hw::fabric::LaneArray;
-use lutna_hw::{SubMacLane, TlutLane};
+use lutna_hw::{ArrayMacLane, DspMacLane, SubMacLane, TlutLane, WallaceMacLane};
 use rust_hdl::prelude::*;
 use std::process::Command;
 
@@ -35,7 +40,7 @@ fn ports(kind: &str) -> (Ports, Ports) {
             ],
             outs,
         ),
-        "lutna" => (
+        "lutna" | "alutna" | "array" | "wallace" | "dsp" => (
             vec![
                 ("table_write", 1),
                 ("table_addr", 4),
@@ -52,7 +57,7 @@ fn ports(kind: &str) -> (Ports, Ports) {
                 ("table_write", 1),
                 ("table_addr", 4),
                 ("table_data", 16),
-                ("activations", 64),
+                ("activations", 8 * lanes_of(kind)),
                 ("negative", 1),
                 ("mode", 2),
                 ("valid", 1),
@@ -63,6 +68,15 @@ fn ports(kind: &str) -> (Ports, Ports) {
             vec![("sum", 32)],
         ),
     }
+}
+
+/// P of a `fabricP` kind.
+fn lanes_of(kind: &str) -> usize {
+    kind.trim_start_matches("fabric")
+        .parse()
+        .unwrap_or_else(|_| {
+            panic!("unknown unit '{kind}': see the list at the top of lane_synth.rs")
+        })
 }
 
 /// The measuring harness around module `top`: a serial chain loads every input, and the outputs
@@ -141,9 +155,17 @@ fn main() {
     };
     let verilog = match kind.as_str() {
         "lutna" => generate_verilog(&SubMacLane::top()),
+        "alutna" => generate_verilog(&SubMacLane::approximate_only()),
         "tlut" => generate_verilog(&TlutLane::top()),
-        "array8" => generate_verilog(&LaneArray::<8, 64>::top()),
-        other => panic!("unknown unit '{other}': use lutna, tlut or array8"),
+        "array" => generate_verilog(&ArrayMacLane::top()),
+        "wallace" => generate_verilog(&WallaceMacLane::top()),
+        "dsp" => generate_verilog(&DspMacLane::top()),
+        "fabric1" => generate_verilog(&LaneArray::<1, 8>::top()),
+        "fabric2" => generate_verilog(&LaneArray::<2, 16>::top()),
+        "fabric4" => generate_verilog(&LaneArray::<4, 32>::top()),
+        "fabric8" => generate_verilog(&LaneArray::<8, 64>::top()),
+        "fabric16" => generate_verilog(&LaneArray::<16, 128>::top()),
+        other => panic!("unknown unit '{other}': see the list at the top of lane_synth.rs"),
     };
     let dir = std::env::temp_dir().join(format!("lutna-lane-synth-{kind}"));
     std::fs::create_dir_all(&dir).unwrap();

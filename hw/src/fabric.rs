@@ -104,3 +104,141 @@ impl<const P: usize, const PB: usize> LaneArray<P, PB> {
         uut
     }
 }
+
+/// `Fabric<P>`: the [`LaneArray`] with its requantizer stage: when a channel's sweep is done,
+/// `drain` walks the P accumulators through one [`crate::Requantizer`] (bias already in the
+/// accumulator; multiplier and shift per output channel, ReLU/clamp per output kind), one per
+/// cycle, and each activation byte leaves on `out` with the lane it belongs to.
+///
+/// Why no adder tree: in the weight-broadcast, output-parallel dataflow (design.md section 4) each
+/// lane owns one output position, so products go straight into that position's accumulator; a
+/// tree would only be needed if lanes shared an output (input-channel parallelism).
+///
+/// Timing: `drain` is sampled when the fabric is idle (`draining` low); the P results follow on
+/// `out`/`out_valid` starting three cycles later (one select cycle, two requantizer cycles). The
+/// next channel's `clear` may be given once `draining` has fallen.
+#[derive(LogicBlock)]
+pub struct Fabric<const P: usize, const PB: usize> {
+    pub clock: Signal<In, Clock>,
+    pub table_write: Signal<In, bool>,
+    pub table_addr: Signal<In, Bits<4>>,
+    pub table_data: Signal<In, Bits<16>>,
+    pub activations: Signal<In, Bits<PB>>,
+    pub negative: Signal<In, bool>,
+    pub mode: Signal<In, Bits<2>>,
+    pub valid: Signal<In, bool>,
+    pub clear: Signal<In, bool>,
+    pub bias: Signal<In, Bits<32>>,
+    pub drain: Signal<In, bool>,
+    /// `Requant::mult`, `Requant::shift` and the output kind (true = i8) of the channel drained.
+    pub mult: Signal<In, Bits<16>>,
+    pub shift: Signal<In, Bits<6>>,
+    pub signed_out: Signal<In, bool>,
+    pub draining: Signal<Out, bool>,
+    pub out: Signal<Out, Bits<8>>,
+    pub out_lane: Signal<Out, Bits<5>>,
+    pub out_valid: Signal<Out, bool>,
+    array: LaneArray<P, PB>,
+    requant: crate::Requantizer,
+    walking: DFF<bool>,
+    walk_index: DFF<Bits<5>>,
+    lane_d1: DFF<Bits<5>>,
+    lane_d2: DFF<Bits<5>>,
+    last_lane: Constant<Bits<5>>,
+}
+
+impl<const P: usize, const PB: usize> Default for Fabric<P, PB> {
+    fn default() -> Self {
+        Self {
+            clock: Default::default(),
+            table_write: Default::default(),
+            table_addr: Default::default(),
+            table_data: Default::default(),
+            activations: Default::default(),
+            negative: Default::default(),
+            mode: Default::default(),
+            valid: Default::default(),
+            clear: Default::default(),
+            bias: Default::default(),
+            drain: Default::default(),
+            mult: Default::default(),
+            shift: Default::default(),
+            signed_out: Default::default(),
+            draining: Default::default(),
+            out: Default::default(),
+            out_lane: Default::default(),
+            out_valid: Default::default(),
+            array: Default::default(),
+            requant: Default::default(),
+            walking: Default::default(),
+            walk_index: Default::default(),
+            lane_d1: Default::default(),
+            lane_d2: Default::default(),
+            last_lane: Constant::new(((P - 1) as u64).into()),
+        }
+    }
+}
+
+impl<const P: usize, const PB: usize> Logic for Fabric<P, PB> {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(self, clock, walking, walk_index, lane_d1, lane_d2);
+        self.array.clock.next = self.clock.val();
+        self.requant.clock.next = self.clock.val();
+        self.array.table_write.next = self.table_write.val();
+        self.array.table_addr.next = self.table_addr.val();
+        self.array.table_data.next = self.table_data.val();
+        self.array.activations.next = self.activations.val();
+        self.array.negative.next = self.negative.val();
+        self.array.mode.next = self.mode.val();
+        self.array.valid.next = self.valid.val();
+        self.array.clear.next = self.clear.val();
+        self.array.bias.next = self.bias.val();
+        // The walk: one accumulator per cycle into the requantizer.
+        self.array.sum_select.next = self.walk_index.q.val();
+        self.requant.acc.next = self.array.sum.val();
+        self.requant.mult.next = self.mult.val();
+        self.requant.shift.next = self.shift.val();
+        self.requant.signed_out.next = self.signed_out.val();
+        self.requant.valid.next = self.walking.q.val();
+        if self.walking.q.val() {
+            self.walk_index.d.next = self.walk_index.q.val() + 1;
+            if self.walk_index.q.val() == self.last_lane.val() {
+                self.walking.d.next = false;
+                self.walk_index.d.next = 0.into();
+            }
+        } else if self.drain.val() {
+            self.walking.d.next = true;
+            self.walk_index.d.next = 0.into();
+        }
+        self.lane_d1.d.next = self.walk_index.q.val();
+        self.lane_d2.d.next = self.lane_d1.q.val();
+        self.draining.next = self.walking.q.val();
+        self.out.next = self.requant.out.val();
+        self.out_valid.next = self.requant.out_valid.val();
+        self.out_lane.next = self.lane_d2.q.val();
+    }
+}
+
+impl<const P: usize, const PB: usize> Fabric<P, PB> {
+    /// A fabric with its inputs marked driven, ready for simulation or Verilog generation.
+    pub fn top() -> Self {
+        let mut uut = Self::default();
+        uut.clock.connect();
+        uut.table_write.connect();
+        uut.table_addr.connect();
+        uut.table_data.connect();
+        uut.activations.connect();
+        uut.negative.connect();
+        uut.mode.connect();
+        uut.valid.connect();
+        uut.clear.connect();
+        uut.bias.connect();
+        uut.drain.connect();
+        uut.mult.connect();
+        uut.shift.connect();
+        uut.signed_out.connect();
+        uut.connect_all();
+        uut
+    }
+}

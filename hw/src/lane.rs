@@ -40,6 +40,9 @@ pub struct SubMacLane {
     centred_shift: Constant<Bits<5>>,
     mode_exact: Constant<Bits<2>>,
     mode_centred: Constant<Bits<2>>,
+    /// False in the A-LUT-NA-only build ([`SubMacLane::approximate_only`]): the low-nibble copy
+    /// is never read, so synthesis removes it.
+    has_low_copy: Constant<bool>,
 }
 
 impl Default for SubMacLane {
@@ -76,6 +79,7 @@ impl Default for SubMacLane {
             centred_shift: Constant::new((centred_shift as u64).into()),
             mode_exact: Constant::new((LaneMode::Exact.code() as u64).into()),
             mode_centred: Constant::new((LaneMode::Centred.code() as u64).into()),
+            has_low_copy: Constant::new(true),
         }
     }
 }
@@ -102,7 +106,7 @@ impl Logic for SubMacLane {
         // Truncating A-LUT-NA by default: the high nibble only.
         self.magnitude.next =
             bit_cast::<32, 16>(self.high_copy.read_data.val()) << self.high_shift.val();
-        if self.mode_d.q.val() == self.mode_exact.val() {
+        if (self.mode_d.q.val() == self.mode_exact.val()) & self.has_low_copy.val() {
             self.magnitude.next = bit_cast::<32, 16>(self.low_copy.read_data.val())
                 + (bit_cast::<32, 16>(self.high_copy.read_data.val()) << self.high_shift.val());
         }
@@ -123,7 +127,19 @@ impl Logic for SubMacLane {
 impl SubMacLane {
     /// A lane with its inputs marked driven, ready for simulation or Verilog generation.
     pub fn top() -> Self {
-        let mut uut = SubMacLane::default();
+        Self::connected(SubMacLane::default())
+    }
+
+    /// The A-LUT-NA-only lane the paper's approximate unit corresponds to: one table copy and one
+    /// read. Its exact mode code falls back to truncation; use it only for approximate layers.
+    pub fn approximate_only() -> Self {
+        Self::connected(SubMacLane {
+            has_low_copy: Constant::new(false),
+            ..Default::default()
+        })
+    }
+
+    fn connected(mut uut: SubMacLane) -> Self {
         uut.clock.connect();
         uut.table_write.connect();
         uut.table_addr.connect();

@@ -10,10 +10,12 @@
 
 pub mod fabric;
 pub mod lane;
+pub mod mac_lane;
 pub mod requant;
 pub mod sim;
 pub mod tlut_lane;
 
 pub use lane::SubMacLane;
+pub use mac_lane::{ArrayMacLane, DspMacLane, WallaceMacLane};
 pub use requant::Requantizer;
 pub use tlut_lane::TlutLane;

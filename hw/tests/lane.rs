@@ -19,8 +19,26 @@ fn program(uut: &mut SubMacLane, table: &[u32]) {
 
 #[test]
 fn lane_matches_core_for_every_pair_in_every_mode() {
-    let mut uut = SubMacLane::top();
-    for scheme in [Scheme::LUTNA, Scheme::ALUTNA, Scheme::ALUTNA_C] {
+    exhaustive(
+        SubMacLane::top(),
+        &[Scheme::LUTNA, Scheme::ALUTNA, Scheme::ALUTNA_C],
+    );
+}
+
+#[test]
+fn approximate_only_lane_matches_core_in_both_approximate_modes() {
+    exhaustive(
+        SubMacLane::approximate_only(),
+        &[Scheme::ALUTNA, Scheme::ALUTNA_C],
+    );
+    validate_with_yosys(
+        "lutna_alutna_lane",
+        &generate_verilog(&SubMacLane::approximate_only()),
+    );
+}
+
+fn exhaustive(mut uut: SubMacLane, schemes: &[Scheme]) {
+    for &scheme in schemes {
         let Scheme::Lut(lut) = scheme else {
             unreachable!()
         };

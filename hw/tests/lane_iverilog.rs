@@ -1,10 +1,12 @@
-//! The generated Verilog of the lane, simulated by Icarus Verilog (an independent simulator), must
-//! give lutna-core's products. The test writes the per-cycle input vectors and the expected
+//! The generated Verilog of every lane kind with the LUT-NA lane's ports (the LUT-NA lane and the
+//! array, Wallace and SB_MAC16 baselines), simulated by Icarus Verilog (an independent simulator),
+//! must give lutna-core's products. The test writes the per-cycle input vectors and the expected
 //! products; a small Verilog testbench replays the vectors and compares.
 
 use lutna_core::arith::{LaneMode, Scheme};
+use lutna_hw::mac_lane::strip_blackbox;
 use lutna_hw::sim::run_icarus;
-use lutna_hw::SubMacLane;
+use lutna_hw::{ArrayMacLane, DspMacLane, SubMacLane, WallaceMacLane};
 use rust_hdl::prelude::*;
 use std::fmt::Write as _;
 
@@ -55,14 +57,20 @@ module tb;
 endmodule
 "#;
 
-#[test]
-fn lane_verilog_matches_core_under_icarus() {
+/// Replays, under Icarus, every lane mode of `runs` ((scheme whose tables program the bank,
+/// scheme whose products are expected)) for a dozen weights over all 256 activations.
+fn check_under_icarus(
+    tag: &str,
+    lane: String,
+    extra: &[(&str, String)],
+    runs: &[(Scheme, Scheme)],
+) {
     let (mut vecs, mut want) = (vec![], vec![]);
-    for scheme in [Scheme::LUTNA, Scheme::ALUTNA, Scheme::ALUTNA_C] {
-        let Scheme::Lut(lut) = scheme else {
+    for &(programmed, expected) in runs {
+        let Scheme::Lut(lut) = programmed else {
             unreachable!()
         };
-        let mode = LaneMode::for_scheme(scheme, 4).unwrap().code();
+        let mode = LaneMode::for_scheme(programmed, 4).unwrap().code();
         for m in [1u8, 2, 3, 7, 15, 16, 85, 128, 170, 201, 254, 255] {
             for (j, &v) in lut.tables(m)[0].iter().enumerate() {
                 vecs.push(vector(true, j as u32, v, 0, false, mode, false));
@@ -71,7 +79,7 @@ fn lane_verilog_matches_core_under_icarus() {
                 let neg = (a * 7 + m as u32).is_multiple_of(3);
                 vecs.push(vector(false, 0, 0, a, neg, mode, true));
                 let w = if neg { -(m as i16) } else { m as i16 };
-                want.push(scheme.product(a as u8, w) as u32);
+                want.push(expected.product(a as u8, w) as u32);
             }
             vecs.push(vector(false, 0, 0, 0, false, mode, false));
             vecs.push(vector(false, 0, 0, 0, false, mode, false));
@@ -87,16 +95,64 @@ fn lane_verilog_matches_core_under_icarus() {
     let tb = TESTBENCH
         .replace("NVEC", &vecs.len().to_string())
         .replace("NWANT", &want.len().to_string());
-    let files = [
-        ("tb.v", tb),
-        ("lane.v", generate_verilog(&SubMacLane::top())),
-    ];
+    let mut files = vec![("tb.v", tb), ("lane.v", lane)];
+    files.extend(extra.iter().cloned());
     let data = [("vectors.hex", hex(&vecs)), ("expected.hex", hex(&want64))];
-    let Some(out) = run_icarus("lane-iverilog", &files, &data) else {
+    let Some(out) = run_icarus(tag, &files, &data) else {
         return;
     };
     assert!(
         out.contains(&format!("OK {}", want.len())),
-        "icarus run:\n{out}"
+        "{tag} under icarus:\n{out}"
     );
+}
+
+#[test]
+fn lane_verilog_matches_core_under_icarus() {
+    let runs = [Scheme::LUTNA, Scheme::ALUTNA, Scheme::ALUTNA_C].map(|s| (s, s));
+    check_under_icarus(
+        "lane-iverilog",
+        generate_verilog(&SubMacLane::top()),
+        &[],
+        &runs,
+    );
+}
+
+#[test]
+fn baseline_lanes_match_core_under_icarus() {
+    let runs = [(Scheme::LUTNA, Scheme::Exact)];
+    check_under_icarus(
+        "array-iverilog",
+        generate_verilog(&ArrayMacLane::top()),
+        &[],
+        &runs,
+    );
+    check_under_icarus(
+        "wallace-iverilog",
+        generate_verilog(&WallaceMacLane::top()),
+        &[],
+        &runs,
+    );
+    // The DSP lane runs on yosys's own simulation model of SB_MAC16.
+    let Ok(datdir) = std::process::Command::new("yosys-config")
+        .arg("--datdir")
+        .output()
+    else {
+        eprintln!("NOTE: yosys not installed: SB_MAC16 lane under Icarus SKIPPED (./tools/test.sh installs it)");
+        return;
+    };
+    let cells = std::path::Path::new(String::from_utf8_lossy(&datdir.stdout).trim())
+        .join("ice40/cells_sim.v");
+    let model = std::fs::read_to_string(&cells).unwrap_or_else(|e| {
+        panic!(
+            "yosys is installed but {} is unreadable: {e}",
+            cells.display()
+        )
+    });
+    let lane = strip_blackbox(&generate_verilog(&DspMacLane::top()));
+    assert!(
+        !lane.contains("blackbox"),
+        "the SB_MAC16 blackbox must be replaced by the model"
+    );
+    check_under_icarus("dsp-iverilog", lane, &[("cells_sim.v", model)], &runs);
 }
