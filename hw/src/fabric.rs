@@ -11,8 +11,35 @@
 //! Cost: every lane keeps two table copies, and on the iCE40 each copy is a whole block RAM, so
 //! this arrangement caps the UP5K (30 block RAMs) at 15 lanes; see docs/benchmarks.md.
 
-use crate::lane::SubMacLane;
+use crate::lane::{SharedBankLane, SubMacLane};
 use rust_hdl::prelude::*;
+
+/// One output position's accumulator: `clear` loads `bias`, each valid product is added
+/// (wrapping, as lutna-core's engine does); a clear and a product in one cycle: the clear wins.
+#[derive(LogicBlock, Default)]
+pub struct Accumulator {
+    pub clock: Signal<In, Clock>,
+    pub product: Signal<In, Bits<32>>,
+    pub product_valid: Signal<In, bool>,
+    pub clear: Signal<In, bool>,
+    pub bias: Signal<In, Bits<32>>,
+    pub value: Signal<Out, Bits<32>>,
+    sum: DFF<Bits<32>>,
+}
+
+impl Logic for Accumulator {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(self, clock, sum);
+        if self.product_valid.val() {
+            self.sum.d.next = self.sum.q.val() + self.product.val();
+        }
+        if self.clear.val() {
+            self.sum.d.next = self.bias.val();
+        }
+        self.value.next = self.sum.q.val();
+    }
+}
 
 #[derive(LogicBlock)]
 pub struct LaneArray<const P: usize, const PB: usize> {
@@ -32,7 +59,7 @@ pub struct LaneArray<const P: usize, const PB: usize> {
     pub sum_select: Signal<In, Bits<5>>,
     pub sum: Signal<Out, Bits<32>>,
     lanes: [SubMacLane; P],
-    acc: [DFF<Bits<32>>; P],
+    acc: [Accumulator; P],
 }
 
 impl<const P: usize, const PB: usize> Default for LaneArray<P, PB> {
@@ -52,7 +79,7 @@ impl<const P: usize, const PB: usize> Default for LaneArray<P, PB> {
             sum_select: Default::default(),
             sum: Default::default(),
             lanes: std::array::from_fn(|_| SubMacLane::default()),
-            acc: std::array::from_fn(|_| DFF::default()),
+            acc: std::array::from_fn(|_| Accumulator::default()),
         }
     }
 }
@@ -71,15 +98,12 @@ impl<const P: usize, const PB: usize> Logic for LaneArray<P, PB> {
             self.lanes[i].negative.next = self.negative.val();
             self.lanes[i].mode.next = self.mode.val();
             self.lanes[i].valid.next = self.valid.val();
-            self.acc[i].d.next = self.acc[i].q.val();
-            if self.lanes[i].product_valid.val() {
-                self.acc[i].d.next = self.acc[i].q.val() + self.lanes[i].product.val();
-            }
-            if self.clear.val() {
-                self.acc[i].d.next = self.bias.val();
-            }
+            self.acc[i].product.next = self.lanes[i].product.val();
+            self.acc[i].product_valid.next = self.lanes[i].product_valid.val();
+            self.acc[i].clear.next = self.clear.val();
+            self.acc[i].bias.next = self.bias.val();
             if self.sum_select.val().index() == i {
-                self.sum.next = self.acc[i].q.val();
+                self.sum.next = self.acc[i].value.val();
             }
         }
     }
@@ -238,6 +262,126 @@ impl<const P: usize, const PB: usize> Fabric<P, PB> {
         uut.mult.connect();
         uut.shift.connect();
         uut.signed_out.connect();
+        uut.connect_all();
+        uut
+    }
+}
+
+/// The one table every lane of a [`SharedBankArray`] reads: 16 entries of 16 bits in flip-flops.
+/// Entries arrive through the same table port as a lane's bank, in ascending order (the order
+/// every table programmer writes them): each write shifts the table down one entry and puts the
+/// new one on top, so after the 16 writes entry j sits in bits 16j..16j+16. `table_addr` is not
+/// needed for that and is ignored.
+#[derive(LogicBlock, Default)]
+pub struct SharedBank {
+    pub clock: Signal<In, Clock>,
+    pub table_write: Signal<In, bool>,
+    pub table_data: Signal<In, Bits<16>>,
+    pub bank: Signal<Out, Bits<256>>,
+    entries: DFF<Bits<256>>,
+}
+
+impl Logic for SharedBank {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(self, clock, entries);
+        if self.table_write.val() {
+            self.entries.d.next =
+                (self.entries.q.val() >> 16) | (bit_cast::<256, 16>(self.table_data.val()) << 240);
+        }
+        self.bank.next = self.entries.q.val();
+    }
+}
+
+/// `SharedBankArray<P>`: the [`LaneArray`] with one flip-flop bank shared by all P lanes instead of
+/// two block-RAM copies per lane (design.md's "one bank, P readers"), so block RAM no longer caps
+/// the lane count. Same ports and timing as [`LaneArray`].
+#[derive(LogicBlock)]
+pub struct SharedBankArray<const P: usize, const PB: usize> {
+    pub clock: Signal<In, Clock>,
+    pub table_write: Signal<In, bool>,
+    pub table_addr: Signal<In, Bits<4>>,
+    pub table_data: Signal<In, Bits<16>>,
+    pub activations: Signal<In, Bits<PB>>,
+    pub negative: Signal<In, bool>,
+    pub mode: Signal<In, Bits<2>>,
+    pub valid: Signal<In, bool>,
+    pub clear: Signal<In, bool>,
+    pub bias: Signal<In, Bits<32>>,
+    pub sum_select: Signal<In, Bits<5>>,
+    pub sum: Signal<Out, Bits<32>>,
+    bank: SharedBank,
+    lanes: [SharedBankLane; P],
+    acc: [Accumulator; P],
+}
+
+impl<const P: usize, const PB: usize> Default for SharedBankArray<P, PB> {
+    fn default() -> Self {
+        assert!(
+            PB == 8 * P && P <= 32,
+            "SharedBankArray<P, 8P> with P <= 32"
+        );
+        Self {
+            clock: Default::default(),
+            table_write: Default::default(),
+            table_addr: Default::default(),
+            table_data: Default::default(),
+            activations: Default::default(),
+            negative: Default::default(),
+            mode: Default::default(),
+            valid: Default::default(),
+            clear: Default::default(),
+            bias: Default::default(),
+            sum_select: Default::default(),
+            sum: Default::default(),
+            bank: Default::default(),
+            lanes: std::array::from_fn(|_| SharedBankLane::default()),
+            acc: std::array::from_fn(|_| Accumulator::default()),
+        }
+    }
+}
+
+impl<const P: usize, const PB: usize> Logic for SharedBankArray<P, PB> {
+    #[hdl_gen]
+    fn update(&mut self) {
+        self.bank.clock.next = self.clock.val();
+        self.bank.table_write.next = self.table_write.val();
+        self.bank.table_data.next = self.table_data.val();
+        self.sum.next = 0.into();
+        for i in 0..P {
+            self.lanes[i].clock.next = self.clock.val();
+            self.acc[i].clock.next = self.clock.val();
+            self.lanes[i].bank.next = self.bank.bank.val();
+            self.lanes[i].activation.next = self.activations.val().get_bits::<8>(8 * i);
+            self.lanes[i].negative.next = self.negative.val();
+            self.lanes[i].mode.next = self.mode.val();
+            self.lanes[i].valid.next = self.valid.val();
+            self.acc[i].product.next = self.lanes[i].product.val();
+            self.acc[i].product_valid.next = self.lanes[i].product_valid.val();
+            self.acc[i].clear.next = self.clear.val();
+            self.acc[i].bias.next = self.bias.val();
+            if self.sum_select.val().index() == i {
+                self.sum.next = self.acc[i].value.val();
+            }
+        }
+    }
+}
+
+impl<const P: usize, const PB: usize> SharedBankArray<P, PB> {
+    /// An array with its inputs marked driven, ready for simulation or Verilog generation.
+    pub fn top() -> Self {
+        let mut uut = Self::default();
+        uut.clock.connect();
+        uut.table_write.connect();
+        uut.table_addr.connect();
+        uut.table_data.connect();
+        uut.activations.connect();
+        uut.negative.connect();
+        uut.mode.connect();
+        uut.valid.connect();
+        uut.clear.connect();
+        uut.bias.connect();
+        uut.sum_select.connect();
         uut.connect_all();
         uut
     }

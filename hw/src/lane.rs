@@ -7,13 +7,106 @@
 //! SB_RAM40_4K on the iCE40.
 //!
 //! Pipeline: cycle 0 the activation's nibbles address both copies; cycle 1 the entries are shifted
-//! and added as the mode says, and signed; cycle 2 `product` holds the signed 32-bit result.
-//! The shifts and mode codes are constants taken from lutna-core's scheme definitions.
+//! and added as the mode says, and signed ([`ChunkCombiner`]); cycle 2 `product` holds the signed
+//! 32-bit result. The shifts and mode codes are constants taken from lutna-core's scheme
+//! definitions. [`SharedBankLane`] is the same lane reading a bank shared by many lanes.
 
 use lutna_core::arith::{LaneMode, Scheme};
 use rust_hdl::prelude::*;
 
+/// The second half of a LUT-NA lane: takes the two table entries read for an activation's nibbles
+/// (arriving one cycle after the operands, as a registered read delivers them), shifts and adds
+/// them as the mode says, applies the weight's sign, and registers the product.
 #[derive(LogicBlock)]
+pub struct ChunkCombiner {
+    pub clock: Signal<In, Clock>,
+    /// Operand-time inputs (cycle 0).
+    pub negative: Signal<In, bool>,
+    pub mode: Signal<In, Bits<2>>,
+    pub valid: Signal<In, bool>,
+    /// The entries for the low and high nibble (cycle 1).
+    pub low_entry: Signal<In, Bits<16>>,
+    pub high_entry: Signal<In, Bits<16>>,
+    pub product: Signal<Out, Bits<32>>,
+    pub product_valid: Signal<Out, bool>,
+    negative_d: DFF<bool>,
+    mode_d: DFF<Bits<2>>,
+    valid_d: DFF<bool>,
+    product_q: DFF<Bits<32>>,
+    valid_q: DFF<bool>,
+    magnitude: Signal<Local, Bits<32>>,
+    high_shift: Constant<Bits<5>>,
+    centred_shift: Constant<Bits<5>>,
+    mode_exact: Constant<Bits<2>>,
+    mode_centred: Constant<Bits<2>>,
+    /// False in the A-LUT-NA-only build ([`SubMacLane::approximate_only`]): the low entry is
+    /// never used, so synthesis removes whatever feeds it.
+    has_low_entry: Constant<bool>,
+}
+
+impl Default for ChunkCombiner {
+    fn default() -> Self {
+        let reads = |s: Scheme| match s {
+            Scheme::Lut(l) => l.reads(),
+            Scheme::Exact => unreachable!(),
+        };
+        // LUT-NA reads the high nibble at its chunk position; the centred A-LUT-NA reads the
+        // odd-multiples table one place lower (see docs/arithmetic.md).
+        let high_shift = reads(Scheme::LUTNA)[1].shift;
+        let centred_shift = reads(Scheme::ALUTNA_C)[0].shift;
+        assert_eq!(reads(Scheme::ALUTNA)[0].shift, high_shift);
+        Self {
+            clock: Default::default(),
+            negative: Default::default(),
+            mode: Default::default(),
+            valid: Default::default(),
+            low_entry: Default::default(),
+            high_entry: Default::default(),
+            product: Default::default(),
+            product_valid: Default::default(),
+            negative_d: Default::default(),
+            mode_d: Default::default(),
+            valid_d: Default::default(),
+            product_q: Default::default(),
+            valid_q: Default::default(),
+            magnitude: Default::default(),
+            high_shift: Constant::new((high_shift as u64).into()),
+            centred_shift: Constant::new((centred_shift as u64).into()),
+            mode_exact: Constant::new((LaneMode::Exact.code() as u64).into()),
+            mode_centred: Constant::new((LaneMode::Centred.code() as u64).into()),
+            has_low_entry: Constant::new(true),
+        }
+    }
+}
+
+impl Logic for ChunkCombiner {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(self, clock, negative_d, mode_d, valid_d, product_q, valid_q);
+        self.negative_d.d.next = self.negative.val();
+        self.mode_d.d.next = self.mode.val();
+        self.valid_d.d.next = self.valid.val();
+        // Truncating A-LUT-NA by default: the high nibble only.
+        self.magnitude.next = bit_cast::<32, 16>(self.high_entry.val()) << self.high_shift.val();
+        if (self.mode_d.q.val() == self.mode_exact.val()) & self.has_low_entry.val() {
+            self.magnitude.next = bit_cast::<32, 16>(self.low_entry.val())
+                + (bit_cast::<32, 16>(self.high_entry.val()) << self.high_shift.val());
+        }
+        if self.mode_d.q.val() == self.mode_centred.val() {
+            self.magnitude.next =
+                bit_cast::<32, 16>(self.high_entry.val()) << self.centred_shift.val();
+        }
+        self.product_q.d.next = self.magnitude.val();
+        if self.negative_d.q.val() {
+            self.product_q.d.next = !self.magnitude.val() + 1;
+        }
+        self.valid_q.d.next = self.valid_d.q.val();
+        self.product.next = self.product_q.q.val();
+        self.product_valid.next = self.valid_q.q.val();
+    }
+}
+
+#[derive(LogicBlock, Default)]
 pub struct SubMacLane {
     pub clock: Signal<In, Clock>,
     /// Bank write port: entry `table_addr` of both copies takes `table_data`.
@@ -30,64 +123,12 @@ pub struct SubMacLane {
     pub product_valid: Signal<Out, bool>,
     low_copy: RAM<Bits<16>, 4>,
     high_copy: RAM<Bits<16>, 4>,
-    negative_d: DFF<bool>,
-    mode_d: DFF<Bits<2>>,
-    valid_d: DFF<bool>,
-    product_q: DFF<Bits<32>>,
-    valid_q: DFF<bool>,
-    magnitude: Signal<Local, Bits<32>>,
-    high_shift: Constant<Bits<5>>,
-    centred_shift: Constant<Bits<5>>,
-    mode_exact: Constant<Bits<2>>,
-    mode_centred: Constant<Bits<2>>,
-    /// False in the A-LUT-NA-only build ([`SubMacLane::approximate_only`]): the low-nibble copy
-    /// is never read, so synthesis removes it.
-    has_low_copy: Constant<bool>,
-}
-
-impl Default for SubMacLane {
-    fn default() -> Self {
-        let reads = |s: Scheme| match s {
-            Scheme::Lut(l) => l.reads(),
-            Scheme::Exact => unreachable!(),
-        };
-        // LUT-NA reads the high nibble at its chunk position; the centred A-LUT-NA reads the
-        // odd-multiples table one place lower (see docs/arithmetic.md).
-        let high_shift = reads(Scheme::LUTNA)[1].shift;
-        let centred_shift = reads(Scheme::ALUTNA_C)[0].shift;
-        assert_eq!(reads(Scheme::ALUTNA)[0].shift, high_shift);
-        Self {
-            clock: Default::default(),
-            table_write: Default::default(),
-            table_addr: Default::default(),
-            table_data: Default::default(),
-            activation: Default::default(),
-            negative: Default::default(),
-            mode: Default::default(),
-            valid: Default::default(),
-            product: Default::default(),
-            product_valid: Default::default(),
-            low_copy: Default::default(),
-            high_copy: Default::default(),
-            negative_d: Default::default(),
-            mode_d: Default::default(),
-            valid_d: Default::default(),
-            product_q: Default::default(),
-            valid_q: Default::default(),
-            magnitude: Default::default(),
-            high_shift: Constant::new((high_shift as u64).into()),
-            centred_shift: Constant::new((centred_shift as u64).into()),
-            mode_exact: Constant::new((LaneMode::Exact.code() as u64).into()),
-            mode_centred: Constant::new((LaneMode::Centred.code() as u64).into()),
-            has_low_copy: Constant::new(true),
-        }
-    }
+    combiner: ChunkCombiner,
 }
 
 impl Logic for SubMacLane {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, negative_d, mode_d, valid_d, product_q, valid_q);
         self.low_copy.read_clock.next = self.clock.val();
         self.low_copy.write_clock.next = self.clock.val();
         self.high_copy.read_clock.next = self.clock.val();
@@ -100,27 +141,14 @@ impl Logic for SubMacLane {
         self.high_copy.write_data.next = self.table_data.val();
         self.low_copy.read_address.next = self.activation.val().get_bits::<4>(0);
         self.high_copy.read_address.next = self.activation.val().get_bits::<4>(4);
-        self.negative_d.d.next = self.negative.val();
-        self.mode_d.d.next = self.mode.val();
-        self.valid_d.d.next = self.valid.val();
-        // Truncating A-LUT-NA by default: the high nibble only.
-        self.magnitude.next =
-            bit_cast::<32, 16>(self.high_copy.read_data.val()) << self.high_shift.val();
-        if (self.mode_d.q.val() == self.mode_exact.val()) & self.has_low_copy.val() {
-            self.magnitude.next = bit_cast::<32, 16>(self.low_copy.read_data.val())
-                + (bit_cast::<32, 16>(self.high_copy.read_data.val()) << self.high_shift.val());
-        }
-        if self.mode_d.q.val() == self.mode_centred.val() {
-            self.magnitude.next =
-                bit_cast::<32, 16>(self.high_copy.read_data.val()) << self.centred_shift.val();
-        }
-        self.product_q.d.next = self.magnitude.val();
-        if self.negative_d.q.val() {
-            self.product_q.d.next = !self.magnitude.val() + 1;
-        }
-        self.valid_q.d.next = self.valid_d.q.val();
-        self.product.next = self.product_q.q.val();
-        self.product_valid.next = self.valid_q.q.val();
+        self.combiner.clock.next = self.clock.val();
+        self.combiner.negative.next = self.negative.val();
+        self.combiner.mode.next = self.mode.val();
+        self.combiner.valid.next = self.valid.val();
+        self.combiner.low_entry.next = self.low_copy.read_data.val();
+        self.combiner.high_entry.next = self.high_copy.read_data.val();
+        self.product.next = self.combiner.product.val();
+        self.product_valid.next = self.combiner.product_valid.val();
     }
 }
 
@@ -133,10 +161,9 @@ impl SubMacLane {
     /// The A-LUT-NA-only lane the paper's approximate unit corresponds to: one table copy and one
     /// read. Its exact mode code falls back to truncation; use it only for approximate layers.
     pub fn approximate_only() -> Self {
-        Self::connected(SubMacLane {
-            has_low_copy: Constant::new(false),
-            ..Default::default()
-        })
+        let mut lane = SubMacLane::default();
+        lane.combiner.has_low_entry = Constant::new(false);
+        Self::connected(lane)
     }
 
     fn connected(mut uut: SubMacLane) -> Self {
@@ -150,5 +177,50 @@ impl SubMacLane {
         uut.valid.connect();
         uut.connect_all();
         uut
+    }
+}
+
+/// A LUT-NA lane without a bank of its own: it reads both nibbles' entries from `bank`, a 16 x
+/// 16-bit table held in flip-flops by a [`crate::fabric::SharedBank`] and shared by every lane of
+/// the array (entry j in bits 16j..16j+16). The reads are registered, so the timing is the
+/// block-RAM lane's; the cost moves from two block RAMs per lane to two 16:1 multiplexers.
+#[derive(LogicBlock, Default)]
+pub struct SharedBankLane {
+    pub clock: Signal<In, Clock>,
+    pub bank: Signal<In, Bits<256>>,
+    pub activation: Signal<In, Bits<8>>,
+    pub negative: Signal<In, bool>,
+    pub mode: Signal<In, Bits<2>>,
+    pub valid: Signal<In, bool>,
+    pub product: Signal<Out, Bits<32>>,
+    pub product_valid: Signal<Out, bool>,
+    low_q: DFF<Bits<16>>,
+    high_q: DFF<Bits<16>>,
+    low_offset: Signal<Local, Bits<8>>,
+    high_offset: Signal<Local, Bits<8>>,
+    // Verilog cannot slice an expression, so the shifted banks are named.
+    low_shifted: Signal<Local, Bits<256>>,
+    high_shifted: Signal<Local, Bits<256>>,
+    combiner: ChunkCombiner,
+}
+
+impl Logic for SharedBankLane {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(self, clock, low_q, high_q);
+        self.low_offset.next = bit_cast::<8, 4>(self.activation.val().get_bits::<4>(0)) << 4;
+        self.high_offset.next = bit_cast::<8, 4>(self.activation.val().get_bits::<4>(4)) << 4;
+        self.low_shifted.next = self.bank.val() >> self.low_offset.val();
+        self.high_shifted.next = self.bank.val() >> self.high_offset.val();
+        self.low_q.d.next = self.low_shifted.val().get_bits::<16>(0);
+        self.high_q.d.next = self.high_shifted.val().get_bits::<16>(0);
+        self.combiner.clock.next = self.clock.val();
+        self.combiner.negative.next = self.negative.val();
+        self.combiner.mode.next = self.mode.val();
+        self.combiner.valid.next = self.valid.val();
+        self.combiner.low_entry.next = self.low_q.q.val();
+        self.combiner.high_entry.next = self.high_q.q.val();
+        self.product.next = self.combiner.product.val();
+        self.product_valid.next = self.combiner.product_valid.val();
     }
 }
