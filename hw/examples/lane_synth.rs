@@ -1,7 +1,7 @@
 //! Synthesizes one lane kind or lane array for the iCE40UP5K and prints its resources and
 //! post-route fmax.
 //!
-//! cargo run --release -p lutna-hw --example lane_synth [-- KIND [FREQ_MHZ [nobram]]]
+//! cargo run --release -p lutna-hw --example lane_synth [-- KIND [FREQ_MHZ [nobram] [hx8k] [dsp]]]
 //!
 //! KIND: `lutna` (runtime LUT-NA / A-LUT-NA lane), `alutna` (A-LUT-NA-only lane), `tlut`
 //! (traditional LUT, k = 8), `array`, `wallace`, `dsp` (the multiplier baselines), or `fabricP`
@@ -10,7 +10,9 @@
 //! `SharedBankArray`), or `fabric8-requant` (`Fabric<8>`: `LaneArray<8>` plus the requantizer).
 //!
 //! `nobram` asks yosys to build the tables from flip-flops and LUT multiplexers instead of block
-//! RAM (`synth_ice40 -nobram`): the other way to hold a bank on the iCE40.
+//! RAM (`synth_ice40 -nobram`): the other way to hold a bank on the iCE40. `hx8k` places on the
+//! iCE40HX8K (CT256) instead of the UP5K (SG48). `dsp` lets yosys map wide multiplies (the
+//! requantizer's) onto SB_MAC16 blocks (`synth_ice40 -dsp`).
 //!
 //! The lane has more ports than the SG48 package has pins, so place-and-route runs on a measuring
 //! harness: a serial shift chain loads the lane's inputs and a second one shifts its registered
@@ -173,12 +175,22 @@ fn run(dir: &std::path::Path, cmd: &str, args: &[&str]) -> Result<String, String
 fn main() {
     let kind = std::env::args().nth(1).unwrap_or_else(|| "lutna".into());
     let freq = std::env::args().nth(2).unwrap_or_else(|| "24".into());
-    let nobram = std::env::args().nth(3).is_some_and(|a| a == "nobram");
-    let synth = if nobram {
-        "synth_ice40 -nobram"
+    let flags: Vec<String> = std::env::args().skip(3).collect();
+    let nobram = flags.iter().any(|a| a == "nobram");
+    let (device, package, device_name) = if flags.iter().any(|a| a == "hx8k") {
+        ("--hx8k", "ct256", "iCE40HX8K-CT256")
     } else {
-        "synth_ice40"
+        ("--up5k", "sg48", "iCE40UP5K-SG48")
     };
+    let synth = format!(
+        "synth_ice40{}{}",
+        if nobram { " -nobram" } else { "" },
+        if flags.iter().any(|a| a == "dsp") {
+            " -dsp"
+        } else {
+            ""
+        }
+    );
     let verilog = match kind.as_str() {
         "lutna" => generate_verilog(&SubMacLane::top()),
         "alutna" => generate_verilog(&SubMacLane::approximate_only()),
@@ -235,9 +247,9 @@ fn main() {
         &dir,
         "nextpnr-ice40",
         &[
-            "--up5k",
+            device,
             "--package",
-            "sg48",
+            package,
             "--json",
             "harness.json",
             "--freq",
@@ -252,7 +264,7 @@ fn main() {
         Ok(t) => (true, t),
         Err(t) => (false, t),
     };
-    println!("placed harness on iCE40UP5K-SG48 (nextpnr, target {freq} MHz):");
+    println!("placed harness on {device_name} (nextpnr, target {freq} MHz):");
     let mut in_util = false;
     for line in pnr.lines() {
         if line.contains("Device utilisation") {

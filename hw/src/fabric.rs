@@ -139,8 +139,9 @@ impl<const P: usize, const PB: usize> LaneArray<P, PB> {
 /// tree would only be needed if lanes shared an output (input-channel parallelism).
 ///
 /// Timing: `drain` is sampled when the fabric is idle (`draining` low); the P results follow on
-/// `out`/`out_valid` starting three cycles later (one select cycle, two requantizer cycles). The
-/// next channel's `clear` may be given once `draining` has fallen.
+/// `out`/`out_valid`, one per cycle, starting `1 + Requantizer::LATENCY` cycles later, each with
+/// its lane number on `out_lane`. The next channel's `clear` may be given once `draining` has
+/// fallen (the accumulators have all been read by then; the requantizer pipeline drains by itself).
 #[derive(LogicBlock)]
 pub struct Fabric<const P: usize, const PB: usize> {
     pub clock: Signal<In, Clock>,
@@ -166,8 +167,6 @@ pub struct Fabric<const P: usize, const PB: usize> {
     requant: crate::Requantizer,
     walking: DFF<bool>,
     walk_index: DFF<Bits<5>>,
-    lane_d1: DFF<Bits<5>>,
-    lane_d2: DFF<Bits<5>>,
     last_lane: Constant<Bits<5>>,
 }
 
@@ -196,8 +195,6 @@ impl<const P: usize, const PB: usize> Default for Fabric<P, PB> {
             requant: Default::default(),
             walking: Default::default(),
             walk_index: Default::default(),
-            lane_d1: Default::default(),
-            lane_d2: Default::default(),
             last_lane: Constant::new(((P - 1) as u64).into()),
         }
     }
@@ -206,7 +203,7 @@ impl<const P: usize, const PB: usize> Default for Fabric<P, PB> {
 impl<const P: usize, const PB: usize> Logic for Fabric<P, PB> {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, walking, walk_index, lane_d1, lane_d2);
+        dff_setup!(self, clock, walking, walk_index);
         self.array.clock.next = self.clock.val();
         self.requant.clock.next = self.clock.val();
         self.array.table_write.next = self.table_write.val();
@@ -225,6 +222,7 @@ impl<const P: usize, const PB: usize> Logic for Fabric<P, PB> {
         self.requant.shift.next = self.shift.val();
         self.requant.signed_out.next = self.signed_out.val();
         self.requant.valid.next = self.walking.q.val();
+        self.requant.tag.next = self.walk_index.q.val();
         if self.walking.q.val() {
             self.walk_index.d.next = self.walk_index.q.val() + 1;
             if self.walk_index.q.val() == self.last_lane.val() {
@@ -235,12 +233,10 @@ impl<const P: usize, const PB: usize> Logic for Fabric<P, PB> {
             self.walking.d.next = true;
             self.walk_index.d.next = 0.into();
         }
-        self.lane_d1.d.next = self.walk_index.q.val();
-        self.lane_d2.d.next = self.lane_d1.q.val();
         self.draining.next = self.walking.q.val();
         self.out.next = self.requant.out.val();
         self.out_valid.next = self.requant.out_valid.val();
-        self.out_lane.next = self.lane_d2.q.val();
+        self.out_lane.next = self.requant.out_tag.val();
     }
 }
 

@@ -1,14 +1,20 @@
-//! lutna-hw owns the RustHDL (rust-hdl 0.46) description of the accelerator: LUT banks and sub-MAC
-//! lanes today; the fabric, memories, link and board tops as they land. Every table content, shift
-//! and mode code comes from `lutna-core`, never restated here.
+//! lutna-hw owns the RustHDL (rust-hdl 0.46) description of the accelerator: LUT banks, sub-MAC
+//! lanes, the digital-multiplier baselines, lane arrays, the requantizer, and the gate-level cost
+//! model built on them; the memories, link and board tops as they land. Every table content,
+//! shift and mode code comes from `lutna-core`, never restated here.
 //!
-//! Status: the LUT-NA lane (4-bit chunks, runtime LUT-NA / A-LUT-NA truncating / centred mode),
-//! the traditional-LUT (k = 8) lane, the requantizer and a P-lane array (weight broadcast,
-//! per-lane accumulators) are implemented and tested bit-exact against lutna-core. Not yet written:
-//! the requantizer stage behind the array, the block-RAM accumulator buffer, and the array /
-//! Wallace / SB_MAC16 baseline lanes.
+//! Status: lanes ([`SubMacLane`] runtime LUT-NA / A-LUT-NA, its A-LUT-NA-only build, [`TlutLane`],
+//! and the [`ArrayMacLane`], [`WallaceMacLane`] and [`DspMacLane`] baselines, all on one
+//! interface), [`fabric::LaneArray`] (per-lane block-RAM banks), [`fabric::SharedBankArray`] (one
+//! flip-flop bank for all lanes), [`fabric::Fabric`] (array + pipelined [`Requantizer`]), each
+//! tested bit-exact against lutna-core in RustHDL and (lanes, requantizer, fabric) under Icarus.
+//! [`cost`] and [`gatesim`] measure gate-level area and switching energy of each lane kind. Not
+//! yet written: the block-RAM accumulator buffer, the layer sequencer, memories, UART link and
+//! board tops (the accelerator system issue).
 
+pub mod cost;
 pub mod fabric;
+pub mod gatesim;
 pub mod lane;
 pub mod mac_lane;
 pub mod requant;

@@ -2,9 +2,13 @@
 //! `clamp((acc * mult + 2^(shift-1)) >>> shift)` to 0..255 (ReLU, u8 outputs) or -128..127 (i8
 //! outputs feeding a residual add).
 //!
-//! Stage 1 takes the accumulator's magnitude and multiplies its two 16-bit halves by the 15-bit
-//! multiplier (two 16 x 16 products, the shape of two SB_MAC16 on the UP5K). Stage 2 joins them,
-//! restores the sign, adds the rounding half, shifts arithmetically and clamps. Latency 2 cycles.
+//! Seven pipeline stages, each one carry chain or one multiplier deep, so the stage closes timing
+//! behind the lane array on the UP5K (a first two-stage version ran at 13 MHz there):
+//! (1) `|acc|`; (2) its two 16-bit halves times the 15-bit multiplier (two 16 x 16 products, the
+//! shape of two SB_MAC16); (3) the halves joined; (4) the sign restored; (5) the rounding half
+//! added; (6) the arithmetic shift; (7) the clamp. A `tag` (e.g. which lane the accumulator came
+//! from) travels alongside, so users need not know the latency. 52-bit arithmetic: |acc| < 2^31
+//! and mult < 2^15 keep every intermediate below 2^47 in magnitude.
 
 use rust_hdl::prelude::*;
 
@@ -19,23 +23,27 @@ pub struct Requantizer {
     /// Output kind: false = u8 with ReLU, true = i8.
     pub signed_out: Signal<In, bool>,
     pub valid: Signal<In, bool>,
-    /// The activation byte (u8, or i8 in two's complement), two cycles later.
+    pub tag: Signal<In, Bits<5>>,
+    /// The activation byte (u8, or i8 in two's complement), [`Requantizer::LATENCY`] cycles later.
     pub out: Signal<Out, Bits<8>>,
     pub out_valid: Signal<Out, bool>,
-    magnitude: Signal<Local, Bits<32>>,
-    low_product: DFF<Bits<32>>,
-    high_product: DFF<Bits<32>>,
-    negative_d: DFF<bool>,
-    shift_d: DFF<Bits<6>>,
-    signed_d: DFF<bool>,
-    valid_d: DFF<bool>,
+    pub out_tag: Signal<Out, Bits<5>>,
+    magnitude_q: DFF<Bits<32>>,
+    mult_q: DFF<Bits<16>>,
+    low_q: DFF<Bits<32>>,
+    high_q: DFF<Bits<32>>,
+    product_q: DFF<Bits<52>>,
+    signed_q: DFF<Bits<52>>,
+    rounded_q: DFF<Bits<52>>,
+    shifted_q: DFF<Bits<52>>,
     out_q: DFF<Bits<8>>,
-    valid_q: DFF<bool>,
-    unit: Signal<Local, Bits<64>>,
-    product: Signal<Local, Bits<64>>,
-    signed_product: Signal<Local, Bits<64>>,
-    rounded: Signal<Local, Bits<64>>,
-    shifted: Signal<Local, Bits<64>>,
+    // The control travels beside the data, one register per stage.
+    negative: [DFF<bool>; 4],
+    shift_q: [DFF<Bits<6>>; 5],
+    signed_kind: [DFF<bool>; 7],
+    valid_q: [DFF<bool>; 7],
+    tag_q: [DFF<Bits<5>>; 7],
+    unit: Signal<Local, Bits<52>>,
 }
 
 impl Logic for Requantizer {
@@ -44,62 +52,95 @@ impl Logic for Requantizer {
         dff_setup!(
             self,
             clock,
-            low_product,
-            high_product,
-            negative_d,
-            shift_d,
-            signed_d,
-            valid_d,
-            out_q,
-            valid_q
+            magnitude_q,
+            mult_q,
+            low_q,
+            high_q,
+            product_q,
+            signed_q,
+            rounded_q,
+            shifted_q,
+            out_q
         );
-        // Stage 1: |acc| times the multiplier, in two 16 x 16 halves.
-        self.magnitude.next = self.acc.val();
+        for i in 0..4 {
+            self.negative[i].clock.next = self.clock.val();
+            self.negative[i].d.next = self.negative[i].q.val();
+        }
+        for i in 0..5 {
+            self.shift_q[i].clock.next = self.clock.val();
+            self.shift_q[i].d.next = self.shift_q[i].q.val();
+        }
+        for i in 0..7 {
+            self.signed_kind[i].clock.next = self.clock.val();
+            self.valid_q[i].clock.next = self.clock.val();
+            self.tag_q[i].clock.next = self.clock.val();
+        }
+        self.negative[0].d.next = self.acc.val().get_bit(31);
+        self.shift_q[0].d.next = self.shift.val();
+        self.signed_kind[0].d.next = self.signed_out.val();
+        self.valid_q[0].d.next = self.valid.val();
+        self.tag_q[0].d.next = self.tag.val();
+        for i in 1..4 {
+            self.negative[i].d.next = self.negative[i - 1].q.val();
+        }
+        for i in 1..5 {
+            self.shift_q[i].d.next = self.shift_q[i - 1].q.val();
+        }
+        for i in 1..7 {
+            self.signed_kind[i].d.next = self.signed_kind[i - 1].q.val();
+            self.valid_q[i].d.next = self.valid_q[i - 1].q.val();
+            self.tag_q[i].d.next = self.tag_q[i - 1].q.val();
+        }
+        // 1: magnitude.
+        self.magnitude_q.d.next = self.acc.val();
         if self.acc.val().get_bit(31) {
-            self.magnitude.next = !self.acc.val() + 1;
+            self.magnitude_q.d.next = !self.acc.val() + 1;
         }
-        self.low_product.d.next = self.magnitude.val().get_bits::<16>(0) * self.mult.val();
-        self.high_product.d.next = self.magnitude.val().get_bits::<16>(16) * self.mult.val();
-        self.negative_d.d.next = self.acc.val().get_bit(31);
-        self.shift_d.d.next = self.shift.val();
-        self.signed_d.d.next = self.signed_out.val();
-        self.valid_d.d.next = self.valid.val();
-        // Stage 2: join, restore the sign, round half up, shift arithmetically, clamp.
-        self.product.next = (bit_cast::<64, 32>(self.high_product.q.val()) << 16)
-            + bit_cast::<64, 32>(self.low_product.q.val());
-        self.signed_product.next = self.product.val();
-        if self.negative_d.q.val() {
-            self.signed_product.next = !self.product.val() + 1;
+        self.mult_q.d.next = self.mult.val();
+        // 2: two 16 x 16 products.
+        self.low_q.d.next = self.magnitude_q.q.val().get_bits::<16>(0) * self.mult_q.q.val();
+        self.high_q.d.next = self.magnitude_q.q.val().get_bits::<16>(16) * self.mult_q.q.val();
+        // 3: join.
+        self.product_q.d.next = (bit_cast::<52, 32>(self.high_q.q.val()) << 16)
+            + bit_cast::<52, 32>(self.low_q.q.val());
+        // 4: sign.
+        self.signed_q.d.next = self.product_q.q.val();
+        if self.negative[2].q.val() {
+            self.signed_q.d.next = !self.product_q.q.val() + 1;
         }
+        // 5: round half up.
         self.unit.next = 1.into();
-        self.rounded.next =
-            self.signed_product.val() + ((self.unit.val() << self.shift_d.q.val()) >> 1);
-        self.shifted.next = self.rounded.val() >> self.shift_d.q.val();
-        if self.rounded.val().get_bit(63) {
-            self.shifted.next = !((!self.rounded.val()) >> self.shift_d.q.val());
+        self.rounded_q.d.next =
+            self.signed_q.q.val() + ((self.unit.val() << self.shift_q[3].q.val()) >> 1);
+        // 6: arithmetic shift.
+        self.shifted_q.d.next = self.rounded_q.q.val() >> self.shift_q[4].q.val();
+        if self.rounded_q.q.val().get_bit(51) {
+            self.shifted_q.d.next = !((!self.rounded_q.q.val()) >> self.shift_q[4].q.val());
         }
-        // Default: in range, keep the low byte.
-        self.out_q.d.next = self.shifted.val().get_bits::<8>(0);
-        if self.signed_d.q.val() {
-            if self.shifted.val().get_bit(63) {
-                if !self.shifted.val().get_bits::<57>(7).all() {
+        // 7: clamp (default: in range, keep the low byte).
+        self.out_q.d.next = self.shifted_q.q.val().get_bits::<8>(0);
+        if self.signed_kind[5].q.val() {
+            if self.shifted_q.q.val().get_bit(51) {
+                if !self.shifted_q.q.val().get_bits::<45>(7).all() {
                     self.out_q.d.next = 0x80.into();
                 }
-            } else if self.shifted.val().get_bits::<57>(7).any() {
+            } else if self.shifted_q.q.val().get_bits::<45>(7).any() {
                 self.out_q.d.next = 0x7F.into();
             }
-        } else if self.shifted.val().get_bit(63) {
+        } else if self.shifted_q.q.val().get_bit(51) {
             self.out_q.d.next = 0.into();
-        } else if self.shifted.val().get_bits::<56>(8).any() {
+        } else if self.shifted_q.q.val().get_bits::<44>(8).any() {
             self.out_q.d.next = 0xFF.into();
         }
-        self.valid_q.d.next = self.valid_d.q.val();
         self.out.next = self.out_q.q.val();
-        self.out_valid.next = self.valid_q.q.val();
+        self.out_valid.next = self.valid_q[6].q.val();
+        self.out_tag.next = self.tag_q[6].q.val();
     }
 }
 
 impl Requantizer {
+    pub const LATENCY: usize = 7;
+
     /// A requantizer with its inputs marked driven, ready for simulation or Verilog generation.
     pub fn top() -> Self {
         let mut uut = Requantizer::default();
@@ -109,6 +150,7 @@ impl Requantizer {
         uut.shift.connect();
         uut.signed_out.connect();
         uut.valid.connect();
+        uut.tag.connect();
         uut.connect_all();
         uut
     }

@@ -7,6 +7,7 @@
 use lutna_core::arith::{ActKind, LaneMode, Requant, Scheme};
 use lutna_hw::fabric::Fabric;
 use lutna_hw::sim::{run_icarus, tick, validate_with_yosys, XorShift};
+use lutna_hw::Requantizer;
 use rust_hdl::prelude::*;
 use std::fmt::Write as _;
 
@@ -159,7 +160,7 @@ fn run_jobs<const P: usize, const PB: usize>(jobs: usize, seed: u64) -> Run<P, P
             drain: true,
             ..drain
         });
-        for _ in 0..P + 3 {
+        for _ in 0..P + 1 + Requantizer::LATENCY {
             run.step(drain);
         }
         for (i, &s) in acc.iter().enumerate() {

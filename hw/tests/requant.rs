@@ -53,7 +53,7 @@ fn requantizer_matches_core() {
     let mut uut = Requantizer::top();
     let mut expect = std::collections::VecDeque::new();
     let mut checked = 0;
-    for i in 0..cases.len() + 2 {
+    for i in 0..cases.len() + Requantizer::LATENCY {
         if let Some(&(acc, r, kind)) = cases.get(i) {
             uut.acc.next = (acc as u32 as u64).into();
             uut.mult.next = (r.mult as u64).into();

@@ -16,7 +16,7 @@ module tb;
   reg [31:0] acc; reg [15:0] mult; reg [5:0] shift; reg signed_out; reg valid;
   wire [7:0] out; wire out_valid;
   top uut(.clock(clock), .acc(acc), .mult(mult), .shift(shift), .signed_out(signed_out),
-          .valid(valid), .out(out), .out_valid(out_valid));
+          .valid(valid), .tag(5'd0), .out(out), .out_valid(out_valid), .out_tag());
   integer i, k, bad;
   initial begin
     $readmemh("vectors.hex", vec);
@@ -79,11 +79,11 @@ fn requantizer_verilog_matches_core_under_icarus() {
             }
         }
     }
-    for _ in 0..2 {
+    for _ in 0..Requantizer::LATENCY {
         writeln!(vecs, "0").unwrap();
     }
     let tb = TESTBENCH
-        .replace("NVEC", &(n + 2).to_string())
+        .replace("NVEC", &(n + Requantizer::LATENCY).to_string())
         .replace("NWANT", &n.to_string());
     let files = [
         ("tb.v", tb),
