@@ -16,7 +16,8 @@ pub struct TlutLane {
     pub valid: Signal<In, bool>,
     pub product: Signal<Out, Bits<32>>,
     pub product_valid: Signal<Out, bool>,
-    table: RAM<Bits<16>, 8>,
+    // Not `table`: a Verilog keyword (Icarus rejects it; yosys does not).
+    bank: RAM<Bits<16>, 8>,
     negative_d: DFF<bool>,
     valid_d: DFF<bool>,
     product_q: DFF<Bits<32>>,
@@ -28,15 +29,15 @@ impl Logic for TlutLane {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(self, clock, negative_d, valid_d, product_q, valid_q);
-        self.table.read_clock.next = self.clock.val();
-        self.table.write_clock.next = self.clock.val();
-        self.table.write_enable.next = self.table_write.val();
-        self.table.write_address.next = self.table_addr.val();
-        self.table.write_data.next = self.table_data.val();
-        self.table.read_address.next = self.activation.val();
+        self.bank.read_clock.next = self.clock.val();
+        self.bank.write_clock.next = self.clock.val();
+        self.bank.write_enable.next = self.table_write.val();
+        self.bank.write_address.next = self.table_addr.val();
+        self.bank.write_data.next = self.table_data.val();
+        self.bank.read_address.next = self.activation.val();
         self.negative_d.d.next = self.negative.val();
         self.valid_d.d.next = self.valid.val();
-        self.magnitude.next = bit_cast::<32, 16>(self.table.read_data.val());
+        self.magnitude.next = bit_cast::<32, 16>(self.bank.read_data.val());
         self.product_q.d.next = self.magnitude.val();
         if self.negative_d.q.val() {
             self.product_q.d.next = !self.magnitude.val() + 1;

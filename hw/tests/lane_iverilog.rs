@@ -1,19 +1,20 @@
-//! The generated Verilog of every lane kind with the LUT-NA lane's ports (the LUT-NA lane and the
-//! array, Wallace and SB_MAC16 baselines), simulated by Icarus Verilog (an independent simulator),
+//! The generated Verilog of every lane kind (the LUT-NA lane, its A-LUT-NA-only build, the
+//! traditional-LUT lane, and the array, Wallace and SB_MAC16 baselines), simulated by Icarus Verilog (an independent simulator),
 //! must give lutna-core's products. The test writes the per-cycle input vectors and the expected
 //! products; a small Verilog testbench replays the vectors and compares.
 
 use lutna_core::arith::{LaneMode, Scheme};
 use lutna_hw::mac_lane::strip_blackbox;
 use lutna_hw::sim::run_icarus;
-use lutna_hw::{ArrayMacLane, DspMacLane, SubMacLane, WallaceMacLane};
+use lutna_hw::{ArrayMacLane, DspMacLane, SubMacLane, TlutLane, WallaceMacLane};
 use rust_hdl::prelude::*;
 use std::fmt::Write as _;
 
 /// One cycle of lane inputs packed as in the testbench:
-/// {table_write, table_addr[3:0], table_data[15:0], activation[7:0], negative, mode[1:0], valid}.
+/// {table_write, table_addr[7:0], table_data[15:0], activation[7:0], negative, mode[1:0], valid}
+/// (lanes with a 16-entry bank see the low four address bits; the T-LUT lane has no mode).
 fn vector(we: bool, addr: u32, data: u32, a: u32, neg: bool, mode: u8, valid: bool) -> u64 {
-    ((we as u64) << 32)
+    ((we as u64) << 36)
         | ((addr as u64) << 28)
         | ((data as u64) << 12)
         | ((a as u64) << 4)
@@ -25,13 +26,13 @@ fn vector(we: bool, addr: u32, data: u32, a: u32, neg: bool, mode: u8, valid: bo
 const TESTBENCH: &str = r#"
 module tb;
   reg clock = 0;
-  reg [32:0] vec [0:NVEC-1];
+  reg [36:0] vec [0:NVEC-1];
   reg [31:0] want [0:NWANT-1];
-  reg table_write; reg [3:0] table_addr; reg [15:0] table_data;
+  reg table_write; reg [7:0] table_addr; reg [15:0] table_data;
   reg [7:0] activation; reg negative; reg [1:0] mode; reg valid;
   wire [31:0] product; wire product_valid;
-  top uut(.clock(clock), .table_write(table_write), .table_addr(table_addr),
-          .table_data(table_data), .activation(activation), .negative(negative), .mode(mode),
+  top uut(.clock(clock), .table_write(table_write), .table_addr(table_addr[ADDR_BITS-1:0]),
+          .table_data(table_data), .activation(activation), .negative(negative), MODE_PORT
           .valid(valid), .product(product), .product_valid(product_valid));
   integer i, k, bad;
   initial begin
@@ -66,11 +67,12 @@ fn check_under_icarus(
     runs: &[(Scheme, Scheme)],
 ) {
     let (mut vecs, mut want) = (vec![], vec![]);
+    let is_tlut = runs.iter().any(|r| r.0 == Scheme::TLUT);
     for &(programmed, expected) in runs {
         let Scheme::Lut(lut) = programmed else {
             unreachable!()
         };
-        let mode = LaneMode::for_scheme(programmed, 4).unwrap().code();
+        let mode = LaneMode::for_scheme(programmed, 4).map_or(0, |m| m.code());
         for m in [1u8, 2, 3, 7, 15, 16, 85, 128, 170, 201, 254, 255] {
             for (j, &v) in lut.tables(m)[0].iter().enumerate() {
                 vecs.push(vector(true, j as u32, v, 0, false, mode, false));
@@ -94,7 +96,9 @@ fn check_under_icarus(
     let want64: Vec<u64> = want.iter().map(|&x| x as u64).collect();
     let tb = TESTBENCH
         .replace("NVEC", &vecs.len().to_string())
-        .replace("NWANT", &want.len().to_string());
+        .replace("NWANT", &want.len().to_string())
+        .replace("ADDR_BITS", if is_tlut { "8" } else { "4" })
+        .replace("MODE_PORT", if is_tlut { "" } else { ".mode(mode)," });
     let mut files = vec![("tb.v", tb), ("lane.v", lane)];
     files.extend(extra.iter().cloned());
     let data = [("vectors.hex", hex(&vecs)), ("expected.hex", hex(&want64))];
@@ -115,6 +119,20 @@ fn lane_verilog_matches_core_under_icarus() {
         generate_verilog(&SubMacLane::top()),
         &[],
         &runs,
+    );
+    let approx = [Scheme::ALUTNA, Scheme::ALUTNA_C].map(|s| (s, s));
+    let verilog = generate_verilog(&SubMacLane::approximate_only());
+    check_under_icarus("alutna-lane-iverilog", verilog, &[], &approx);
+}
+
+#[test]
+fn tlut_lane_matches_core_under_icarus() {
+    let verilog = generate_verilog(&TlutLane::top());
+    check_under_icarus(
+        "tlut-iverilog",
+        verilog,
+        &[],
+        &[(Scheme::TLUT, Scheme::TLUT)],
     );
 }
 
