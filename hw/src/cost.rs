@@ -12,7 +12,7 @@
 //! runs, so a cost is never measured on a netlist that computes something else.
 
 use crate::gatesim::GateSim;
-use crate::mac_lane::{ArrayMacLane, WallaceMacLane};
+use crate::mac_lane::{ArrayMacLane, DspMacLane, WallaceMacLane};
 use crate::{SubMacLane, TlutLane};
 use anyhow::{anyhow, bail, Context, Result};
 use lutna_core::arith::{LaneMode, Scheme};
@@ -199,15 +199,7 @@ impl UnitKind {
     }
 
     fn verilog(self) -> String {
-        match self {
-            UnitKind::Tlut => generate_verilog(&TlutLane::top()),
-            UnitKind::Lutna => generate_verilog(&SubMacLane::top()),
-            UnitKind::Alutna | UnitKind::AlutnaC => {
-                generate_verilog(&SubMacLane::approximate_only())
-            }
-            UnitKind::Array => generate_verilog(&ArrayMacLane::top()),
-            UnitKind::Wallace => generate_verilog(&WallaceMacLane::top()),
-        }
+        lane_verilog(self.name()).expect("every unit kind has a lane")
     }
 
     /// What is written to program one weight: (address, data) pairs. LUT lanes take their
@@ -229,6 +221,94 @@ impl UnitKind {
             }
         }
     }
+}
+
+/// The Verilog of the lane that implements unit `name` (`tlut`, `lutna`, `alutna`, `alutna-c`,
+/// `array`, `wallace`, `dsp`); the approximate units share the A-LUT-NA-only lane.
+pub fn lane_verilog(name: &str) -> Option<String> {
+    Some(match name {
+        "tlut" => generate_verilog(&TlutLane::top()),
+        "lutna" => generate_verilog(&SubMacLane::top()),
+        "alutna" | "alutna-c" => generate_verilog(&SubMacLane::approximate_only()),
+        "array" => generate_verilog(&ArrayMacLane::top()),
+        "wallace" => generate_verilog(&WallaceMacLane::top()),
+        "dsp" => generate_verilog(&DspMacLane::top()),
+        _ => return None,
+    })
+}
+
+/// One lane's iCE40UP5K resources after yosys `synth_ice40` and nextpnr packing (no placement:
+/// a lane alone has more ports than the package has pins; docs/benchmarks.md has placed figures).
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct FpgaCost {
+    pub logic_cells: u64,
+    pub bram: u64,
+    pub dsp: u64,
+}
+
+/// Packs lane `name` for the UP5K and reads nextpnr's utilisation.
+pub fn fpga_cost(name: &str) -> Result<FpgaCost> {
+    let verilog = lane_verilog(name).ok_or_else(|| anyhow!("no lane for unit '{name}'"))?;
+    let dir = std::env::temp_dir().join(format!("lutna-pack-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("lane.v"), verilog)?;
+    let tool = |cmd: &str, args: &[&str]| -> Result<String> {
+        let out = Command::new(cmd)
+            .current_dir(&dir)
+            .args(args)
+            .output()
+            .map_err(|e| {
+                anyhow!(
+                    "cannot run {cmd} ({e}); install with `apt-get install yosys nextpnr-ice40`"
+                )
+            })?;
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if !out.status.success() {
+            bail!("{cmd} failed packing {name}:\n{text}");
+        }
+        Ok(text)
+    };
+    tool(
+        "yosys",
+        &[
+            "-q",
+            "-p",
+            "read_verilog lane.v; synth_ice40 -top top -json lane.json",
+        ],
+    )?;
+    let log = tool(
+        "nextpnr-ice40",
+        &[
+            "--up5k",
+            "--package",
+            "sg48",
+            "--json",
+            "lane.json",
+            "--pack-only",
+        ],
+    )?;
+    let _ = std::fs::remove_dir_all(&dir);
+    let count = |key: &str| -> u64 {
+        log.lines()
+            .find(|l| l.contains(&format!("{key}:")))
+            .and_then(|l| l.split(':').nth(2))
+            .and_then(|v| v.split('/').next())
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    let logic_cells = count("ICESTORM_LC");
+    if logic_cells == 0 {
+        bail!("nextpnr reported no logic cells for {name}:\n{log}");
+    }
+    Ok(FpgaCost {
+        logic_cells,
+        bram: count("ICESTORM_RAM"),
+        dsp: count("ICESTORM_DSP"),
+    })
 }
 
 /// Operands for the energy simulation: each job is a nonzero weight and the activations it is

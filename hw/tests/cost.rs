@@ -82,3 +82,25 @@ fn units_measure_and_order_as_their_tables_say() {
     assert!(tlut.energy_per_fill_pj > 10.0 * lutna.energy_per_fill_pj);
     assert_eq!(lutna.macs_simulated, 12 * 64);
 }
+
+#[test]
+fn lanes_pack_onto_the_up5k_with_their_block_rams_and_dsps() {
+    if yosys_missing() {
+        return;
+    }
+    use lutna_hw::cost::fpga_cost;
+    let lutna = fpga_cost("lutna").unwrap();
+    let alutna = fpga_cost("alutna").unwrap();
+    let tlut = fpga_cost("tlut").unwrap();
+    let dsp = fpga_cost("dsp").unwrap();
+    let array = fpga_cost("array").unwrap();
+    eprintln!("{lutna:?} {alutna:?} {tlut:?} {dsp:?} {array:?}");
+    assert_eq!(
+        (lutna.bram, alutna.bram, tlut.bram, array.bram),
+        (2, 1, 1, 0)
+    );
+    assert_eq!((dsp.dsp, array.dsp), (1, 0));
+    assert!(alutna.logic_cells < lutna.logic_cells);
+    assert!(dsp.logic_cells < array.logic_cells);
+    assert!(fpga_cost("no-such-unit").is_err());
+}
