@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
+mod analyze;
+
 /// Where the shipped model and sample images live, relative to the repository root.
 const DEMO_MODEL: &str = "models/icebreaker-w0.5.lutna";
 const SAMPLE_DATA: &str = "data/cifar10-sample";
@@ -48,6 +50,40 @@ enum Cmd {
     Eval(EvalArgs),
     /// Layers, sizes, sparsity and MAC counts of a .lutna model
     Info(InfoArgs),
+    /// Area and energy per inference of every scheme, and mixed LUT-NA / A-LUT-NA plans
+    Analyze(AnalyzeArgs),
+}
+
+#[derive(Args)]
+struct AnalyzeArgs {
+    /// The .lutna model to analyze
+    #[arg(long)]
+    model: PathBuf,
+    /// Folder of CIFAR-10 binary batches (test_batch.bin, and data_batch_*.bin for the search)
+    #[arg(long)]
+    data: PathBuf,
+    /// Accuracy budget of the mixed plan, in top-1 points against exact
+    #[arg(long, default_value_t = 1.0)]
+    budget_pp: f64,
+    /// Split the plan search is scored on (val = training images 45000..49999)
+    #[arg(long, default_value = "val")]
+    search_split: Split,
+    /// Fraction of the budget the search may spend on the search split (leaves room for the gap
+    /// between validation and test accuracy)
+    #[arg(long, default_value_t = 0.5)]
+    search_margin: f64,
+    /// Use N images of the search split, spread over it (default: all)
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    search_limit: Option<u32>,
+    /// Use the first N test images (default: all)
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    test_limit: Option<u32>,
+    /// Output folder (default: analysis/<model stem>); replaced only when the run succeeds
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Print the report as JSON instead of text
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -141,6 +177,20 @@ fn main() -> ExitCode {
         Cmd::Import(a) => import(a),
         Cmd::Eval(a) => eval(a),
         Cmd::Info(a) => info(a),
+        Cmd::Analyze(a) => analyze::run(analyze::Options {
+            out: a
+                .out
+                .clone()
+                .unwrap_or_else(|| analyze::default_out(&a.model)),
+            model: a.model,
+            data: a.data,
+            budget_pp: a.budget_pp,
+            search_split: a.search_split,
+            search_margin: a.search_margin,
+            search_limit: a.search_limit.map(|n| n as usize),
+            test_limit: a.test_limit.map(|n| n as usize),
+            json: a.json,
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -207,3 +207,142 @@ fn demo_runs_on_the_shipped_files() {
         "{text}"
     );
 }
+
+#[test]
+fn analyze_writes_the_report_with_the_contract_fields() {
+    if Command::new("yosys").arg("-V").output().is_err() {
+        eprintln!(
+            "NOTE: yosys not installed: `lutna analyze` test SKIPPED (./tools/test.sh installs it)"
+        );
+        return;
+    }
+    let out_dir = tmp("analysis-ice");
+    // The shipped sample has no validation split, so this run searches on test images (the
+    // report says so); the full-data run is in docs/paper-comparison.md.
+    let out = lutna(&[
+        "analyze",
+        "--model",
+        MODEL,
+        "--data",
+        SAMPLE,
+        "--search-split",
+        "test",
+        "--test-limit",
+        "100",
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for s in [
+        "exact", "tlut", "lutna", "alutna", "alutna-c", "array", "wallace",
+    ] {
+        for f in ["top1", "energy_pj", "area_transistors", "fpga_logic_cells"] {
+            assert!(
+                r["schemes"][s][f].is_number(),
+                "schemes.{s}.{f} missing: {}",
+                r["schemes"]
+            );
+        }
+        let t = r["schemes"][s]["top1"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&t));
+    }
+    for p in ["paper", "search"] {
+        for f in ["top1", "energy_pj", "area_transistors", "fpga_logic_cells"] {
+            assert!(r["plans"][p][f].is_number(), "plans.{p}.{f} missing");
+        }
+        assert_eq!(r["plans"][p]["layers"].as_array().unwrap().len(), 7);
+    }
+    // The exact schemes agree; the searched plan is never worse than the budget on the images
+    // it was searched on, and never costs more energy than all-LUT-NA.
+    assert_eq!(r["schemes"]["lutna"]["top1"], r["schemes"]["exact"]["top1"]);
+    assert_eq!(r["schemes"]["tlut"]["top1"], r["schemes"]["exact"]["top1"]);
+    let e = |k: &str| r["schemes"][k]["energy_pj"].as_f64().unwrap();
+    assert!(r["plans"]["search"]["energy_pj"].as_f64().unwrap() <= e("lutna"));
+    assert!(e("tlut") > e("lutna") && e("alutna") < e("lutna"));
+    let search_loss = r["schemes"]["exact"]["top1"].as_f64().unwrap()
+        - r["plans"]["search"]["search_top1"].as_f64().unwrap();
+    assert!(
+        search_loss <= 0.005 + 1e-9,
+        "search spent more than half the budget: {search_loss}"
+    );
+    for f in [
+        "report.md",
+        "report.json",
+        "plan-search.json",
+        "plan-paper.json",
+        "macs.svg",
+        "accuracy-energy.svg",
+    ] {
+        assert!(out_dir.join(f).exists(), "{f} not written");
+    }
+    // The written plan is one `lutna eval` accepts.
+    let plan = out_dir.join("plan-search.json");
+    let ev = lutna(&[
+        "eval",
+        "--model",
+        MODEL,
+        "--data",
+        SAMPLE,
+        "--limit",
+        "100",
+        "--plan",
+        plan.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(
+        ev.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ev.stderr)
+    );
+    let ev: serde_json::Value = serde_json::from_slice(&ev.stdout).unwrap();
+    assert_eq!(ev["top1"], r["plans"]["search"]["top1"]);
+}
+
+#[test]
+fn analyze_refuses_bad_options_and_a_missing_validation_split() {
+    let out_dir = tmp("analysis-bad");
+    let o = out_dir.to_str().unwrap();
+    fails_with(
+        &["analyze", "--model", MODEL, "--data", SAMPLE, "--out", o],
+        "validation split",
+    );
+    fails_with(
+        &[
+            "analyze",
+            "--model",
+            MODEL,
+            "--data",
+            SAMPLE,
+            "--budget-pp",
+            "300",
+            "--search-split",
+            "test",
+            "--out",
+            o,
+        ],
+        "--budget-pp",
+    );
+    fails_with(
+        &[
+            "analyze",
+            "--model",
+            MODEL,
+            "--data",
+            SAMPLE,
+            "--search-margin",
+            "2",
+            "--search-split",
+            "test",
+            "--out",
+            o,
+        ],
+        "--search-margin",
+    );
+    assert!(!out_dir.exists(), "a failed analyze left {o} behind");
+}
