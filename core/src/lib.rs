@@ -11,6 +11,7 @@ pub mod engine;
 pub mod model;
 pub mod onnx;
 pub mod plan;
+pub mod protocol;
 pub mod quant;
 pub mod reference;
 

@@ -20,6 +20,7 @@ pub mod mac_lane;
 pub mod requant;
 pub mod sim;
 pub mod tlut_lane;
+pub mod uart;
 
 pub use lane::SubMacLane;
 pub use mac_lane::{ArrayMacLane, DspMacLane, WallaceMacLane};

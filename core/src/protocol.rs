@@ -1,0 +1,292 @@
+//! The host link: frame format, CRC and command codes, defined once here and used by the host
+//! (`lutna run`), the virtual board and the hardware generator (`lutna-hw`'s link blocks take
+//! their constants from this module). docs/protocol.md describes every byte.
+//!
+//! A frame, host to board or board to host:
+//!
+//! ```text
+//! 0xA5 0x5A | len (u16 LE) | cmd (u8) | seq (u8) | payload (len bytes) | crc (u16 LE)
+//! ```
+//!
+//! `crc` is CRC-16/CCITT-FALSE (polynomial 0x1021, initial value 0xFFFF, no reflection, no final
+//! XOR) over `len`, `cmd`, `seq` and the payload. A receiver hunts for the start marker, so a
+//! frame can start anywhere in a stream of garbage; a frame whose length exceeds
+//! [`MAX_PAYLOAD`] or whose CRC fails is dropped and the hunt resumes at the byte after its first
+//! marker byte.
+
+use thiserror::Error;
+
+/// The two start-marker bytes.
+pub const SOF: [u8; 2] = [0xA5, 0x5A];
+/// Largest payload a frame may carry (the board's receive buffer).
+pub const MAX_PAYLOAD: usize = 1024;
+/// Bytes around the payload: marker 2, length 2, command 1, sequence 1, CRC 2.
+pub const OVERHEAD: usize = 8;
+/// Protocol version reported by `IDENTIFY`; bumped on any incompatible change.
+pub const VERSION: u8 = 1;
+pub const CRC_POLY: u16 = 0x1021;
+pub const CRC_INIT: u16 = 0xFFFF;
+
+/// Request commands (host to board). A reply carries the request's command with
+/// [`REPLY_FLAG`] set and the request's sequence number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Command {
+    /// Reply: protocol version, lanes, chunk bits, memory sizes (docs/protocol.md).
+    Identify = 0x01,
+    /// Reply: state, current layer, last error. Answered at any time, also while running.
+    Status = 0x02,
+    /// Payload: region (u8), address (u32 LE), bytes. Weights, LUT contents, layer program.
+    Load = 0x03,
+    /// Payload: image address (u32 LE), 3072 bytes CHW.
+    LoadImage = 0x04,
+    /// Start an inference. Payload: empty.
+    Run = 0x05,
+    /// Reply: the logits, 10 x i32 LE.
+    ReadLogits = 0x06,
+    /// Reply: performance counters (cycles per layer, lane-busy cycles, nonzero MACs).
+    ReadCounters = 0x07,
+    /// Payload: region (u8), address (u32 LE), length (u16 LE). Reply: the bytes (debug dumps).
+    Read = 0x08,
+    /// Return to the power-on state (memories keep their contents).
+    Reset = 0x0F,
+}
+
+/// Set in the command byte of every reply.
+pub const REPLY_FLAG: u8 = 0x80;
+/// The command byte of a negative acknowledgement: the board received a frame it could not
+/// accept (bad CRC, oversize, unknown command). Payload: one [`NakReason`] byte.
+pub const NAK: u8 = 0xFF;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum NakReason {
+    BadCrc = 1,
+    TooLong = 2,
+    UnknownCommand = 3,
+    BadPayload = 4,
+    Busy = 5,
+}
+
+impl Command {
+    pub const ALL: [Command; 9] = [
+        Command::Identify,
+        Command::Status,
+        Command::Load,
+        Command::LoadImage,
+        Command::Run,
+        Command::ReadLogits,
+        Command::ReadCounters,
+        Command::Read,
+        Command::Reset,
+    ];
+
+    pub fn from_byte(b: u8) -> Option<Command> {
+        Command::ALL.into_iter().find(|c| *c as u8 == b)
+    }
+}
+
+/// CRC-16/CCITT-FALSE, one byte at a time (the hardware does the same eight steps per byte).
+pub fn crc16_update(mut crc: u16, byte: u8) -> u16 {
+    crc ^= (byte as u16) << 8;
+    for _ in 0..8 {
+        crc = if crc & 0x8000 != 0 {
+            (crc << 1) ^ CRC_POLY
+        } else {
+            crc << 1
+        };
+    }
+    crc
+}
+
+pub fn crc16(bytes: &[u8]) -> u16 {
+    bytes.iter().fold(CRC_INIT, |c, &b| crc16_update(c, b))
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Frame {
+    pub cmd: u8,
+    pub seq: u8,
+    pub payload: Vec<u8>,
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum FrameError {
+    #[error("payload of {0} bytes exceeds the {MAX_PAYLOAD}-byte frame limit")]
+    TooLong(usize),
+}
+
+impl Frame {
+    pub fn new(cmd: u8, seq: u8, payload: Vec<u8>) -> Frame {
+        Frame { cmd, seq, payload }
+    }
+
+    /// The frame's bytes on the line.
+    pub fn encode(&self) -> Result<Vec<u8>, FrameError> {
+        if self.payload.len() > MAX_PAYLOAD {
+            return Err(FrameError::TooLong(self.payload.len()));
+        }
+        let mut out = Vec::with_capacity(self.payload.len() + OVERHEAD);
+        out.extend_from_slice(&SOF);
+        out.extend_from_slice(&(self.payload.len() as u16).to_le_bytes());
+        out.push(self.cmd);
+        out.push(self.seq);
+        out.extend_from_slice(&self.payload);
+        let crc = crc16(&out[2..]);
+        out.extend_from_slice(&crc.to_le_bytes());
+        Ok(out)
+    }
+}
+
+/// What the decoder made of the bytes fed so far.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    Frame(Frame),
+    /// A header was read but the frame was rejected; the hunt for the next marker resumed.
+    /// `seq` and `cmd` are as received (they may be damaged).
+    Rejected {
+        cmd: u8,
+        seq: u8,
+        reason: NakReason,
+    },
+}
+
+/// A byte-at-a-time frame decoder with resynchronization; the host's and the virtual board's
+/// receive side, and the reference the hardware decoder is tested against.
+#[derive(Clone, Debug, Default)]
+pub struct Decoder {
+    buf: Vec<u8>,
+}
+
+impl Decoder {
+    pub fn new() -> Decoder {
+        Decoder::default()
+    }
+
+    /// Bytes held that have not yet made a frame (a partial frame or garbage being skipped).
+    pub fn pending(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Feeds bytes; returns every frame completed (or rejected) by them, in order.
+    pub fn push(&mut self, bytes: &[u8]) -> Vec<Event> {
+        self.buf.extend_from_slice(bytes);
+        let mut events = vec![];
+        loop {
+            // Hunt: drop bytes until the buffer starts with the marker (or a lone first byte).
+            match self.buf.windows(2).position(|w| w == SOF) {
+                Some(p) => {
+                    self.buf.drain(..p);
+                }
+                None => {
+                    let keep = usize::from(self.buf.last() == Some(&SOF[0]));
+                    let n = self.buf.len() - keep;
+                    self.buf.drain(..n);
+                    return events;
+                }
+            }
+            if self.buf.len() < 6 {
+                return events;
+            }
+            let len = u16::from_le_bytes([self.buf[2], self.buf[3]]) as usize;
+            let (cmd, seq) = (self.buf[4], self.buf[5]);
+            if len > MAX_PAYLOAD {
+                events.push(Event::Rejected {
+                    cmd,
+                    seq,
+                    reason: NakReason::TooLong,
+                });
+                self.buf.drain(..1);
+                continue;
+            }
+            if self.buf.len() < len + OVERHEAD {
+                return events;
+            }
+            let body = &self.buf[2..6 + len];
+            let crc = u16::from_le_bytes([self.buf[6 + len], self.buf[7 + len]]);
+            if crc16(body) == crc {
+                events.push(Event::Frame(Frame::new(
+                    cmd,
+                    seq,
+                    self.buf[6..6 + len].to_vec(),
+                )));
+                self.buf.drain(..len + OVERHEAD);
+            } else {
+                events.push(Event::Rejected {
+                    cmd,
+                    seq,
+                    reason: NakReason::BadCrc,
+                });
+                self.buf.drain(..1);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crc_matches_the_published_check_value() {
+        // CRC-16/CCITT-FALSE of "123456789" is 0x29B1 (the catalogue's check value).
+        assert_eq!(crc16(b"123456789"), 0x29B1);
+        assert_eq!(crc16(b""), CRC_INIT);
+    }
+
+    #[test]
+    fn frames_survive_garbage_splits_and_damage() {
+        let frames: Vec<Frame> = (0..50u8)
+            .map(|i| {
+                Frame::new(
+                    Command::ALL[i as usize % 9] as u8,
+                    i,
+                    (0..i as usize * 7).map(|b| b as u8).collect(),
+                )
+            })
+            .collect();
+        let mut line = vec![0x00, 0xA5, 0xA5, 0x11, 0x5A];
+        for f in &frames {
+            line.extend(f.encode().unwrap());
+            line.extend([0xA5, 0x13, 0x37]);
+        }
+        // Fed in ragged pieces, every frame comes out whole and in order.
+        let mut d = Decoder::new();
+        let mut got = vec![];
+        for chunk in line.chunks(13) {
+            for e in d.push(chunk) {
+                if let Event::Frame(f) = e {
+                    got.push(f);
+                }
+            }
+        }
+        assert_eq!(got, frames);
+        // One flipped bit in a frame rejects that frame only.
+        let mut bad = frames[3].encode().unwrap();
+        bad[9] ^= 0x10;
+        let mut stream = bad.clone();
+        stream.extend(frames[4].encode().unwrap());
+        let ev = Decoder::new().push(&stream);
+        assert!(matches!(
+            ev[0],
+            Event::Rejected {
+                reason: NakReason::BadCrc,
+                ..
+            }
+        ));
+        assert_eq!(ev.last(), Some(&Event::Frame(frames[4].clone())));
+        // An absurd length is rejected without waiting for a kilobyte that never comes.
+        let mut stream = vec![0xA5, 0x5A, 0xFF, 0xFF, 1, 2];
+        stream.extend(frames[5].encode().unwrap());
+        let ev = Decoder::new().push(&stream);
+        assert!(matches!(
+            ev[0],
+            Event::Rejected {
+                reason: NakReason::TooLong,
+                ..
+            }
+        ));
+        assert_eq!(ev.last(), Some(&Event::Frame(frames[5].clone())));
+        assert!(Frame::new(1, 0, vec![0; MAX_PAYLOAD + 1]).encode().is_err());
+    }
+}
