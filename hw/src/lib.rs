@@ -16,6 +16,7 @@ pub mod cost;
 pub mod fabric;
 pub mod gatesim;
 pub mod lane;
+pub mod link;
 pub mod mac_lane;
 pub mod requant;
 pub mod sim;
