@@ -110,7 +110,7 @@ impl FrameRx {
     /// `timeout`: clocks without a byte after which a partial frame is abandoned (a few byte
     /// times: 10 x clocks-per-bit is one byte).
     pub fn new(timeout: u32) -> Self {
-        assert!(MAX_PAYLOAD <= 1024, "the payload buffer holds 1024 bytes");
+        const { assert!(MAX_PAYLOAD <= 1024, "the payload buffer holds 1024 bytes") };
         Self {
             clock: Default::default(),
             byte: Default::default(),
