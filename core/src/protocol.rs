@@ -66,6 +66,52 @@ pub enum NakReason {
     UnknownCommand = 3,
     BadPayload = 4,
     Busy = 5,
+    /// A version-1 command this bitstream does not implement (yet).
+    Unsupported = 6,
+}
+
+/// The IDENTIFY reply: what the bitstream is, so the host can refuse a mismatched model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Identity {
+    pub version: u8,
+    pub lanes: u8,
+    pub chunk_bits: u8,
+    /// Bit 0 LUT-NA, bit 1 A-LUT-NA truncating, bit 2 A-LUT-NA centred.
+    pub modes: u8,
+    pub spram_bytes: u32,
+    pub bram_bytes: u32,
+    pub clock_hz: u32,
+    pub max_payload: u16,
+}
+
+impl Identity {
+    pub const LEN: usize = 18;
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut b = vec![self.version, self.lanes, self.chunk_bits, self.modes];
+        b.extend(self.spram_bytes.to_le_bytes());
+        b.extend(self.bram_bytes.to_le_bytes());
+        b.extend(self.clock_hz.to_le_bytes());
+        b.extend(self.max_payload.to_le_bytes());
+        b
+    }
+
+    pub fn from_bytes(b: &[u8]) -> Option<Identity> {
+        if b.len() != Self::LEN {
+            return None;
+        }
+        let u32_at = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+        Some(Identity {
+            version: b[0],
+            lanes: b[1],
+            chunk_bits: b[2],
+            modes: b[3],
+            spram_bytes: u32_at(4),
+            bram_bytes: u32_at(8),
+            clock_hz: u32_at(12),
+            max_payload: u16::from_le_bytes([b[16], b[17]]),
+        })
+    }
 }
 
 impl Command {
@@ -226,6 +272,24 @@ impl Decoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn identity_round_trips() {
+        let id = Identity {
+            version: VERSION,
+            lanes: 8,
+            chunk_bits: 4,
+            modes: 7,
+            spram_bytes: 131072,
+            bram_bytes: 15360,
+            clock_hz: 24_000_000,
+            max_payload: MAX_PAYLOAD as u16,
+        };
+        let b = id.to_bytes();
+        assert_eq!(b.len(), Identity::LEN);
+        assert_eq!(Identity::from_bytes(&b), Some(id));
+        assert_eq!(Identity::from_bytes(&b[1..]), None);
+    }
 
     #[test]
     fn crc_matches_the_published_check_value() {

@@ -12,7 +12,7 @@
 //! later marker (that would need the whole frame buffered twice); a frame hidden inside a damaged
 //! one is lost and the host retransmits it after its timeout (docs/protocol.md).
 
-use lutna_core::protocol::{NakReason, CRC_INIT, CRC_POLY, MAX_PAYLOAD, SOF};
+use lutna_core::protocol::{Identity, NakReason, CRC_INIT, CRC_POLY, MAX_PAYLOAD, SOF};
 use rust_hdl::prelude::*;
 
 #[derive(LogicBlock)]
@@ -270,5 +270,287 @@ impl FrameRx {
         uut.read_addr.connect();
         uut.connect_all();
         uut
+    }
+}
+
+/// Transmitter states.
+#[derive(Copy, Clone, Debug, PartialEq, LogicState)]
+pub enum TxState {
+    Idle,
+    Marker0,
+    Marker1,
+    LenLow,
+    LenHigh,
+    Cmd,
+    Seq,
+    Payload,
+    CrcLow,
+    CrcHigh,
+}
+
+/// Sends one frame when `start` is pulsed while `busy` is low: marker, `len`, `cmd`, `seq`, the
+/// payload (fetched through `payload_addr` / `payload_data`, one cycle of read latency), CRC.
+/// Bytes go to a [`crate::uart::UartTx`] through `byte` / `send`, one whenever `uart_ready`.
+#[derive(LogicBlock)]
+pub struct FrameTx {
+    pub clock: Signal<In, Clock>,
+    pub start: Signal<In, bool>,
+    pub cmd: Signal<In, Bits<8>>,
+    pub seq: Signal<In, Bits<8>>,
+    pub len: Signal<In, Bits<11>>,
+    pub payload_addr: Signal<Out, Bits<10>>,
+    pub payload_data: Signal<In, Bits<8>>,
+    pub uart_ready: Signal<In, bool>,
+    pub byte: Signal<Out, Bits<8>>,
+    pub send: Signal<Out, bool>,
+    pub busy: Signal<Out, bool>,
+    state: DFF<TxState>,
+    cmd_q: DFF<Bits<8>>,
+    seq_q: DFF<Bits<8>>,
+    len_q: DFF<Bits<11>>,
+    index: DFF<Bits<11>>,
+    crc: DFF<Bits<16>>,
+    crc_step: Crc16Byte,
+    sof0: Constant<Bits<8>>,
+    sof1: Constant<Bits<8>>,
+    crc_init: Constant<Bits<16>>,
+}
+
+impl Default for FrameTx {
+    fn default() -> Self {
+        Self {
+            clock: Default::default(),
+            start: Default::default(),
+            cmd: Default::default(),
+            seq: Default::default(),
+            len: Default::default(),
+            payload_addr: Default::default(),
+            payload_data: Default::default(),
+            uart_ready: Default::default(),
+            byte: Default::default(),
+            send: Default::default(),
+            busy: Default::default(),
+            state: Default::default(),
+            cmd_q: Default::default(),
+            seq_q: Default::default(),
+            len_q: Default::default(),
+            index: Default::default(),
+            crc: Default::default(),
+            crc_step: Default::default(),
+            sof0: Constant::new((SOF[0] as u64).into()),
+            sof1: Constant::new((SOF[1] as u64).into()),
+            crc_init: Constant::new((CRC_INIT as u64).into()),
+        }
+    }
+}
+
+impl Logic for FrameTx {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(self, clock, state, cmd_q, seq_q, len_q, index, crc);
+        self.payload_addr.next = self.index.q.val().get_bits::<10>(0);
+        self.busy.next = self.state.q.val() != TxState::Idle;
+        self.send.next = false;
+        self.byte.next = 0.into();
+        match self.state.q.val() {
+            TxState::Marker0 => self.byte.next = self.sof0.val(),
+            TxState::Marker1 => self.byte.next = self.sof1.val(),
+            TxState::LenLow => self.byte.next = self.len_q.q.val().get_bits::<8>(0),
+            TxState::LenHigh => {
+                self.byte.next = bit_cast::<8, 3>(self.len_q.q.val().get_bits::<3>(8))
+            }
+            TxState::Cmd => self.byte.next = self.cmd_q.q.val(),
+            TxState::Seq => self.byte.next = self.seq_q.q.val(),
+            TxState::Payload => self.byte.next = self.payload_data.val(),
+            TxState::CrcLow => self.byte.next = self.crc.q.val().get_bits::<8>(0),
+            TxState::CrcHigh => self.byte.next = self.crc.q.val().get_bits::<8>(8),
+            _ => {}
+        }
+        self.crc_step.crc.next = self.crc.q.val();
+        self.crc_step.byte.next = self.byte.val();
+        if self.state.q.val() == TxState::Idle {
+            if self.start.val() {
+                self.cmd_q.d.next = self.cmd.val();
+                self.seq_q.d.next = self.seq.val();
+                self.len_q.d.next = self.len.val();
+                self.index.d.next = 0.into();
+                self.crc.d.next = self.crc_init.val();
+                self.state.d.next = TxState::Marker0;
+            }
+        } else if self.uart_ready.val() {
+            self.send.next = true;
+            match self.state.q.val() {
+                TxState::Marker0 => self.state.d.next = TxState::Marker1,
+                TxState::Marker1 => self.state.d.next = TxState::LenLow,
+                TxState::LenLow => {
+                    self.crc.d.next = self.crc_step.crc_out.val();
+                    self.state.d.next = TxState::LenHigh;
+                }
+                TxState::LenHigh => {
+                    self.crc.d.next = self.crc_step.crc_out.val();
+                    self.state.d.next = TxState::Cmd;
+                }
+                TxState::Cmd => {
+                    self.crc.d.next = self.crc_step.crc_out.val();
+                    self.state.d.next = TxState::Seq;
+                }
+                TxState::Seq => {
+                    self.crc.d.next = self.crc_step.crc_out.val();
+                    self.state.d.next = TxState::Payload;
+                    if self.len_q.q.val() == 0 {
+                        self.state.d.next = TxState::CrcLow;
+                    }
+                }
+                TxState::Payload => {
+                    self.crc.d.next = self.crc_step.crc_out.val();
+                    self.index.d.next = self.index.q.val() + 1;
+                    if self.index.q.val() + 1 == self.len_q.q.val() {
+                        self.state.d.next = TxState::CrcLow;
+                    }
+                }
+                TxState::CrcLow => self.state.d.next = TxState::CrcHigh,
+                TxState::CrcHigh => self.state.d.next = TxState::Idle,
+                _ => self.state.d.next = TxState::Idle,
+            }
+        }
+    }
+}
+
+/// The board's end of the link, as far as it goes today: UART, frame receiver and transmitter,
+/// and a responder that answers IDENTIFY (the build's [`Identity`]), STATUS (idle) and RESET,
+/// refuses damaged frames with a NAK carrying the reason, and answers the other version-1
+/// commands with NAK "unsupported" until the layer engine that serves them exists.
+#[derive(LogicBlock)]
+pub struct LinkEndpoint {
+    pub clock: Signal<In, Clock>,
+    pub uart_rx: Signal<In, bool>,
+    pub uart_tx: Signal<Out, bool>,
+    rx_uart: crate::uart::UartRx,
+    tx_uart: crate::uart::UartTx,
+    rx: FrameRx,
+    tx: FrameTx,
+    identity: ROM<Bits<8>, 5>,
+    /// What the reply being sent carries: 0 nothing, 1 identity, 2 status, 3 NAK reason.
+    reply_kind: DFF<Bits<2>>,
+    nak_reason: DFF<Bits<8>>,
+    identify_cmd: Constant<Bits<8>>,
+    status_cmd: Constant<Bits<8>>,
+    reset_cmd: Constant<Bits<8>>,
+    first_v1: Constant<Bits<8>>,
+    last_v1: Constant<Bits<8>>,
+    reply_flag: Constant<Bits<8>>,
+    nak_cmd: Constant<Bits<8>>,
+    identity_len: Constant<Bits<11>>,
+    unsupported: Constant<Bits<8>>,
+    unknown: Constant<Bits<8>>,
+}
+
+impl LinkEndpoint {
+    pub fn new(clocks_per_bit: u16, identity: Identity) -> Self {
+        use lutna_core::protocol::{Command, NAK, REPLY_FLAG};
+        let bytes = identity.to_bytes();
+        let rom: std::collections::BTreeMap<Bits<5>, Bits<8>> = (0..32u64)
+            .map(|i| {
+                (
+                    i.into(),
+                    (*bytes.get(i as usize).unwrap_or(&0) as u64).into(),
+                )
+            })
+            .collect();
+        let c = |v: u8| Constant::new((v as u64).into());
+        Self {
+            clock: Default::default(),
+            uart_rx: Default::default(),
+            uart_tx: Default::default(),
+            rx_uart: crate::uart::UartRx::new(clocks_per_bit),
+            tx_uart: crate::uart::UartTx::new(clocks_per_bit),
+            rx: FrameRx::new(40 * clocks_per_bit as u32),
+            tx: FrameTx::default(),
+            identity: ROM::new(rom),
+            reply_kind: Default::default(),
+            nak_reason: Default::default(),
+            identify_cmd: c(Command::Identify as u8),
+            status_cmd: c(Command::Status as u8),
+            reset_cmd: c(Command::Reset as u8),
+            first_v1: c(Command::Load as u8),
+            last_v1: c(Command::Read as u8),
+            reply_flag: c(REPLY_FLAG),
+            nak_cmd: c(NAK),
+            identity_len: Constant::new((Identity::LEN as u64).into()),
+            unsupported: c(NakReason::Unsupported as u8),
+            unknown: c(NakReason::UnknownCommand as u8),
+        }
+    }
+
+    /// An endpoint with its inputs marked driven, ready for simulation or Verilog generation.
+    pub fn top(clocks_per_bit: u16, identity: Identity) -> Self {
+        let mut uut = Self::new(clocks_per_bit, identity);
+        uut.clock.connect();
+        uut.uart_rx.connect();
+        uut.connect_all();
+        uut
+    }
+}
+
+impl Logic for LinkEndpoint {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(self, clock, reply_kind, nak_reason);
+        self.rx_uart.clock.next = self.clock.val();
+        self.tx_uart.clock.next = self.clock.val();
+        self.rx.clock.next = self.clock.val();
+        self.tx.clock.next = self.clock.val();
+        self.rx_uart.rx.next = self.uart_rx.val();
+        self.rx.byte.next = self.rx_uart.data.val();
+        self.rx.byte_valid.next = self.rx_uart.valid.val();
+        self.rx.read_addr.next = 0.into();
+        self.tx_uart.data.next = self.tx.byte.val();
+        self.tx_uart.send.next = self.tx.send.val();
+        self.tx.uart_ready.next = self.tx_uart.ready.val();
+        self.uart_tx.next = self.tx_uart.tx.val();
+        // The reply's payload, byte `payload_addr`.
+        self.identity.address.next = self.tx.payload_addr.val().get_bits::<5>(0);
+        self.tx.payload_data.next = 0.into();
+        if self.reply_kind.q.val() == 1 {
+            self.tx.payload_data.next = self.identity.data.val();
+        }
+        if self.reply_kind.q.val() == 3 {
+            self.tx.payload_data.next = self.nak_reason.q.val();
+        }
+        // Status (kind 2): idle, layer 0, no error: four zero bytes.
+        self.tx.start.next = false;
+        self.tx.cmd.next = self.rx.cmd.val() | self.reply_flag.val();
+        self.tx.seq.next = self.rx.seq.val();
+        self.tx.len.next = 0.into();
+        if !self.tx.busy.val() {
+            if self.rx.frame_bad.val() {
+                self.tx.start.next = true;
+                self.tx.cmd.next = self.nak_cmd.val();
+                self.tx.len.next = 1.into();
+                self.reply_kind.d.next = 3.into();
+                self.nak_reason.d.next = self.rx.bad_reason.val();
+            }
+            if self.rx.frame_ok.val() {
+                self.tx.start.next = true;
+                self.reply_kind.d.next = 0.into();
+                if self.rx.cmd.val() == self.identify_cmd.val() {
+                    self.tx.len.next = self.identity_len.val();
+                    self.reply_kind.d.next = 1.into();
+                } else if self.rx.cmd.val() == self.status_cmd.val() {
+                    self.tx.len.next = 4.into();
+                    self.reply_kind.d.next = 2.into();
+                } else if self.rx.cmd.val() != self.reset_cmd.val() {
+                    self.tx.cmd.next = self.nak_cmd.val();
+                    self.tx.len.next = 1.into();
+                    self.reply_kind.d.next = 3.into();
+                    self.nak_reason.d.next = self.unknown.val();
+                    if (self.rx.cmd.val() >= self.first_v1.val())
+                        & (self.rx.cmd.val() <= self.last_v1.val())
+                    {
+                        self.nak_reason.d.next = self.unsupported.val();
+                    }
+                }
+            }
+        }
     }
 }

@@ -84,3 +84,90 @@ pub fn validate_with_yosys(tag: &str, verilog: &str) {
     rust_hdl::prelude::yosys_validate(tag, verilog)
         .unwrap_or_else(|e| panic!("yosys rejects the Verilog of {tag}: {e:?}"));
 }
+
+/// The host's side of a simulated UART line, one clock at a time: queued bytes become 8N1 line
+/// levels (`SoftUartTx`), and line levels sampled each clock become bytes (`SoftUartRx`). Used
+/// to talk to a board top bit by bit in tests and in the virtual board.
+pub struct SoftUartTx {
+    clocks_per_bit: usize,
+    levels: std::collections::VecDeque<bool>,
+}
+
+impl SoftUartTx {
+    pub fn new(clocks_per_bit: usize) -> Self {
+        SoftUartTx {
+            clocks_per_bit,
+            levels: Default::default(),
+        }
+    }
+
+    pub fn push(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            let bits = std::iter::once(false)
+                .chain((0..8).map(move |i| (b >> i) & 1 == 1))
+                .chain(std::iter::once(true));
+            for bit in bits {
+                self.levels
+                    .extend(std::iter::repeat_n(bit, self.clocks_per_bit));
+            }
+        }
+    }
+
+    /// The line level for the next clock (high when idle).
+    pub fn next_level(&mut self) -> bool {
+        self.levels.pop_front().unwrap_or(true)
+    }
+
+    pub fn idle(&self) -> bool {
+        self.levels.is_empty()
+    }
+}
+
+pub struct SoftUartRx {
+    clocks_per_bit: usize,
+    /// Clocks since the start bit's falling edge, when receiving.
+    at: Option<usize>,
+    byte: u8,
+}
+
+impl SoftUartRx {
+    pub fn new(clocks_per_bit: usize) -> Self {
+        SoftUartRx {
+            clocks_per_bit,
+            at: None,
+            byte: 0,
+        }
+    }
+
+    /// Samples the line for one clock; returns a byte when its stop bit has been seen (bytes
+    /// with a low stop bit are dropped).
+    pub fn sample(&mut self, level: bool) -> Option<u8> {
+        let cpb = self.clocks_per_bit;
+        match self.at {
+            None => {
+                if !level {
+                    self.at = Some(0);
+                    self.byte = 0;
+                }
+                None
+            }
+            Some(t) => {
+                let t = t + 1;
+                self.at = Some(t);
+                // Middle of bit k (k = 0 start, 1..=8 data, 9 stop) is at k * cpb + cpb / 2.
+                if t >= cpb / 2 && (t - cpb / 2).is_multiple_of(cpb) {
+                    let k = (t - cpb / 2) / cpb;
+                    if k == 0 && level {
+                        self.at = None; // a glitch
+                    } else if (1..=8).contains(&k) {
+                        self.byte |= (level as u8) << (k - 1);
+                    } else if k == 9 {
+                        self.at = None;
+                        return level.then_some(self.byte);
+                    }
+                }
+                None
+            }
+        }
+    }
+}
