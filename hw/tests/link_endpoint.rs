@@ -45,7 +45,7 @@ impl Host {
             self.board.uart_rx.next = self.tx.next_level();
             tick(&mut self.board, |b| &mut b.clock);
             if let Some(b) = self.rx.sample(self.board.uart_tx.val()) {
-                for e in self.decoder.push(&[b]) {
+                if let Some(e) = self.decoder.push(&[b]).into_iter().next() {
                     match e {
                         Event::Frame(f) => return Some(f),
                         other => panic!("the board sent a damaged frame: {other:?}"),
