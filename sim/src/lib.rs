@@ -1,0 +1,259 @@
+//! lutna-sim owns the virtual board: the RTL of the board top (today the link endpoint of
+//! `lutna-hw`; the accelerator joins it as the accelerator system lands), stepped directly
+//! clock by clock (not rust-hdl's threaded `Simulation`: ../shared/toolchain.md measured it at
+//! ~6 k cycles/s), with its UART simulated bit by bit and bridged to a pseudo-terminal, so the
+//! host's serial code cannot tell it from a real iCEBreaker.
+//!
+//! Faults can be injected on both directions of the virtual line: flipped bits, dropped,
+//! duplicated and garbage bytes, seeded so a failing run can be replayed.
+
+use anyhow::{Context, Result};
+use lutna_core::protocol::{Identity, MAX_PAYLOAD, VERSION};
+use lutna_hw::link::LinkEndpoint;
+use lutna_hw::sim::{tick, SoftUartRx, SoftUartTx, XorShift};
+use serialport::SerialPort;
+
+pub mod client;
+use std::io::{Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// UART clocks per bit on the virtual board: small, so simulation stays fast (the real board's
+/// figure is a build parameter; the line protocol does not depend on it).
+pub const CLOCKS_PER_BIT: usize = 4;
+
+/// Faults injected per byte on the virtual line, each with probability `rate`.
+#[derive(Clone, Copy, Debug)]
+pub struct Faults {
+    pub rate: f64,
+    pub seed: u64,
+}
+
+struct FaultLine {
+    faults: Option<Faults>,
+    rng: XorShift,
+    pub injected: u64,
+}
+
+impl FaultLine {
+    fn new(faults: Option<Faults>, salt: u64) -> Self {
+        let seed = faults.map_or(1, |f| f.seed) ^ salt;
+        FaultLine {
+            faults,
+            rng: XorShift(seed | 1),
+            injected: 0,
+        }
+    }
+
+    /// Passes `bytes` through the faulty line.
+    fn apply(&mut self, bytes: &[u8]) -> Vec<u8> {
+        let Some(f) = self.faults else {
+            return bytes.to_vec();
+        };
+        let mut out = Vec::with_capacity(bytes.len());
+        for &b in bytes {
+            let r = (self.rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+            if r >= f.rate {
+                out.push(b);
+                continue;
+            }
+            self.injected += 1;
+            match self.rng.next_u64() % 4 {
+                0 => out.push(b ^ (1 << (self.rng.next_u64() % 8))),
+                1 => {}
+                2 => out.extend([b, b]),
+                _ => {
+                    out.push(b);
+                    let n = self.rng.next_u64() % 4 + 1;
+                    out.extend((0..n).map(|_| self.rng.next_u64() as u8));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// What the virtual board is.
+pub fn identity(lanes: u8) -> Identity {
+    Identity {
+        version: VERSION,
+        lanes,
+        chunk_bits: 4,
+        modes: 0b111,
+        spram_bytes: 128 * 1024,
+        bram_bytes: 30 * 512,
+        clock_hz: 24_000_000,
+        max_payload: MAX_PAYLOAD as u16,
+    }
+}
+
+/// The RTL of the board top with a software UART on its pins.
+pub struct Board {
+    top: LinkEndpoint,
+    to_board: SoftUartTx,
+    from_board: SoftUartRx,
+    line_in: FaultLine,
+    line_out: FaultLine,
+    lanes: u8,
+    pub cycles: u64,
+}
+
+impl Board {
+    pub fn new(lanes: u8, faults: Option<Faults>) -> Board {
+        Board {
+            top: LinkEndpoint::top(CLOCKS_PER_BIT as u16, identity(lanes)),
+            to_board: SoftUartTx::new(CLOCKS_PER_BIT),
+            from_board: SoftUartRx::new(CLOCKS_PER_BIT),
+            line_in: FaultLine::new(faults, 0x1111),
+            line_out: FaultLine::new(faults, 0x2222),
+            lanes,
+            cycles: 0,
+        }
+    }
+
+    /// Bytes arriving from the host.
+    pub fn receive(&mut self, bytes: &[u8]) {
+        let bytes = self.line_in.apply(bytes);
+        self.to_board.push(&bytes);
+    }
+
+    /// Runs `clocks` cycles; returns the bytes the board sent meanwhile.
+    pub fn step(&mut self, clocks: usize) -> Vec<u8> {
+        let mut out = vec![];
+        for _ in 0..clocks {
+            self.top.uart_rx.next = self.to_board.next_level();
+            tick(&mut self.top, |t| &mut t.clock);
+            if let Some(b) = self.from_board.sample(self.top.uart_tx.val()) {
+                out.push(b);
+            }
+        }
+        self.cycles += clocks as u64;
+        self.line_out.apply(&out)
+    }
+
+    /// True while bytes from the host are still being shifted into the board.
+    pub fn receiving(&self) -> bool {
+        !self.to_board.idle()
+    }
+
+    pub fn faults_injected(&self) -> u64 {
+        self.line_in.injected + self.line_out.injected
+    }
+
+    /// Power-on again (the mid-run reset of fault tests).
+    pub fn reset(&mut self) {
+        self.top = LinkEndpoint::top(CLOCKS_PER_BIT as u16, identity(self.lanes));
+        self.to_board = SoftUartTx::new(CLOCKS_PER_BIT);
+        self.from_board = SoftUartRx::new(CLOCKS_PER_BIT);
+    }
+}
+
+/// Counters of a serving virtual board.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Stats {
+    pub cycles: u64,
+    pub busy_seconds: f64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub faults_injected: u64,
+}
+
+impl Stats {
+    /// Simulated clock cycles per second of wall time spent simulating.
+    pub fn cycles_per_second(&self) -> f64 {
+        self.cycles as f64 / self.busy_seconds.max(1e-9)
+    }
+}
+
+/// A virtual board served on a pseudo-terminal by a background thread; stops when dropped.
+pub struct VirtualBoard {
+    /// The device path the host opens (e.g. /dev/pts/7).
+    pub path: String,
+    stop: Arc<AtomicBool>,
+    stats: Arc<std::sync::Mutex<Stats>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Clocks simulated per pass of the serving loop, and how long the board keeps clocking after
+/// the last byte in or out (long enough for any reply to leave).
+const PASS: usize = 2_000;
+const HOLD: u64 = 200_000;
+
+impl VirtualBoard {
+    pub fn spawn(lanes: u8, faults: Option<Faults>) -> Result<VirtualBoard> {
+        let (mut master, slave) = serialport::TTYPort::pair()
+            .context("cannot create a pseudo-terminal for the virtual board")?;
+        let path = slave
+            .name()
+            .context("the pseudo-terminal has no device path")?;
+        master.set_timeout(Duration::from_millis(5))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let stats = Arc::new(std::sync::Mutex::new(Stats::default()));
+        let (stop2, stats2) = (stop.clone(), stats.clone());
+        let thread = std::thread::spawn(move || {
+            // The slave end stays open here so the master never sees a hang-up between host
+            // connections.
+            let _slave = slave;
+            let mut board = Board::new(lanes, faults);
+            let mut quiet_since = u64::MAX / 2;
+            let mut buf = [0u8; 4096];
+            while !stop2.load(Ordering::Relaxed) {
+                let waiting = board.cycles.saturating_sub(quiet_since) > HOLD;
+                if waiting {
+                    // Idle: block briefly on the line instead of spinning the simulation.
+                    master.set_timeout(Duration::from_millis(20)).ok();
+                } else {
+                    master.set_timeout(Duration::from_millis(0)).ok();
+                }
+                let n = match master.bytes_to_read() {
+                    Ok(0) if waiting => master.read(&mut buf[..1]).unwrap_or(0),
+                    Ok(0) => 0,
+                    Ok(k) => master.read(&mut buf[..(k as usize).min(4096)]).unwrap_or(0),
+                    Err(_) => 0,
+                };
+                if n > 0 {
+                    board.receive(&buf[..n]);
+                    quiet_since = board.cycles;
+                    stats2.lock().unwrap().bytes_in += n as u64;
+                }
+                if board.cycles.saturating_sub(quiet_since) > HOLD && !board.receiving() {
+                    continue;
+                }
+                let t0 = Instant::now();
+                let out = board.step(PASS);
+                let dt = t0.elapsed().as_secs_f64();
+                if !out.is_empty() {
+                    quiet_since = board.cycles;
+                    if master.write_all(&out).is_err() {
+                        // Nobody is listening; the bytes are lost, as on a real line.
+                    }
+                }
+                let mut s = stats2.lock().unwrap();
+                s.cycles = board.cycles;
+                s.busy_seconds += dt;
+                s.bytes_out += out.len() as u64;
+                s.faults_injected = board.faults_injected();
+            }
+        });
+        Ok(VirtualBoard {
+            path,
+            stop,
+            stats,
+            thread: Some(thread),
+        })
+    }
+
+    pub fn stats(&self) -> Stats {
+        *self.stats.lock().unwrap()
+    }
+}
+
+impl Drop for VirtualBoard {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
