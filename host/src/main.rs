@@ -52,6 +52,38 @@ enum Cmd {
     Info(InfoArgs),
     /// Area and energy per inference of every scheme, and mixed LUT-NA / A-LUT-NA plans
     Analyze(AnalyzeArgs),
+    /// Serve a virtual board (the board top's RTL, simulated) on a pseudo-terminal
+    Board(BoardArgs),
+    /// Ask the board on a serial port what it is (IDENTIFY)
+    Probe(ProbeArgs),
+}
+
+#[derive(Args)]
+struct BoardArgs {
+    /// Simulate the board instead of talking to hardware (the only mode today)
+    #[arg(long, required = true)]
+    r#virtual: bool,
+    /// Lanes the virtual board reports
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u8).range(1..=32))]
+    lanes: u8,
+    /// Probability per byte of a fault on the virtual line (flip, drop, duplicate, garbage)
+    #[arg(long, default_value_t = 0.0)]
+    fault_rate: f64,
+    /// Seed of the fault generator
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+#[derive(Args)]
+struct ProbeArgs {
+    /// Serial port of the board (e.g. /dev/ttyUSB1, or the path `lutna board --virtual` prints)
+    #[arg(long)]
+    port: String,
+    #[arg(long, default_value_t = 3_000_000)]
+    baud: u32,
+    /// Print JSON instead of text
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -177,6 +209,8 @@ fn main() -> ExitCode {
         Cmd::Import(a) => import(a),
         Cmd::Eval(a) => eval(a),
         Cmd::Info(a) => info(a),
+        Cmd::Board(a) => board(a),
+        Cmd::Probe(a) => probe(a),
         Cmd::Analyze(a) => analyze::run(analyze::Options {
             out: a
                 .out
@@ -469,5 +503,73 @@ fn demo(a: DemoArgs) -> Result<()> {
          ones (alutna, alutna-c) skip the low activation nibble. The hardware steps (virtual\n  \
          board, UART host) join this demo as they land; see README.md."
     );
+    Ok(())
+}
+
+fn board(a: BoardArgs) -> Result<()> {
+    if !(0.0..1.0).contains(&a.fault_rate) {
+        bail!(
+            "--fault-rate {} is out of range: give a probability per byte in [0, 1), e.g. 0.001",
+            a.fault_rate
+        );
+    }
+    let faults = (a.fault_rate > 0.0).then_some(lutna_sim::Faults {
+        rate: a.fault_rate,
+        seed: a.seed,
+    });
+    let vb = lutna_sim::VirtualBoard::spawn(a.lanes, faults)?;
+    // The first line is the device path, alone, so scripts can read it.
+    println!("{}", vb.path);
+    use std::io::Write as _;
+    std::io::stdout().flush()?;
+    eprintln!(
+        "virtual board: {} lanes, UART at {} clocks per bit, fault rate {}; serving until stopped (Ctrl-C)",
+        a.lanes,
+        lutna_sim::CLOCKS_PER_BIT,
+        a.fault_rate
+    );
+    let mut last = vb.stats();
+    loop {
+        std::thread::sleep(std::time::Duration::from_secs(10));
+        let s = vb.stats();
+        if s.cycles != last.cycles {
+            eprintln!(
+                "  {} cycles simulated ({:.0} cycles/s while busy), {} bytes in, {} out, {} faults injected",
+                s.cycles,
+                s.cycles_per_second(),
+                s.bytes_in,
+                s.bytes_out,
+                s.faults_injected
+            );
+        }
+        last = s;
+    }
+}
+
+fn probe(a: ProbeArgs) -> Result<()> {
+    let mut link = lutna_sim::client::Link::open(&a.port, a.baud)?;
+    let id = link.identify()?;
+    if a.json {
+        println!(
+            "{}",
+            json!({"port": a.port, "version": id.version, "lanes": id.lanes,
+                   "chunk_bits": id.chunk_bits, "modes": id.modes, "spram_bytes": id.spram_bytes,
+                   "bram_bytes": id.bram_bytes, "clock_hz": id.clock_hz,
+                   "max_payload": id.max_payload, "retransmissions": link.stats.retransmissions})
+        );
+    } else {
+        println!("board on {}: lutna protocol version {}", a.port, id.version);
+        println!(
+            "  {} lanes, {}-bit chunks, modes {:03b} (centred, truncating, exact)",
+            id.lanes, id.chunk_bits, id.modes
+        );
+        println!(
+            "  {} KiB SPRAM, {} bytes block RAM, {:.1} MHz, frames up to {} bytes",
+            id.spram_bytes / 1024,
+            id.bram_bytes,
+            id.clock_hz as f64 / 1e6,
+            id.max_payload
+        );
+    }
     Ok(())
 }

@@ -346,3 +346,41 @@ fn analyze_refuses_bad_options_and_a_missing_validation_split() {
     );
     assert!(!out_dir.exists(), "a failed analyze left {o} behind");
 }
+
+#[test]
+fn probe_talks_to_a_virtual_board_and_fails_clearly_without_one() {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lutna"))
+        .args(["board", "--virtual", "--lanes", "8"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let path = first.trim().to_string();
+    let out = lutna(&["probe", "--port", &path, "--json"]);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (
+            r["version"].as_u64(),
+            r["lanes"].as_u64(),
+            r["chunk_bits"].as_u64()
+        ),
+        (Some(1), Some(8), Some(4))
+    );
+    fails_with(&["probe", "--port", "/dev/lutna-missing"], "does not exist");
+    fails_with(
+        &["board", "--virtual", "--fault-rate", "1.5"],
+        "--fault-rate",
+    );
+}
