@@ -500,8 +500,29 @@ fn demo(a: DemoArgs) -> Result<()> {
     }
     println!(
         "\n  Exact schemes (tlut, lutna) reproduce the exact logits bit for bit; the approximate\n  \
-         ones (alutna, alutna-c) skip the low activation nibble. The hardware steps (virtual\n  \
-         board, UART host) join this demo as they land; see README.md."
+         ones (alutna, alutna-c) skip the low activation nibble."
+    );
+    // The on-board path as far as the RTL goes today: a virtual board (the board top's RTL,
+    // stepped clock by clock) on a pseudo-terminal, reached through the same serial code a real
+    // iCEBreaker would be.
+    let vb = lutna_sim::VirtualBoard::spawn(8, None)?;
+    let mut link = lutna_sim::client::Link::open(&vb.path, 3_000_000)?;
+    let id = link.identify()?;
+    let stats = vb.stats();
+    println!(
+        "\n  virtual board on {}: protocol v{}, {} lanes, {}-bit chunks ({} cycles simulated, \
+         {:.0} cycles/s)",
+        vb.path,
+        id.version,
+        id.lanes,
+        id.chunk_bits,
+        stats.cycles,
+        stats.cycles_per_second()
+    );
+    println!(
+        "  The board's link answers over the UART frame protocol (docs/protocol.md); its layer\n  \
+         engine is not in the RTL yet, so the accuracies above come from the golden engine.\n  \
+         See README.md for the status of each part."
     );
     Ok(())
 }
