@@ -326,8 +326,8 @@ pub fn run(o: Options) -> Result<()> {
         .collect();
 
     // (b) Our search: each layer's accuracy drop alone on A-LUT-NA per unit of energy saved,
-    // then greedy in that order, keeping a layer only while the whole plan stays within the
-    // budget share on the search split.
+    // then greedy in that order over the layers whose own drop is within the target, keeping a
+    // layer only while the whole plan stays within the target on the search split.
     let exact_search = top1(&model, &Plan::uniform(Scheme::Exact), &search)?;
     let target_pp = o.budget_pp * o.search_margin;
     let pb = bar(2 * work.len(), "mixed-precision search", quiet);
@@ -353,9 +353,11 @@ pub fn run(o: Options) -> Result<()> {
     });
     let mut chosen = vec![Scheme::LUTNA; work.len()];
     let mut chosen_search = exact_search;
-    for &(i, _, saved) in &order {
+    for &(i, alone_pp, saved) in &order {
         pb.inc(1);
-        if saved <= 0.0 {
+        // A layer that alone already spends more than the target is never tried: on a few
+        // thousand images, other layers' noise could otherwise hide its cost in the sum.
+        if saved <= 0.0 || alone_pp > target_pp {
             continue;
         }
         chosen[i] = Scheme::ALUTNA;
