@@ -174,14 +174,13 @@ fn plan_lane(schemes: &[Scheme]) -> &'static str {
     }
 }
 
+/// The unit a scheme's layers run on: the `SCHEMES` table's answer (so the mapping lives once).
 fn unit_of(s: Scheme) -> &'static str {
-    match s.to_string().as_str() {
-        "alutna" => "alutna",
-        "alutna-c" => "alutna-c",
-        "tlut" => "tlut",
-        "exact" => "array",
-        _ => "lutna",
-    }
+    let name = s.to_string();
+    SCHEMES
+        .iter()
+        .find(|(scheme, _)| *scheme == name)
+        .map_or("lutna", |(_, unit)| *unit)
 }
 
 fn plan_from(model: &Model, work: &[LayerWork], schemes: &[Scheme]) -> Plan {

@@ -210,10 +210,7 @@ fn demo_runs_on_the_shipped_files() {
 
 #[test]
 fn analyze_writes_the_report_with_the_contract_fields() {
-    if Command::new("yosys").arg("-V").output().is_err() {
-        eprintln!(
-            "NOTE: yosys not installed: `lutna analyze` test SKIPPED (./tools/test.sh installs it)"
-        );
+    if !lutna_hw::sim::tool_available("yosys", "`lutna analyze` test") {
         return;
     }
     let out_dir = tmp("analysis-ice");

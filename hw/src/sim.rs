@@ -32,6 +32,16 @@ impl XorShift {
     }
 }
 
+/// Whether `tool` runs here; when it does not, says which check is skipped (a skip is never
+/// silent) and how to install it.
+pub fn tool_available(tool: &str, skipped: &str) -> bool {
+    if std::process::Command::new(tool).arg("-V").output().is_ok() {
+        return true;
+    }
+    eprintln!("NOTE: {tool} not installed: {skipped} SKIPPED (./tools/test.sh installs it)");
+    false
+}
+
 /// Compiles `files` (name, Verilog text) with Icarus Verilog in a fresh temporary folder named
 /// after `tag`, runs the result, and returns what the simulation printed. `inputs` are extra data
 /// files (for `$readmemh`). None when iverilog is not installed.
@@ -41,8 +51,7 @@ pub fn run_icarus(
     inputs: &[(&str, String)],
 ) -> Option<String> {
     use std::process::Command;
-    if Command::new("iverilog").arg("-V").output().is_err() {
-        eprintln!("NOTE: iverilog not installed: independent-simulator check SKIPPED (./tools/test.sh installs it)");
+    if !tool_available("iverilog", "independent-simulator check") {
         return None;
     }
     let dir = std::env::temp_dir().join(format!("lutna-{tag}-{}", std::process::id()));
@@ -73,12 +82,7 @@ pub fn run_icarus(
 /// Runs rust-hdl's yosys validation of generated Verilog (latches, undriven or implicit wires);
 /// says so and returns when yosys is not installed, so a skip is never silent.
 pub fn validate_with_yosys(tag: &str, verilog: &str) {
-    if std::process::Command::new("yosys")
-        .arg("-V")
-        .output()
-        .is_err()
-    {
-        eprintln!("NOTE: yosys not installed: Verilog validation of {tag} SKIPPED (./tools/test.sh installs it)");
+    if !tool_available("yosys", &format!("Verilog validation of {tag}")) {
         return;
     }
     rust_hdl::prelude::yosys_validate(tag, verilog)

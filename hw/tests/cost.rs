@@ -3,20 +3,10 @@
 //! order the way the table sizes and reads say they must.
 
 use lutna_hw::cost::{measure, EnergyModel, OperandStream, UnitKind};
-use lutna_hw::sim::XorShift;
+use lutna_hw::sim::{tool_available, XorShift};
 
 fn yosys_missing() -> bool {
-    if std::process::Command::new("yosys")
-        .arg("-V")
-        .output()
-        .is_err()
-    {
-        eprintln!(
-            "NOTE: yosys not installed: gate-level cost test SKIPPED (./tools/test.sh installs it)"
-        );
-        return true;
-    }
-    false
+    !tool_available("yosys", "gate-level cost test")
 }
 
 #[test]

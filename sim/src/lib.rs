@@ -95,7 +95,6 @@ pub struct Board {
     from_board: SoftUartRx,
     line_in: FaultLine,
     line_out: FaultLine,
-    lanes: u8,
     pub cycles: u64,
 }
 
@@ -107,7 +106,6 @@ impl Board {
             from_board: SoftUartRx::new(CLOCKS_PER_BIT),
             line_in: FaultLine::new(faults, 0x1111),
             line_out: FaultLine::new(faults, 0x2222),
-            lanes,
             cycles: 0,
         }
     }
@@ -139,13 +137,6 @@ impl Board {
 
     pub fn faults_injected(&self) -> u64 {
         self.line_in.injected + self.line_out.injected
-    }
-
-    /// Power-on again (the mid-run reset of fault tests).
-    pub fn reset(&mut self) {
-        self.top = LinkEndpoint::top(CLOCKS_PER_BIT as u16, identity(self.lanes));
-        self.to_board = SoftUartTx::new(CLOCKS_PER_BIT);
-        self.from_board = SoftUartRx::new(CLOCKS_PER_BIT);
     }
 }
 
