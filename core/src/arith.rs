@@ -146,6 +146,14 @@ impl LutScheme {
         }
     }
 
+    /// Table `table` as an affine rule per unit of magnitude: entry `j` for magnitude `m` is
+    /// `m * (base + step * j)`, returned as `(base, step)`. Hardware table programmers fill a bank
+    /// with an adder chain from these two numbers instead of restating the table rule.
+    pub fn table_affine(&self, table: usize) -> (u32, u32) {
+        let base = self.table_entry(table, 1, 0);
+        (base, self.table_entry(table, 1, 1) - base)
+    }
+
     /// The contents of every table a LUT bank holds for one weight magnitude, in table order.
     /// Hardware generators write exactly these words.
     pub fn tables(&self, magnitude: u8) -> Vec<Vec<u32>> {
@@ -350,6 +358,17 @@ impl LaneMode {
     pub fn code(self) -> u8 {
         self as u8
     }
+
+    /// The scheme this mode computes (the inverse of [`LaneMode::for_scheme`] for 4-bit chunks).
+    pub fn scheme(self) -> Scheme {
+        match self {
+            LaneMode::Exact => Scheme::LUTNA,
+            LaneMode::Truncate => Scheme::ALUTNA,
+            LaneMode::Centred => Scheme::ALUTNA_C,
+        }
+    }
+
+    pub const ALL: [LaneMode; 3] = [LaneMode::Exact, LaneMode::Truncate, LaneMode::Centred];
 }
 
 /// All 256 x 511 products of a scheme, indexed `[(w + 255) * 256 + a]`: what the golden engine

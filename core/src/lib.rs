@@ -5,6 +5,7 @@
 //! inference engine ([`engine`]), and the float reference run by tract ([`reference`]). It depends on no other lutna crate; the hardware generators,
 //! the simulator and the host all take their rules from here.
 
+pub mod accel;
 pub mod arith;
 pub mod cifar;
 pub mod engine;

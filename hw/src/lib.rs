@@ -13,6 +13,7 @@
 //! board tops (the accelerator system issue).
 
 pub mod cost;
+pub mod engine;
 pub mod fabric;
 pub mod gatesim;
 pub mod lane;

@@ -1,0 +1,395 @@
+//! The accelerator's view of a model: where a tensor lives in the activation banks, how a
+//! convolution's nonzero weights are laid out in parameter memory for the layer engine, the
+//! layer's register settings, and the cycle model that predicts what the engine will take.
+//!
+//! Everything here is data the host computes once and the hardware only walks: address
+//! arithmetic that needs multiplications (channel and row offsets) is done here, so the engine
+//! needs adders only. The RTL (`lutna_hw::engine`) and its tests read these definitions; nothing
+//! about the layout is restated there.
+//!
+//! Activation banks: the engine has `lanes` byte-wide banks, each with its own address, so P
+//! neighbouring bytes of a row are read in one cycle. Element (c, y, x) of a map lives in bank
+//! `x % lanes` at `base + c * channel_words + y * row_words + x / lanes`, with
+//! `row_words = ceil(width / lanes)`.
+//!
+//! Parameter memory (16-bit words), per output channel, in channel order:
+//! `bias[15:0], bias[31:16], mult, shift`, then one or more batches: a batch header
+//! `n | FINAL_BATCH` (1 <= n <= [`BATCH_TAPS`]) and n taps of two words each, `offset`
+//! (the tap's input channel and kernel row, already in bank words: `in.base + c * channel_words
+//! + ky * row_words`) and [`pack_tap`] (weight, ky, kx). A batch is as many weights as the lane
+//! banks hold tables for at once; a channel with more nonzero weights takes several batches and
+//! the engine keeps partial sums between them. A channel without nonzero weights gets one tap of
+//! weight 0, so its output is still `requantize(bias)` and the engine needs no special case.
+
+use crate::arith::{LaneMode, Scheme, Weight9};
+use crate::model::{Conv, TensorKind};
+use anyhow::{bail, ensure, Result};
+
+/// Weight tables one lane bank holds at once: a 4 Kbit iCE40 block RAM is 256 x 16 bits and a
+/// 4-bit-chunk table has 16 entries.
+pub const TABLE_SLOTS: usize = 16;
+/// Weights per batch: half the slots, so the engine programs the next batch into one half while
+/// its lanes read the other (double buffering).
+pub const BATCH_TAPS: usize = TABLE_SLOTS / 2;
+/// Entries of one table (4-bit chunks).
+pub const TABLE_ENTRIES: usize = 16;
+/// Flag of a batch header word: the channel's last batch.
+pub const FINAL_BATCH: u16 = 0x8000;
+/// Kernel rows and columns the tap word can hold (3 bits each).
+pub const KERNEL_MAX: usize = 7;
+/// Partial-sum entries per lane: output positions of one channel / lanes (`groups`).
+pub const PARTIAL_WORDS: usize = 256;
+
+/// The build parameters the layout depends on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AccelConfig {
+    /// Lanes P (a power of two, 2..=16); also the number of activation banks.
+    pub lanes: usize,
+    /// Words (bytes) per activation bank.
+    pub bank_words: usize,
+}
+
+impl AccelConfig {
+    pub fn new(lanes: usize) -> Result<Self> {
+        ensure!(
+            lanes.is_power_of_two() && (2..=16).contains(&lanes),
+            "lanes must be a power of two from 2 to 16 (got {lanes})"
+        );
+        Ok(AccelConfig {
+            lanes,
+            bank_words: 8192,
+        })
+    }
+
+    pub fn lane_bits(&self) -> u32 {
+        self.lanes.trailing_zeros()
+    }
+}
+
+/// Where one tensor lives in the activation banks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MapPlace {
+    pub base: usize,
+    /// Channels, height, width.
+    pub shape: [usize; 3],
+    pub row_words: usize,
+    pub channel_words: usize,
+}
+
+impl MapPlace {
+    pub fn new(cfg: &AccelConfig, base: usize, shape: [usize; 3]) -> Self {
+        let row_words = shape[2].div_ceil(cfg.lanes);
+        MapPlace {
+            base,
+            shape,
+            row_words,
+            channel_words: row_words * shape[1],
+        }
+    }
+
+    /// Bank words the map takes in every bank.
+    pub fn words(&self) -> usize {
+        self.channel_words * self.shape[0]
+    }
+
+    /// The bank and address of element (c, y, x).
+    pub fn locate(&self, cfg: &AccelConfig, c: usize, y: usize, x: usize) -> (usize, usize) {
+        (
+            x % cfg.lanes,
+            self.base + c * self.channel_words + y * self.row_words + x / cfg.lanes,
+        )
+    }
+
+    /// Writes a CHW tensor into `banks` (one Vec per bank).
+    pub fn store(&self, cfg: &AccelConfig, data: &[u8], banks: &mut [Vec<u8>]) {
+        let [c, h, w] = self.shape;
+        assert_eq!(
+            data.len(),
+            c * h * w,
+            "tensor size does not match its place"
+        );
+        for ch in 0..c {
+            for y in 0..h {
+                for x in 0..w {
+                    let (b, a) = self.locate(cfg, ch, y, x);
+                    banks[b][a] = data[(ch * h + y) * w + x];
+                }
+            }
+        }
+    }
+
+    /// Reads the map back as a CHW tensor.
+    pub fn load(&self, cfg: &AccelConfig, banks: &[Vec<u8>]) -> Vec<u8> {
+        let [c, h, w] = self.shape;
+        let mut out = Vec::with_capacity(c * h * w);
+        for ch in 0..c {
+            for y in 0..h {
+                for x in 0..w {
+                    let (b, a) = self.locate(cfg, ch, y, x);
+                    out.push(banks[b][a]);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The tap word: weight magnitude in bits 0..8, sign in bit 8, kernel row in 9..12, column in
+/// 12..15.
+pub fn pack_tap(weight: i16, ky: usize, kx: usize) -> u16 {
+    assert!(
+        ky <= KERNEL_MAX && kx <= KERNEL_MAX,
+        "kernel position out of range"
+    );
+    let w = Weight9::new(weight);
+    w.magnitude as u16 | (w.negative as u16) << 8 | (ky as u16) << 9 | (kx as u16) << 12
+}
+
+/// The inverse of [`pack_tap`]: (weight, ky, kx).
+pub fn unpack_tap(word: u16) -> (i16, usize, usize) {
+    let w = Weight9 {
+        negative: word & 0x100 != 0,
+        magnitude: word as u8,
+    };
+    (
+        w.value(),
+        (word >> 9 & 7) as usize,
+        (word >> 12 & 7) as usize,
+    )
+}
+
+/// The register settings of one convolution (or linear) layer: what the layer sequencer loads
+/// into the engine before it walks the layer's parameter words. Negative starting offsets (for
+/// padding) are stored as 16-bit two's complement; the engine's adders wrap the same way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvConfig {
+    pub mode: LaneMode,
+    /// Output kind: u8 with ReLU, i8 (feeds a residual add), or i32 logits.
+    pub out_kind: TensorKind,
+    /// First word of the layer's channels in parameter memory.
+    pub param_base: usize,
+    pub out_channels: usize,
+    pub out_height: usize,
+    pub out_width: usize,
+    /// Output positions per lane group along x: P, or P / 2 for stride 2 (two lanes would read
+    /// one bank otherwise).
+    pub lanes_active: usize,
+    pub groups_per_row: usize,
+    pub in_height: usize,
+    pub in_width: usize,
+    /// Horizontal stride, 1 or 2.
+    pub stride_x: usize,
+    /// Input row of output row 0 (`-pad_top`) and the step per output row (`stride_y`).
+    pub y_start: i16,
+    pub y_step: usize,
+    /// Bank-word offset of output row 0's first input row, and its step per output row.
+    pub row_start: i16,
+    pub row_step: usize,
+    /// Input column of the first lane of group 0 (`-pad_left`), and the step per group.
+    pub x_start: i16,
+    pub x_step: usize,
+    pub out: MapPlace,
+}
+
+impl ConvConfig {
+    /// Lane groups (and partial-sum words per lane) of one output channel.
+    pub fn groups(&self) -> usize {
+        self.out_height * self.groups_per_row
+    }
+}
+
+/// One convolution compiled for the engine: register settings and parameter words.
+#[derive(Clone, Debug)]
+pub struct ConvJob {
+    pub config: ConvConfig,
+    pub params: Vec<u16>,
+    /// Batch sizes per output channel (what the cycle model needs).
+    pub batches: Vec<Vec<usize>>,
+}
+
+/// The lane mode a layer's scheme runs in, or a clear error for schemes the lanes do not have.
+pub fn lane_mode(scheme: Scheme) -> Result<LaneMode> {
+    if scheme == Scheme::Exact {
+        // LUT-NA is proved bit-identical to exact (arith tests), so exact layers run as LUT-NA.
+        return Ok(LaneMode::Exact);
+    }
+    match LaneMode::for_scheme(scheme, 4) {
+        Some(m) => Ok(m),
+        None => bail!(
+            "scheme {scheme} has no lane mode on this accelerator (it runs lutna, alutna and \
+             alutna-c with 4-bit chunks); choose one of those in the plan"
+        ),
+    }
+}
+
+/// Compiles one conv or linear layer (a linear layer is a 1x1 convolution of a 1x1 map).
+pub fn compile_conv(
+    cfg: &AccelConfig,
+    conv: &Conv,
+    scheme: Scheme,
+    input: &MapPlace,
+    out: &MapPlace,
+    out_kind: TensorKind,
+    param_base: usize,
+) -> Result<ConvJob> {
+    let mode = lane_mode(scheme)?;
+    let [kh, kw] = conv.kernel;
+    let [sy, sx] = conv.stride;
+    ensure!(
+        kh <= KERNEL_MAX && kw <= KERNEL_MAX,
+        "kernel {kh}x{kw} is larger than the engine's {KERNEL_MAX}x{KERNEL_MAX}"
+    );
+    ensure!(
+        sx == 1 || sx == 2,
+        "horizontal stride {sx} is not supported by the engine (1 or 2)"
+    );
+    ensure!(sy >= 1, "stride 0");
+    ensure!(
+        input.shape[0] == conv.in_ch && out.shape[0] == conv.out_ch,
+        "layer channels do not match the maps"
+    );
+    if out_kind == TensorKind::Logits {
+        ensure!(
+            out.base == 0 && out.channel_words == 1,
+            "the logits of a layer live in the logits memory: place them at base 0, one word per class"
+        );
+    }
+    let lanes_active = cfg.lanes / sx;
+    let [oc, oh, ow] = out.shape;
+    let groups_per_row = ow.div_ceil(lanes_active);
+    ensure!(
+        oh * groups_per_row <= PARTIAL_WORDS,
+        "output map {oh}x{ow} needs {} lane groups per channel; the partial-sum buffer holds {PARTIAL_WORDS}",
+        oh * groups_per_row
+    );
+    let wrap16 = |v: i64| -> Result<i16> {
+        ensure!(
+            (-32768..32768).contains(&v),
+            "an address offset ({v}) does not fit the engine's 16-bit adders"
+        );
+        Ok(v as i16)
+    };
+    let config = ConvConfig {
+        mode,
+        out_kind,
+        param_base,
+        out_channels: oc,
+        out_height: oh,
+        out_width: ow,
+        lanes_active,
+        groups_per_row,
+        in_height: input.shape[1],
+        in_width: input.shape[2],
+        stride_x: sx,
+        y_start: wrap16(-(conv.pad[0] as i64))?,
+        y_step: sy,
+        row_start: wrap16(-(conv.pad[0] as i64) * input.row_words as i64)?,
+        row_step: sy * input.row_words,
+        x_start: wrap16(-(conv.pad[1] as i64))?,
+        x_step: lanes_active * sx,
+        out: *out,
+    };
+    let mut params = Vec::new();
+    let mut batches = Vec::with_capacity(oc);
+    for o in 0..oc {
+        let bias = conv.bias[o] as u32;
+        let q = match out_kind {
+            TensorKind::Logits => crate::arith::Requant { mult: 1, shift: 0 },
+            _ => conv.requant[o],
+        };
+        params.extend([
+            bias as u16,
+            (bias >> 16) as u16,
+            q.mult as u16,
+            q.shift as u16,
+        ]);
+        let mut taps: Vec<(u16, u16)> = conv
+            .weights
+            .row(o)
+            .map(|(idx, w)| {
+                let idx = idx as usize;
+                let (c, ky, kx) = (idx / (kh * kw), (idx / kw) % kh, idx % kw);
+                let offset = input.base + c * input.channel_words + ky * input.row_words;
+                (offset as u16, pack_tap(w, ky, kx))
+            })
+            .collect();
+        if taps.is_empty() {
+            taps.push((input.base as u16, pack_tap(0, 0, 0)));
+        }
+        // The last batch is the full one: its groups end in the drain, which takes P cycles per
+        // group, so a short final batch would stall the lanes; a short first batch does not.
+        let chunks: Vec<_> = taps.rchunks(BATCH_TAPS).rev().collect();
+        let mut sizes = Vec::with_capacity(chunks.len());
+        for (i, chunk) in chunks.iter().enumerate() {
+            let last = if i + 1 == chunks.len() {
+                FINAL_BATCH
+            } else {
+                0
+            };
+            params.push(chunk.len() as u16 | last);
+            for &(off, tap) in *chunk {
+                params.extend([off, tap]);
+            }
+            sizes.push(chunk.len());
+        }
+        batches.push(sizes);
+    }
+    Ok(ConvJob {
+        config,
+        params,
+        batches,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tap_words_round_trip() {
+        for w in -255..=255 {
+            for (ky, kx) in [(0, 0), (1, 2), (7, 7), (2, 0)] {
+                assert_eq!(unpack_tap(pack_tap(w, ky, kx)), (w, ky, kx));
+            }
+        }
+    }
+
+    #[test]
+    fn maps_round_trip_through_the_banks() {
+        let cfg = AccelConfig::new(8).unwrap();
+        let place = MapPlace::new(&cfg, 5, [3, 5, 11]);
+        assert_eq!(place.row_words, 2);
+        let data: Vec<u8> = (0..3 * 5 * 11).map(|i| (i * 7) as u8).collect();
+        let mut banks = vec![vec![0u8; 64]; 8];
+        place.store(&cfg, &data, &mut banks);
+        assert_eq!(place.load(&cfg, &banks), data);
+        assert_eq!(place.locate(&cfg, 1, 2, 9), (1, 5 + 10 + 4 + 1));
+    }
+
+    #[test]
+    fn lane_tables_are_affine_in_the_entry() {
+        // The engine's table programmer fills slots with an adder chain from `table_affine`.
+        for m in LaneMode::ALL {
+            let Scheme::Lut(s) = m.scheme() else {
+                unreachable!()
+            };
+            assert_eq!(s.table_count(), 1, "{m:?} lanes read one table");
+            let (base, step) = s.table_affine(0);
+            for mag in 0..=255u8 {
+                for j in 0..TABLE_ENTRIES as u32 {
+                    assert_eq!(s.table_entry(0, mag, j), mag as u32 * (base + step * j));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn lane_modes_cover_the_plan_schemes() {
+        assert_eq!(lane_mode(Scheme::Exact).unwrap(), LaneMode::Exact);
+        for m in LaneMode::ALL {
+            assert_eq!(lane_mode(m.scheme()).unwrap(), m);
+        }
+        let err = lane_mode(Scheme::TLUT).unwrap_err().to_string();
+        assert!(err.contains("no lane mode"), "{err}");
+    }
+}

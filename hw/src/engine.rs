@@ -1,0 +1,1156 @@
+//! `ConvEngine<P>`: the layer engine for convolutions and linear layers, walking the sparse
+//! parameter words laid out by `lutna_core::accel` (which owns the layout; see its module doc).
+//!
+//! Dataflow (design.md section 4, weight broadcast, output parallel), per output channel:
+//! - The *programmer* streams the channel's words from parameter memory. For each nonzero weight
+//!   it fills one table slot of every lane bank with `|w| * (base + step * j)` by an adder chain
+//!   (`LutScheme::table_affine` of the layer's lane mode) and keeps the tap (input offset, kernel
+//!   position, sign) in the tap memory. A batch is up to [`lutna_core::accel::BATCH_TAPS`] weights: the banks hold
+//!   two batches, so the next batch is programmed while the lanes compute the current one.
+//! - The *issuer* walks the output map in groups of P neighbouring positions (P / 2 for stride 2)
+//!   and, for each group, the batch's taps, one per cycle: every lane reads its activation from
+//!   its bank (P byte-wide activation banks, one address each, so P bytes of a row arrive in one
+//!   cycle; out-of-map positions read as 0, which is what zero padding means), looks it up in the
+//!   tap's table slot and adds the product to its accumulator. The first tap of a group starts
+//!   from the bias (first batch) or the partial sum the previous batch left; the last one either
+//!   stores the partial sum (per-lane partial buffer) or hands the P sums to the drain.
+//! - The *drain* walks the P sums through the shared [`Requantizer`] and writes the output bytes
+//!   into the activation banks (or, for the logits layer, the i32 sums into the logits memory).
+//!
+//! Pipeline from issue (S0): S1 tap memory read out, lane addresses formed and bank reads issued;
+//! S2 activations rotated to their lanes, lane operands; S3 table read; S4 product, accumulate.
+//!
+//! Memories here are behavioural `RAM`s (activation banks 8 KiB each, parameters 16 K words); the
+//! UP5K mapping (SPRAM for activations and parameters, block RAM for banks and partial sums) and
+//! the load path from the UART link belong to the system top, which is not written yet.
+
+use crate::Requantizer;
+use lutna_core::accel::{FINAL_BATCH, TABLE_ENTRIES};
+use lutna_core::arith::{LaneMode, Scheme};
+use rust_hdl::prelude::*;
+
+/// Address bits of one activation bank (8 KiB per bank).
+pub const BANK_BITS: usize = 13;
+/// Address bits of the parameter memory (16 K words).
+pub const PARAM_BITS: usize = 14;
+/// Cycles from the last tap of a layer to its last output byte written (pipeline, drain walk of
+/// up to 16 lanes, requantizer): the engine waits this long before it reports done.
+pub const FLUSH_CYCLES: usize = 4 + 16 + Requantizer::LATENCY + 3;
+
+/// A LUT-NA lane whose bank holds [`lutna_core::accel::TABLE_SLOTS`] tables (one 256 x 16 block RAM per copy):
+/// the [`crate::SubMacLane`] with a slot address in front of the nibble.
+#[derive(LogicBlock, Default)]
+pub struct SlotLane {
+    pub clock: Signal<In, Clock>,
+    /// Bank write port: slot in bits 4..8, entry in bits 0..4.
+    pub table_write: Signal<In, bool>,
+    pub table_addr: Signal<In, Bits<8>>,
+    pub table_data: Signal<In, Bits<16>>,
+    pub slot: Signal<In, Bits<4>>,
+    pub activation: Signal<In, Bits<8>>,
+    pub negative: Signal<In, bool>,
+    pub mode: Signal<In, Bits<2>>,
+    pub valid: Signal<In, bool>,
+    pub product: Signal<Out, Bits<32>>,
+    pub product_valid: Signal<Out, bool>,
+    low_copy: RAM<Bits<16>, 8>,
+    high_copy: RAM<Bits<16>, 8>,
+    low_addr: Signal<Local, Bits<8>>,
+    high_addr: Signal<Local, Bits<8>>,
+    combiner: crate::lane::ChunkCombiner,
+}
+
+impl Logic for SlotLane {
+    #[hdl_gen]
+    fn update(&mut self) {
+        self.low_copy.read_clock.next = self.clock.val();
+        self.low_copy.write_clock.next = self.clock.val();
+        self.high_copy.read_clock.next = self.clock.val();
+        self.high_copy.write_clock.next = self.clock.val();
+        self.low_copy.write_enable.next = self.table_write.val();
+        self.high_copy.write_enable.next = self.table_write.val();
+        self.low_copy.write_address.next = self.table_addr.val();
+        self.high_copy.write_address.next = self.table_addr.val();
+        self.low_copy.write_data.next = self.table_data.val();
+        self.high_copy.write_data.next = self.table_data.val();
+        self.low_addr.next = (bit_cast::<8, 4>(self.slot.val()) << 4)
+            | bit_cast::<8, 4>(self.activation.val().get_bits::<4>(0));
+        self.high_addr.next = (bit_cast::<8, 4>(self.slot.val()) << 4)
+            | bit_cast::<8, 4>(self.activation.val().get_bits::<4>(4));
+        self.low_copy.read_address.next = self.low_addr.val();
+        self.high_copy.read_address.next = self.high_addr.val();
+        self.combiner.clock.next = self.clock.val();
+        self.combiner.negative.next = self.negative.val();
+        self.combiner.mode.next = self.mode.val();
+        self.combiner.valid.next = self.valid.val();
+        self.combiner.low_entry.next = self.low_copy.read_data.val();
+        self.combiner.high_entry.next = self.high_copy.read_data.val();
+        self.product.next = self.combiner.product.val();
+        self.product_valid.next = self.combiner.product_valid.val();
+    }
+}
+
+/// Where lane `lane` reads its activation: input column `x_base + lane * stride`, bank
+/// `column % P`, address `row_addr + column / P`; out of the map (or beyond the active lanes of a
+/// stride-2 layer) it reads nothing and the lane gets 0.
+#[derive(LogicBlock)]
+pub struct LaneFetch {
+    pub x_base: Signal<In, Bits<16>>,
+    pub stride2: Signal<In, bool>,
+    pub row_addr: Signal<In, Bits<16>>,
+    pub row_ok: Signal<In, bool>,
+    pub in_width: Signal<In, Bits<16>>,
+    pub bank: Signal<Out, Bits<4>>,
+    pub addr: Signal<Out, Bits<16>>,
+    pub reads: Signal<Out, bool>,
+    column: Signal<Local, Bits<16>>,
+    lane1: Constant<Bits<16>>,
+    lane2: Constant<Bits<16>>,
+    lane_bits: Constant<Bits<16>>,
+    bank_mask: Constant<Bits<4>>,
+    half_lanes: Constant<bool>,
+}
+
+impl LaneFetch {
+    fn new(lane: usize, lanes: usize) -> Self {
+        Self {
+            x_base: Default::default(),
+            stride2: Default::default(),
+            row_addr: Default::default(),
+            row_ok: Default::default(),
+            in_width: Default::default(),
+            bank: Default::default(),
+            addr: Default::default(),
+            reads: Default::default(),
+            column: Default::default(),
+            lane1: Constant::new((lane as u64).into()),
+            lane2: Constant::new((2 * lane as u64).into()),
+            lane_bits: Constant::new((lanes.trailing_zeros() as u64).into()),
+            bank_mask: Constant::new(((lanes - 1) as u64).into()),
+            // Stride 2 uses the lower half of the lanes (their columns hit distinct banks).
+            half_lanes: Constant::new(lane < lanes / 2),
+        }
+    }
+}
+
+impl Logic for LaneFetch {
+    #[hdl_gen]
+    fn update(&mut self) {
+        self.column.next = self.x_base.val() + self.lane1.val();
+        if self.stride2.val() {
+            self.column.next = self.x_base.val() + self.lane2.val();
+        }
+        self.bank.next = self.column.val().get_bits::<4>(0) & self.bank_mask.val();
+        self.addr.next = self.row_addr.val() + (self.column.val() >> self.lane_bits.val());
+        self.reads.next = self.row_ok.val()
+            & !self.column.val().get_bit(15)
+            & (self.column.val() < self.in_width.val())
+            & (!self.stride2.val() | self.half_lanes.val());
+    }
+}
+
+/// Programmer states.
+#[derive(Copy, Clone, Debug, PartialEq, LogicState)]
+pub enum ProgState {
+    Idle,
+    Header,
+    BatchHead,
+    TapOffset,
+    TapWord,
+    TapLatch,
+    Fill,
+    Handoff,
+    Done,
+}
+
+/// What the parameter word arriving this cycle is.
+#[derive(Copy, Clone, Debug, PartialEq, LogicState)]
+pub enum ParamWord {
+    None,
+    BiasLow,
+    BiasHigh,
+    Mult,
+    Shift,
+    BatchHead,
+    Offset,
+    Tap,
+}
+
+/// Issuer states.
+#[derive(Copy, Clone, Debug, PartialEq, LogicState)]
+pub enum IssueState {
+    Idle,
+    Wait,
+    Run,
+    Flush,
+}
+
+#[derive(LogicBlock)]
+pub struct ConvEngine<const P: usize> {
+    pub clock: Signal<In, Clock>,
+    /// Layer registers (`lutna_core::accel::ConvConfig`), held while `busy`.
+    pub mode: Signal<In, Bits<2>>,
+    pub signed_out: Signal<In, bool>,
+    pub logits: Signal<In, bool>,
+    pub param_base: Signal<In, Bits<16>>,
+    pub out_channels: Signal<In, Bits<16>>,
+    pub out_height: Signal<In, Bits<8>>,
+    pub out_width: Signal<In, Bits<8>>,
+    pub groups_per_row: Signal<In, Bits<8>>,
+    pub in_height: Signal<In, Bits<16>>,
+    pub in_width: Signal<In, Bits<16>>,
+    pub stride2: Signal<In, bool>,
+    pub y_start: Signal<In, Bits<16>>,
+    pub y_step: Signal<In, Bits<16>>,
+    pub row_start: Signal<In, Bits<16>>,
+    pub row_step: Signal<In, Bits<16>>,
+    pub x_start: Signal<In, Bits<16>>,
+    pub x_step: Signal<In, Bits<16>>,
+    pub out_base: Signal<In, Bits<16>>,
+    pub out_row_words: Signal<In, Bits<16>>,
+    pub out_channel_words: Signal<In, Bits<16>>,
+    pub start: Signal<In, bool>,
+    pub busy: Signal<Out, bool>,
+    /// Performance counters of the last layer: cycles from start to done, and cycles in which
+    /// a tap was issued to the lanes.
+    pub cycles: Signal<Out, Bits<32>>,
+    pub issue_cycles: Signal<Out, Bits<32>>,
+    /// Read port for the host side: activation bank `ext_bank` at `ext_addr`, and logit
+    /// `ext_addr`, one cycle later on `ext_byte` / `ext_logit`.
+    pub ext_bank: Signal<In, Bits<4>>,
+    pub ext_addr: Signal<In, Bits<16>>,
+    pub ext_byte: Signal<Out, Bits<8>>,
+    pub ext_logit: Signal<Out, Bits<32>>,
+    banks: [RAM<Bits<8>, BANK_BITS>; P],
+    params: RAM<Bits<16>, PARAM_BITS>,
+    taps: RAM<Bits<32>, 4>,
+    partial: [RAM<Bits<32>, 8>; P],
+    logit_mem: RAM<Bits<32>, 8>,
+    lanes: [SlotLane; P],
+    fetch: [LaneFetch; P],
+    requant: Requantizer,
+    // Programmer.
+    prog: DFF<ProgState>,
+    word: DFF<ParamWord>,
+    param_addr: DFF<Bits<16>>,
+    header_left: DFF<Bits<3>>,
+    channels_left: DFF<Bits<16>>,
+    first_batch: DFF<bool>,
+    tap_index: DFF<Bits<4>>,
+    tap_offset: DFF<Bits<16>>,
+    fill_entry: DFF<Bits<16>>,
+    fill_step: DFF<Bits<16>>,
+    fill_index: DFF<Bits<4>>,
+    prog_half: DFF<Bits<1>>,
+    prog_count: DFF<Bits<2>>,
+    done_count: DFF<Bits<2>>,
+    st_bias: DFF<Bits<32>>,
+    st_mult: DFF<Bits<16>>,
+    st_shift: DFF<Bits<6>>,
+    st_n: DFF<Bits<4>>,
+    st_final: DFF<bool>,
+    // The two halves' batch descriptions, written by the programmer at handoff.
+    meta_n: [DFF<Bits<4>>; 2],
+    meta_final: [DFF<bool>; 2],
+    meta_first: [DFF<bool>; 2],
+    meta_bias: [DFF<Bits<32>>; 2],
+    meta_mult: [DFF<Bits<16>>; 2],
+    meta_shift: [DFF<Bits<6>>; 2],
+    // Issuer.
+    issue: DFF<IssueState>,
+    issue_half: DFF<Bits<1>>,
+    issue_count: DFF<Bits<2>>,
+    cur_n: DFF<Bits<4>>,
+    cur_final: DFF<bool>,
+    cur_first: DFF<bool>,
+    cur_bias: DFF<Bits<32>>,
+    cur_mult: DFF<Bits<16>>,
+    cur_shift: DFF<Bits<6>>,
+    tap: DFF<Bits<4>>,
+    gx: DFF<Bits<8>>,
+    gy: DFF<Bits<8>>,
+    gidx: DFF<Bits<8>>,
+    y_base: DFF<Bits<16>>,
+    row_base: DFF<Bits<16>>,
+    x_base: DFF<Bits<16>>,
+    x0: DFF<Bits<8>>,
+    out_chan: DFF<Bits<16>>,
+    out_row: DFF<Bits<16>>,
+    started: DFF<bool>,
+    gap: DFF<Bits<5>>,
+    flush: DFF<Bits<6>>,
+    done_line: [DFF<bool>; 4],
+    cycle_count: DFF<Bits<32>>,
+    issue_count_total: DFF<Bits<32>>,
+    // Pipeline registers, index 0 = S1 .. 3 = S4.
+    p_valid: [DFF<bool>; 4],
+    p_first: [DFF<bool>; 4],
+    p_last: [DFF<bool>; 4],
+    p_final: [DFF<bool>; 4],
+    p_first_batch: [DFF<bool>; 4],
+    p_slot: [DFF<Bits<4>>; 4],
+    p_gidx: [DFF<Bits<8>>; 4],
+    p_x0: [DFF<Bits<8>>; 4],
+    p_out_row: [DFF<Bits<16>>; 4],
+    p_mult: [DFF<Bits<16>>; 4],
+    p_shift: [DFF<Bits<6>>; 4],
+    p_bias: [DFF<Bits<32>>; 4],
+    p_y_base: DFF<Bits<16>>,
+    p_row_base: DFF<Bits<16>>,
+    p_x_base: DFF<Bits<16>>,
+    s2_negative: DFF<bool>,
+    lane_bank: [DFF<Bits<4>>; P],
+    lane_reads: [DFF<bool>; P],
+    acc: [DFF<Bits<32>>; P],
+    sum: [Signal<Local, Bits<32>>; P],
+    init: [Signal<Local, Bits<32>>; P],
+    // S1 decode of the tap.
+    tap_ky: Signal<Local, Bits<16>>,
+    tap_kx: Signal<Local, Bits<16>>,
+    tap_row: Signal<Local, Bits<16>>,
+    tap_y: Signal<Local, Bits<16>>,
+    tap_x: Signal<Local, Bits<16>>,
+    tap_row_ok: Signal<Local, bool>,
+    // Drain.
+    drain: [DFF<Bits<32>>; P],
+    walking: DFF<bool>,
+    walk: DFF<Bits<5>>,
+    walk_x0: DFF<Bits<8>>,
+    walk_row: DFF<Bits<16>>,
+    walk_mult: DFF<Bits<16>>,
+    walk_shift: DFF<Bits<6>>,
+    walk_x: Signal<Local, Bits<16>>,
+    out_valid: [DFF<bool>; 7],
+    out_bank: [DFF<Bits<4>>; 7],
+    out_addr: [DFF<Bits<16>>; 7],
+    ext_bank_q: DFF<Bits<4>>,
+    fill_addr: Signal<Local, Bits<8>>,
+    prog_slot: Signal<Local, Bits<4>>,
+    issue_slot: Signal<Local, Bits<4>>,
+    tap_magnitude: Signal<Local, Bits<16>>,
+    // Issue-stage decisions.
+    group_last: Signal<Local, bool>,
+    row_last: Signal<Local, bool>,
+    batch_last: Signal<Local, bool>,
+    may_issue: Signal<Local, bool>,
+    // Constants.
+    lanes_half: Constant<Bits<5>>,
+    last_lane: Constant<Bits<5>>,
+    lane_bits: Constant<Bits<16>>,
+    bank_mask: Constant<Bits<16>>,
+    final_bit: Constant<Bits<16>>,
+    last_entry: Constant<Bits<4>>,
+    flush_cycles: Constant<Bits<6>>,
+    /// Per lane mode: does entry 0 hold |w| (else 0), and is the step 2|w| (else |w|)?
+    base_one: [Constant<bool>; 3],
+    step_two: [Constant<bool>; 3],
+}
+
+impl<const P: usize> ConvEngine<P> {
+    /// An engine whose activation banks and parameter memory start with the given contents
+    /// (`banks[b][a]`, `params[a]`), inputs marked driven.
+    pub fn with_memories(banks: &[Vec<u8>], params: &[u16]) -> Self {
+        assert!(P.is_power_of_two() && (2..=16).contains(&P), "P is 2..=16");
+        assert_eq!(banks.len(), P, "one activation bank per lane");
+        assert!(params.len() <= 1 << PARAM_BITS, "parameters exceed memory");
+        let affine = |m: LaneMode| match m.scheme() {
+            Scheme::Lut(s) => {
+                let (base, step) = s.table_affine(0);
+                assert!(
+                    base <= 1 && (1..=2).contains(&step),
+                    "table rule not covered"
+                );
+                (base == 1, step == 2)
+            }
+            Scheme::Exact => unreachable!(),
+        };
+        let code = |i: usize| {
+            LaneMode::ALL
+                .iter()
+                .find(|m| m.code() as usize == i)
+                .copied()
+        };
+        let mode_of = |i: usize| code(i).expect("lane mode codes are 0..3");
+        let mut uut = Self {
+            clock: Default::default(),
+            mode: Default::default(),
+            signed_out: Default::default(),
+            logits: Default::default(),
+            param_base: Default::default(),
+            out_channels: Default::default(),
+            out_height: Default::default(),
+            out_width: Default::default(),
+            groups_per_row: Default::default(),
+            in_height: Default::default(),
+            in_width: Default::default(),
+            stride2: Default::default(),
+            y_start: Default::default(),
+            y_step: Default::default(),
+            row_start: Default::default(),
+            row_step: Default::default(),
+            x_start: Default::default(),
+            x_step: Default::default(),
+            out_base: Default::default(),
+            out_row_words: Default::default(),
+            out_channel_words: Default::default(),
+            start: Default::default(),
+            busy: Default::default(),
+            cycles: Default::default(),
+            issue_cycles: Default::default(),
+            ext_bank: Default::default(),
+            ext_addr: Default::default(),
+            ext_byte: Default::default(),
+            ext_logit: Default::default(),
+            banks: std::array::from_fn(|b| {
+                assert!(banks[b].len() <= 1 << BANK_BITS, "bank contents too long");
+                RAM::from(banks[b].iter().map(|&v| Bits::<8>::from(v as u64)))
+            }),
+            params: RAM::from(params.iter().map(|&v| Bits::<16>::from(v as u64))),
+            taps: Default::default(),
+            partial: std::array::from_fn(|_| Default::default()),
+            logit_mem: Default::default(),
+            lanes: std::array::from_fn(|_| Default::default()),
+            fetch: std::array::from_fn(|l| LaneFetch::new(l, P)),
+            requant: Default::default(),
+            prog: Default::default(),
+            word: Default::default(),
+            param_addr: Default::default(),
+            header_left: Default::default(),
+            channels_left: Default::default(),
+            first_batch: Default::default(),
+            tap_index: Default::default(),
+            tap_offset: Default::default(),
+            fill_entry: Default::default(),
+            fill_step: Default::default(),
+            fill_index: Default::default(),
+            prog_half: Default::default(),
+            prog_count: Default::default(),
+            done_count: Default::default(),
+            st_bias: Default::default(),
+            st_mult: Default::default(),
+            st_shift: Default::default(),
+            st_n: Default::default(),
+            st_final: Default::default(),
+            meta_n: Default::default(),
+            meta_final: Default::default(),
+            meta_first: Default::default(),
+            meta_bias: Default::default(),
+            meta_mult: Default::default(),
+            meta_shift: Default::default(),
+            issue: Default::default(),
+            issue_half: Default::default(),
+            issue_count: Default::default(),
+            cur_n: Default::default(),
+            cur_final: Default::default(),
+            cur_first: Default::default(),
+            cur_bias: Default::default(),
+            cur_mult: Default::default(),
+            cur_shift: Default::default(),
+            tap: Default::default(),
+            gx: Default::default(),
+            gy: Default::default(),
+            gidx: Default::default(),
+            y_base: Default::default(),
+            row_base: Default::default(),
+            x_base: Default::default(),
+            x0: Default::default(),
+            out_chan: Default::default(),
+            out_row: Default::default(),
+            started: Default::default(),
+            gap: Default::default(),
+            flush: Default::default(),
+            done_line: Default::default(),
+            cycle_count: Default::default(),
+            issue_count_total: Default::default(),
+            p_valid: Default::default(),
+            p_first: Default::default(),
+            p_last: Default::default(),
+            p_final: Default::default(),
+            p_first_batch: Default::default(),
+            p_slot: Default::default(),
+            p_gidx: Default::default(),
+            p_x0: Default::default(),
+            p_out_row: Default::default(),
+            p_mult: Default::default(),
+            p_shift: Default::default(),
+            p_bias: Default::default(),
+            p_y_base: Default::default(),
+            p_row_base: Default::default(),
+            p_x_base: Default::default(),
+            s2_negative: Default::default(),
+            lane_bank: std::array::from_fn(|_| Default::default()),
+            lane_reads: std::array::from_fn(|_| Default::default()),
+            acc: std::array::from_fn(|_| Default::default()),
+            sum: std::array::from_fn(|_| Default::default()),
+            init: std::array::from_fn(|_| Default::default()),
+            tap_ky: Default::default(),
+            tap_kx: Default::default(),
+            tap_row: Default::default(),
+            tap_y: Default::default(),
+            tap_x: Default::default(),
+            tap_row_ok: Default::default(),
+            drain: std::array::from_fn(|_| Default::default()),
+            walking: Default::default(),
+            walk: Default::default(),
+            walk_x0: Default::default(),
+            walk_row: Default::default(),
+            walk_mult: Default::default(),
+            walk_shift: Default::default(),
+            walk_x: Default::default(),
+            out_valid: Default::default(),
+            out_bank: Default::default(),
+            out_addr: Default::default(),
+            ext_bank_q: Default::default(),
+            fill_addr: Default::default(),
+            prog_slot: Default::default(),
+            issue_slot: Default::default(),
+            tap_magnitude: Default::default(),
+            group_last: Default::default(),
+            row_last: Default::default(),
+            batch_last: Default::default(),
+            may_issue: Default::default(),
+            lanes_half: Constant::new((P as u64 / 2).into()),
+            last_lane: Constant::new((P as u64 - 1).into()),
+            lane_bits: Constant::new((P.trailing_zeros() as u64).into()),
+            bank_mask: Constant::new((P as u64 - 1).into()),
+            final_bit: Constant::new((FINAL_BATCH as u64).into()),
+            last_entry: Constant::new((TABLE_ENTRIES as u64 - 1).into()),
+            flush_cycles: Constant::new((FLUSH_CYCLES as u64).into()),
+            base_one: std::array::from_fn(|i| Constant::new(affine(mode_of(i)).0)),
+            step_two: std::array::from_fn(|i| Constant::new(affine(mode_of(i)).1)),
+        };
+        uut.clock.connect();
+        uut.mode.connect();
+        uut.signed_out.connect();
+        uut.logits.connect();
+        uut.param_base.connect();
+        uut.out_channels.connect();
+        uut.out_height.connect();
+        uut.out_width.connect();
+        uut.groups_per_row.connect();
+        uut.in_height.connect();
+        uut.in_width.connect();
+        uut.stride2.connect();
+        uut.y_start.connect();
+        uut.y_step.connect();
+        uut.row_start.connect();
+        uut.row_step.connect();
+        uut.x_start.connect();
+        uut.x_step.connect();
+        uut.out_base.connect();
+        uut.out_row_words.connect();
+        uut.out_channel_words.connect();
+        uut.start.connect();
+        uut.ext_bank.connect();
+        uut.ext_addr.connect();
+        uut.connect_all();
+        uut
+    }
+
+    /// Loads a compiled layer's registers (the sequencer's job once it exists).
+    pub fn configure(&mut self, c: &lutna_core::accel::ConvConfig) {
+        use lutna_core::model::TensorKind;
+        let b16 = |v: i64| Bits::<16>::from(v as u16 as u64);
+        self.mode.next = (c.mode.code() as u64).into();
+        self.signed_out.next = c.out_kind == TensorKind::I8;
+        self.logits.next = c.out_kind == TensorKind::Logits;
+        self.param_base.next = b16(c.param_base as i64);
+        self.out_channels.next = b16(c.out_channels as i64);
+        self.out_height.next = (c.out_height as u64).into();
+        self.out_width.next = (c.out_width as u64).into();
+        self.groups_per_row.next = (c.groups_per_row as u64).into();
+        self.in_height.next = b16(c.in_height as i64);
+        self.in_width.next = b16(c.in_width as i64);
+        self.stride2.next = c.stride_x == 2;
+        self.y_start.next = b16(c.y_start as i64);
+        self.y_step.next = b16(c.y_step as i64);
+        self.row_start.next = b16(c.row_start as i64);
+        self.row_step.next = b16(c.row_step as i64);
+        self.x_start.next = b16(c.x_start as i64);
+        self.x_step.next = b16(c.x_step as i64);
+        self.out_base.next = b16(c.out.base as i64);
+        self.out_row_words.next = b16(c.out.row_words as i64);
+        self.out_channel_words.next = b16(c.out.channel_words as i64);
+    }
+}
+
+impl<const P: usize> Logic for ConvEngine<P> {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(
+            self,
+            clock,
+            prog,
+            word,
+            param_addr,
+            header_left,
+            channels_left,
+            first_batch,
+            tap_index,
+            tap_offset,
+            fill_entry,
+            fill_step,
+            fill_index,
+            prog_half,
+            prog_count,
+            done_count,
+            st_bias,
+            st_mult,
+            st_shift,
+            st_n,
+            st_final,
+            issue,
+            issue_half,
+            issue_count,
+            cur_n,
+            cur_final,
+            cur_first,
+            cur_bias,
+            cur_mult,
+            cur_shift,
+            tap,
+            gx,
+            gy,
+            gidx,
+            y_base,
+            row_base,
+            x_base,
+            x0,
+            out_chan,
+            out_row,
+            started,
+            gap,
+            flush,
+            cycle_count,
+            issue_count_total,
+            p_y_base,
+            p_row_base,
+            p_x_base,
+            s2_negative,
+            walking,
+            walk,
+            walk_x0,
+            walk_row,
+            walk_mult,
+            walk_shift,
+            ext_bank_q
+        );
+        for h in 0..2 {
+            self.meta_n[h].clock.next = self.clock.val();
+            self.meta_final[h].clock.next = self.clock.val();
+            self.meta_first[h].clock.next = self.clock.val();
+            self.meta_bias[h].clock.next = self.clock.val();
+            self.meta_mult[h].clock.next = self.clock.val();
+            self.meta_shift[h].clock.next = self.clock.val();
+        }
+        for s in 0..4 {
+            self.done_line[s].clock.next = self.clock.val();
+            self.p_valid[s].clock.next = self.clock.val();
+            self.p_first[s].clock.next = self.clock.val();
+            self.p_last[s].clock.next = self.clock.val();
+            self.p_final[s].clock.next = self.clock.val();
+            self.p_first_batch[s].clock.next = self.clock.val();
+            self.p_slot[s].clock.next = self.clock.val();
+            self.p_gidx[s].clock.next = self.clock.val();
+            self.p_x0[s].clock.next = self.clock.val();
+            self.p_out_row[s].clock.next = self.clock.val();
+            self.p_mult[s].clock.next = self.clock.val();
+            self.p_shift[s].clock.next = self.clock.val();
+            self.p_bias[s].clock.next = self.clock.val();
+        }
+        for s in 0..7 {
+            self.out_valid[s].clock.next = self.clock.val();
+            self.out_bank[s].clock.next = self.clock.val();
+            self.out_addr[s].clock.next = self.clock.val();
+        }
+        self.requant.clock.next = self.clock.val();
+        self.params.read_clock.next = self.clock.val();
+        self.params.write_clock.next = self.clock.val();
+        self.params.write_enable.next = false;
+        self.params.write_address.next = 0.into();
+        self.params.write_data.next = 0.into();
+        self.taps.read_clock.next = self.clock.val();
+        self.taps.write_clock.next = self.clock.val();
+        self.taps.write_enable.next = false;
+        self.taps.write_address.next = 0.into();
+        self.taps.write_data.next = 0.into();
+        self.logit_mem.read_clock.next = self.clock.val();
+        self.logit_mem.write_clock.next = self.clock.val();
+        self.logit_mem.write_enable.next = false;
+        self.logit_mem.write_address.next = 0.into();
+        self.logit_mem.write_data.next = 0.into();
+        self.logit_mem.read_address.next = self.ext_addr.val().get_bits::<8>(0);
+        self.ext_logit.next = self.logit_mem.read_data.val();
+        self.ext_bank_q.d.next = self.ext_bank.val();
+
+        // ---------------- programmer: parameter words -> table slots and taps ----------------
+        self.params.read_address.next = self.param_addr.q.val().get_bits::<PARAM_BITS>(0);
+        self.word.d.next = ParamWord::None;
+        // The table write port, shared by every lane bank.
+        self.fill_addr.next = (bit_cast::<8, 1>(self.prog_half.q.val()) << 7)
+            | (bit_cast::<8, 4>(self.tap_index.q.val()) << 4)
+            | bit_cast::<8, 4>(self.fill_index.q.val());
+        self.prog_slot.next =
+            (bit_cast::<4, 1>(self.prog_half.q.val()) << 3) | self.tap_index.q.val();
+        self.issue_slot.next = (bit_cast::<4, 1>(self.issue_half.q.val()) << 3) | self.tap.q.val();
+        self.tap_magnitude.next = bit_cast::<16, 8>(self.params.read_data.val().get_bits::<8>(0));
+        for l in 0..P {
+            self.lanes[l].clock.next = self.clock.val();
+            self.lanes[l].table_write.next = false;
+            self.lanes[l].table_addr.next = self.fill_addr.val();
+            self.lanes[l].table_data.next = self.fill_entry.q.val();
+        }
+        match self.prog.q.val() {
+            ProgState::Idle => {
+                if self.start.val() {
+                    self.param_addr.d.next = self.param_base.val();
+                    self.channels_left.d.next = self.out_channels.val();
+                    self.prog.d.next = ProgState::Header;
+                    self.header_left.d.next = 4.into();
+                    self.prog_half.d.next = 0.into();
+                    self.prog_count.d.next = 0.into();
+                }
+            }
+            ProgState::Header => {
+                // Four header words, then the first batch header; each read's word arrives the
+                // next cycle and is consumed below by its kind.
+                self.param_addr.d.next = self.param_addr.q.val() + 1;
+                self.header_left.d.next = self.header_left.q.val() - 1;
+                if self.header_left.q.val() == 4 {
+                    self.word.d.next = ParamWord::BiasLow;
+                }
+                if self.header_left.q.val() == 3 {
+                    self.word.d.next = ParamWord::BiasHigh;
+                }
+                if self.header_left.q.val() == 2 {
+                    self.word.d.next = ParamWord::Mult;
+                }
+                if self.header_left.q.val() == 1 {
+                    self.word.d.next = ParamWord::Shift;
+                    self.first_batch.d.next = true;
+                    self.prog.d.next = ProgState::BatchHead;
+                }
+            }
+            ProgState::BatchHead => {
+                // Wait for a free half: at most two batches programmed and not yet finished.
+                if (self.prog_count.q.val() - self.done_count.q.val()) != 2 {
+                    self.param_addr.d.next = self.param_addr.q.val() + 1;
+                    self.word.d.next = ParamWord::BatchHead;
+                    self.tap_index.d.next = 0.into();
+                    self.prog.d.next = ProgState::TapOffset;
+                }
+            }
+            ProgState::TapOffset => {
+                self.param_addr.d.next = self.param_addr.q.val() + 1;
+                self.word.d.next = ParamWord::Offset;
+                self.prog.d.next = ProgState::TapWord;
+            }
+            ProgState::TapWord => {
+                self.param_addr.d.next = self.param_addr.q.val() + 1;
+                self.word.d.next = ParamWord::Tap;
+                self.prog.d.next = ProgState::TapLatch;
+            }
+            ProgState::TapLatch => {
+                // The tap word is consumed this cycle (below); filling starts next cycle.
+                self.prog.d.next = ProgState::Fill;
+            }
+            ProgState::Fill => {
+                for l in 0..P {
+                    self.lanes[l].table_write.next = true;
+                }
+                self.fill_entry.d.next = self.fill_entry.q.val() + self.fill_step.q.val();
+                self.fill_index.d.next = self.fill_index.q.val() + 1;
+                if self.fill_index.q.val() == self.last_entry.val() {
+                    self.tap_index.d.next = self.tap_index.q.val() + 1;
+                    self.prog.d.next = ProgState::TapOffset;
+                    if (self.tap_index.q.val() + 1) == self.st_n.q.val() {
+                        self.prog.d.next = ProgState::Handoff;
+                    }
+                }
+            }
+            ProgState::Handoff => {
+                for h in 0..2 {
+                    if self.prog_half.q.val().index() == h {
+                        self.meta_n[h].d.next = self.st_n.q.val();
+                        self.meta_final[h].d.next = self.st_final.q.val();
+                        self.meta_first[h].d.next = self.first_batch.q.val();
+                        self.meta_bias[h].d.next = self.st_bias.q.val();
+                        self.meta_mult[h].d.next = self.st_mult.q.val();
+                        self.meta_shift[h].d.next = self.st_shift.q.val();
+                    }
+                }
+                self.prog_count.d.next = self.prog_count.q.val() + 1;
+                self.prog_half.d.next = !self.prog_half.q.val();
+                self.first_batch.d.next = false;
+                self.prog.d.next = ProgState::BatchHead;
+                if self.st_final.q.val() {
+                    self.channels_left.d.next = self.channels_left.q.val() - 1;
+                    self.header_left.d.next = 4.into();
+                    self.prog.d.next = ProgState::Header;
+                    if self.channels_left.q.val() == 1 {
+                        self.prog.d.next = ProgState::Done;
+                    }
+                }
+            }
+            ProgState::Done => {
+                if self.issue.q.val() == IssueState::Idle {
+                    self.prog.d.next = ProgState::Idle;
+                }
+            }
+            _ => {
+                self.prog.d.next = ProgState::Idle;
+            }
+        }
+        // Words arriving from parameter memory.
+        match self.word.q.val() {
+            ParamWord::BiasLow => {
+                self.st_bias.d.next = bit_cast::<32, 16>(self.params.read_data.val());
+            }
+            ParamWord::BiasHigh => {
+                self.st_bias.d.next =
+                    self.st_bias.q.val() | (bit_cast::<32, 16>(self.params.read_data.val()) << 16);
+            }
+            ParamWord::Mult => {
+                self.st_mult.d.next = self.params.read_data.val();
+            }
+            ParamWord::Shift => {
+                self.st_shift.d.next = self.params.read_data.val().get_bits::<6>(0);
+            }
+            ParamWord::BatchHead => {
+                self.st_n.d.next = self.params.read_data.val().get_bits::<4>(0);
+                self.st_final.d.next = (self.params.read_data.val() & self.final_bit.val()).any();
+            }
+            ParamWord::Offset => {
+                self.tap_offset.d.next = self.params.read_data.val();
+            }
+            ParamWord::Tap => {
+                // Keep the tap for the issuer and start the slot's adder chain.
+                self.taps.write_enable.next = true;
+                self.taps.write_address.next = self.prog_slot.val();
+                self.taps.write_data.next = (bit_cast::<32, 16>(self.tap_offset.q.val()) << 16)
+                    | bit_cast::<32, 16>(self.params.read_data.val());
+                self.fill_index.d.next = 0.into();
+                self.fill_entry.d.next = 0.into();
+                self.fill_step.d.next = self.tap_magnitude.val();
+                for m in 0..3 {
+                    if self.mode.val().index() == m {
+                        if self.base_one[m].val() {
+                            self.fill_entry.d.next = self.tap_magnitude.val();
+                        }
+                        if self.step_two[m].val() {
+                            self.fill_step.d.next = self.tap_magnitude.val() << 1;
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+
+        // ---------------- issuer: groups x taps, one tap per cycle ----------------
+        self.taps.read_address.next = self.issue_slot.val();
+        self.group_last.next = (self.tap.q.val() + 1) == self.cur_n.q.val();
+        self.row_last.next = (self.gx.q.val() + 1) == self.groups_per_row.val();
+        self.batch_last.next = self.group_last.val()
+            & self.row_last.val()
+            & ((self.gy.q.val() + 1) == self.out_height.val());
+        // Captures for the drain must be at least P cycles apart (its walk length).
+        self.may_issue.next =
+            !(self.group_last.val() & self.cur_final.q.val()) | (self.gap.q.val() == 0);
+        if self.gap.q.val() != 0 {
+            self.gap.d.next = self.gap.q.val() - 1;
+        }
+        self.p_valid[0].d.next = false;
+        self.p_first[0].d.next = self.tap.q.val() == 0;
+        self.p_last[0].d.next = self.group_last.val();
+        self.p_final[0].d.next = self.cur_final.q.val();
+        self.p_first_batch[0].d.next = self.cur_first.q.val();
+        self.p_slot[0].d.next = self.issue_slot.val();
+        self.p_gidx[0].d.next = self.gidx.q.val();
+        self.p_x0[0].d.next = self.x0.q.val();
+        self.p_out_row[0].d.next = self.out_row.q.val();
+        self.p_mult[0].d.next = self.cur_mult.q.val();
+        self.p_shift[0].d.next = self.cur_shift.q.val();
+        self.p_bias[0].d.next = self.cur_bias.q.val();
+        self.p_y_base.d.next = self.y_base.q.val();
+        self.p_row_base.d.next = self.row_base.q.val();
+        self.p_x_base.d.next = self.x_base.q.val();
+        self.done_line[0].d.next = false;
+        for s in 1..4 {
+            self.done_line[s].d.next = self.done_line[s - 1].q.val();
+        }
+        if self.done_line[3].q.val() {
+            self.done_count.d.next = self.done_count.q.val() + 1;
+        }
+        match self.issue.q.val() {
+            IssueState::Idle => {
+                if self.start.val() {
+                    self.issue.d.next = IssueState::Wait;
+                    self.issue_half.d.next = 0.into();
+                    self.issue_count.d.next = 0.into();
+                    self.done_count.d.next = 0.into();
+                    self.started.d.next = false;
+                    self.out_chan.d.next = self.out_base.val();
+                    self.cycle_count.d.next = 0.into();
+                    self.issue_count_total.d.next = 0.into();
+                }
+            }
+            IssueState::Wait => {
+                // Take the next programmed batch and start its walk over the map.
+                if self.prog_count.q.val() != self.issue_count.q.val() {
+                    for h in 0..2 {
+                        if self.issue_half.q.val().index() == h {
+                            self.cur_n.d.next = self.meta_n[h].q.val();
+                            self.cur_final.d.next = self.meta_final[h].q.val();
+                            self.cur_first.d.next = self.meta_first[h].q.val();
+                            self.cur_bias.d.next = self.meta_bias[h].q.val();
+                            self.cur_mult.d.next = self.meta_mult[h].q.val();
+                            self.cur_shift.d.next = self.meta_shift[h].q.val();
+                            if self.meta_first[h].q.val() & self.started.q.val() {
+                                self.out_chan.d.next =
+                                    self.out_chan.q.val() + self.out_channel_words.val();
+                                self.out_row.d.next =
+                                    self.out_chan.q.val() + self.out_channel_words.val();
+                            } else {
+                                self.out_row.d.next = self.out_chan.q.val();
+                            }
+                        }
+                    }
+                    self.started.d.next = true;
+                    self.tap.d.next = 0.into();
+                    self.gx.d.next = 0.into();
+                    self.gy.d.next = 0.into();
+                    self.gidx.d.next = 0.into();
+                    self.x0.d.next = 0.into();
+                    self.y_base.d.next = self.y_start.val();
+                    self.row_base.d.next = self.row_start.val();
+                    self.x_base.d.next = self.x_start.val();
+                    self.issue.d.next = IssueState::Run;
+                }
+                if (self.prog.q.val() == ProgState::Done)
+                    & (self.prog_count.q.val() == self.issue_count.q.val())
+                {
+                    self.flush.d.next = self.flush_cycles.val();
+                    self.issue.d.next = IssueState::Flush;
+                }
+            }
+            IssueState::Run => {
+                if self.may_issue.val() {
+                    self.p_valid[0].d.next = true;
+                    self.issue_count_total.d.next = self.issue_count_total.q.val() + 1;
+                    self.tap.d.next = self.tap.q.val() + 1;
+                    if self.group_last.val() {
+                        self.tap.d.next = 0.into();
+                        if self.cur_final.q.val() {
+                            self.gap.d.next = self.last_lane.val();
+                        }
+                        self.gx.d.next = self.gx.q.val() + 1;
+                        self.gidx.d.next = self.gidx.q.val() + 1;
+                        self.x_base.d.next = self.x_base.q.val() + self.x_step.val();
+                        self.x0.d.next = self.x0.q.val() + self.x_step.val().get_bits::<8>(0);
+                        if self.stride2.val() {
+                            self.x0.d.next =
+                                self.x0.q.val() + (self.x_step.val().get_bits::<8>(0) >> 1);
+                        }
+                        if self.row_last.val() {
+                            self.gx.d.next = 0.into();
+                            self.x0.d.next = 0.into();
+                            self.x_base.d.next = self.x_start.val();
+                            self.gy.d.next = self.gy.q.val() + 1;
+                            self.y_base.d.next = self.y_base.q.val() + self.y_step.val();
+                            self.row_base.d.next = self.row_base.q.val() + self.row_step.val();
+                            self.out_row.d.next = self.out_row.q.val() + self.out_row_words.val();
+                        }
+                        if self.batch_last.val() {
+                            self.done_line[0].d.next = true;
+                            self.issue_count.d.next = self.issue_count.q.val() + 1;
+                            self.issue_half.d.next = !self.issue_half.q.val();
+                            self.issue.d.next = IssueState::Wait;
+                        }
+                    }
+                }
+            }
+            IssueState::Flush => {
+                self.flush.d.next = self.flush.q.val() - 1;
+                if self.flush.q.val() == 0 {
+                    self.issue.d.next = IssueState::Idle;
+                }
+            }
+            _ => {
+                self.issue.d.next = IssueState::Idle;
+            }
+        }
+        if self.issue.q.val() != IssueState::Idle {
+            self.cycle_count.d.next = self.cycle_count.q.val() + 1;
+        }
+        self.busy.next =
+            (self.issue.q.val() != IssueState::Idle) | (self.prog.q.val() != ProgState::Idle);
+        self.cycles.next = self.cycle_count.q.val();
+        self.issue_cycles.next = self.issue_count_total.q.val();
+
+        // ---------------- pipeline ----------------
+        for s in 1..4 {
+            self.p_valid[s].d.next = self.p_valid[s - 1].q.val();
+            self.p_first[s].d.next = self.p_first[s - 1].q.val();
+            self.p_last[s].d.next = self.p_last[s - 1].q.val();
+            self.p_final[s].d.next = self.p_final[s - 1].q.val();
+            self.p_first_batch[s].d.next = self.p_first_batch[s - 1].q.val();
+            self.p_slot[s].d.next = self.p_slot[s - 1].q.val();
+            self.p_gidx[s].d.next = self.p_gidx[s - 1].q.val();
+            self.p_x0[s].d.next = self.p_x0[s - 1].q.val();
+            self.p_out_row[s].d.next = self.p_out_row[s - 1].q.val();
+            self.p_mult[s].d.next = self.p_mult[s - 1].q.val();
+            self.p_shift[s].d.next = self.p_shift[s - 1].q.val();
+            self.p_bias[s].d.next = self.p_bias[s - 1].q.val();
+        }
+        // S1: decode the tap, form each lane's bank address.
+        self.tap_ky.next = bit_cast::<16, 3>(self.taps.read_data.val().get_bits::<3>(9));
+        self.tap_kx.next = bit_cast::<16, 3>(self.taps.read_data.val().get_bits::<3>(12));
+        self.tap_row.next = self.p_row_base.q.val() + self.taps.read_data.val().get_bits::<16>(16);
+        self.tap_y.next = self.p_y_base.q.val() + self.tap_ky.val();
+        self.tap_x.next = self.p_x_base.q.val() + self.tap_kx.val();
+        self.tap_row_ok.next =
+            !self.tap_y.val().get_bit(15) & (self.tap_y.val() < self.in_height.val());
+        self.s2_negative.d.next = self.taps.read_data.val().get_bit(8);
+        for l in 0..P {
+            self.fetch[l].x_base.next = self.tap_x.val();
+            self.fetch[l].stride2.next = self.stride2.val();
+            self.fetch[l].row_addr.next = self.tap_row.val();
+            self.fetch[l].row_ok.next = self.tap_row_ok.val();
+            self.fetch[l].in_width.next = self.in_width.val();
+            self.lane_bank[l].clock.next = self.clock.val();
+            self.lane_reads[l].clock.next = self.clock.val();
+            self.lane_bank[l].d.next = self.fetch[l].bank.val();
+            self.lane_reads[l].d.next = self.fetch[l].reads.val();
+        }
+        // Each bank serves the lane whose column falls in it (at most one does); when idle the
+        // host-side read port has them.
+        for b in 0..P {
+            self.banks[b].read_clock.next = self.clock.val();
+            self.banks[b].write_clock.next = self.clock.val();
+            self.banks[b].read_address.next = self.ext_addr.val().get_bits::<BANK_BITS>(0);
+            for l in 0..P {
+                if self.p_valid[0].q.val()
+                    & self.fetch[l].reads.val()
+                    & (self.fetch[l].bank.val().index() == b)
+                {
+                    self.banks[b].read_address.next =
+                        self.fetch[l].addr.val().get_bits::<BANK_BITS>(0);
+                }
+            }
+        }
+        self.ext_byte.next = 0.into();
+        for b in 0..P {
+            if self.ext_bank_q.q.val().index() == b {
+                self.ext_byte.next = self.banks[b].read_data.val();
+            }
+        }
+        // S2: rotate the bank outputs to their lanes; lane operands.
+        for l in 0..P {
+            self.lanes[l].activation.next = 0.into();
+            for b in 0..P {
+                if self.lane_reads[l].q.val() & (self.lane_bank[l].q.val().index() == b) {
+                    self.lanes[l].activation.next = self.banks[b].read_data.val();
+                }
+            }
+            self.lanes[l].slot.next = self.p_slot[1].q.val();
+            self.lanes[l].negative.next = self.s2_negative.q.val();
+            self.lanes[l].mode.next = self.mode.val();
+            self.lanes[l].valid.next = self.p_valid[1].q.val();
+        }
+        // S3: partial sums of the previous batch are read; S4: accumulate.
+        for l in 0..P {
+            self.partial[l].read_clock.next = self.clock.val();
+            self.partial[l].write_clock.next = self.clock.val();
+            self.partial[l].read_address.next = self.p_gidx[2].q.val();
+            self.partial[l].write_address.next = self.p_gidx[3].q.val();
+            self.acc[l].clock.next = self.clock.val();
+            self.drain[l].clock.next = self.clock.val();
+            self.init[l].next = self.partial[l].read_data.val();
+            if self.p_first_batch[3].q.val() {
+                self.init[l].next = self.p_bias[3].q.val();
+            }
+            self.sum[l].next = self.acc[l].q.val() + self.lanes[l].product.val();
+            if self.p_first[3].q.val() {
+                self.sum[l].next = self.init[l].val() + self.lanes[l].product.val();
+            }
+            self.partial[l].write_data.next = self.sum[l].val();
+            self.partial[l].write_enable.next = false;
+            if self.p_valid[3].q.val() {
+                self.acc[l].d.next = self.sum[l].val();
+                if self.p_last[3].q.val() & !self.p_final[3].q.val() {
+                    self.partial[l].write_enable.next = true;
+                }
+                if self.p_last[3].q.val() & self.p_final[3].q.val() {
+                    self.drain[l].d.next = self.sum[l].val();
+                }
+            }
+        }
+        // The drain's walk advances (before the capture below, which may restart it).
+        if self.walking.q.val() {
+            self.walk.d.next = self.walk.q.val() + 1;
+            if (self.walk.q.val() == self.last_lane.val())
+                | (self.stride2.val() & ((self.walk.q.val() + 1) == self.lanes_half.val()))
+            {
+                self.walking.d.next = false;
+            }
+        }
+        // Capture: a final-batch group is complete; the drain walks its P sums.
+        if self.p_valid[3].q.val() & self.p_last[3].q.val() & self.p_final[3].q.val() {
+            if self.logits.val() {
+                self.logit_mem.write_enable.next = true;
+                self.logit_mem.write_address.next = self.p_out_row[3].q.val().get_bits::<8>(0);
+                for l in 0..1 {
+                    self.logit_mem.write_data.next = self.sum[l].val();
+                }
+            } else {
+                self.walking.d.next = true;
+                self.walk.d.next = 0.into();
+                self.walk_x0.d.next = self.p_x0[3].q.val();
+                self.walk_row.d.next = self.p_out_row[3].q.val();
+                self.walk_mult.d.next = self.p_mult[3].q.val();
+                self.walk_shift.d.next = self.p_shift[3].q.val();
+            }
+        }
+
+        // ---------------- drain: requantize and write the outputs ----------------
+        self.walk_x.next =
+            bit_cast::<16, 8>(self.walk_x0.q.val()) + bit_cast::<16, 5>(self.walk.q.val());
+        self.requant.acc.next = 0.into();
+        for l in 0..P {
+            if self.walk.q.val().index() == l {
+                self.requant.acc.next = self.drain[l].q.val();
+            }
+        }
+        self.requant.mult.next = self.walk_mult.q.val();
+        self.requant.shift.next = self.walk_shift.q.val();
+        self.requant.signed_out.next = self.signed_out.val();
+        self.requant.valid.next = self.walking.q.val();
+        self.requant.tag.next = self.walk.q.val();
+        self.out_valid[0].d.next =
+            self.walking.q.val() & (self.walk_x.val() < bit_cast::<16, 8>(self.out_width.val()));
+        self.out_bank[0].d.next =
+            self.walk_x.val().get_bits::<4>(0) & self.bank_mask.val().get_bits::<4>(0);
+        self.out_addr[0].d.next =
+            self.walk_row.q.val() + (self.walk_x.val() >> self.lane_bits.val());
+        for s in 1..7 {
+            self.out_valid[s].d.next = self.out_valid[s - 1].q.val();
+            self.out_bank[s].d.next = self.out_bank[s - 1].q.val();
+            self.out_addr[s].d.next = self.out_addr[s - 1].q.val();
+        }
+        for b in 0..P {
+            self.banks[b].write_enable.next = false;
+            self.banks[b].write_address.next = 0.into();
+            self.banks[b].write_data.next = self.requant.out.val();
+            for s in 6..7 {
+                self.banks[b].write_address.next =
+                    self.out_addr[s].q.val().get_bits::<BANK_BITS>(0);
+                if self.out_valid[s].q.val()
+                    & self.requant.out_valid.val()
+                    & (self.out_bank[s].q.val().index() == b)
+                {
+                    self.banks[b].write_enable.next = true;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,276 @@
+//! The conv/linear layer engine against the golden engine: real layers of committed models, fed
+//! the golden engine's own input tensor, compiled by `lutna_core::accel`, run in RustHDL, and
+//! every output byte (or logit) compared. Lane modes are mixed across the layers so all three
+//! table rules run; the layers cover 3x3 padded convs on 32x32 maps, channels with more nonzero
+//! weights than one batch (partial sums), 8x8 maps (drain spacing), the logits layer, stride 2
+//! and i8 outputs (ResNet-18).
+
+use lutna_core::accel::{compile_conv, AccelConfig, MapPlace};
+use lutna_core::arith::Requant;
+use lutna_core::arith::Scheme;
+use lutna_core::cifar::{self, Split};
+use lutna_core::engine::{Activation, Engine};
+use lutna_core::model::{Conv, Layer, Model, Op, SparseWeights, TensorInfo, TensorKind};
+use lutna_core::plan::Plan;
+use lutna_hw::engine::ConvEngine;
+use lutna_hw::sim::{tick, XorShift};
+use std::path::{Path, PathBuf};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn load(name: &str) -> Model {
+    Model::load(&root().join("models").join(name)).unwrap()
+}
+
+/// Flattened CHW values of a golden tensor (u8, i8 as i32, or logits).
+fn values(a: &Activation) -> Vec<i32> {
+    match a {
+        Activation::U8(x) => x.iter().map(|&v| v as i32).collect(),
+        Activation::I8(x) => x.iter().map(|&v| v as i32).collect(),
+        Activation::Logits(l) => l.clone(),
+    }
+}
+
+/// Runs layer `index` of `model` under `plan` on image `image` of the sample set; returns
+/// (engine cycles, issue cycles).
+fn check_layer<const P: usize>(
+    model: &Model,
+    plan: &Plan,
+    index: usize,
+    image: usize,
+) -> (u64, u64) {
+    let data = cifar::load(&root().join("data/cifar10-sample"), Split::Test).unwrap();
+    check_layer_on::<P>(model, plan, index, data.image(image)).unwrap()
+}
+
+/// Runs layer `index` in the engine on the golden engine's input tensor for `image` and
+/// compares every output; Err names the first difference.
+fn check_layer_on<const P: usize>(
+    model: &Model,
+    plan: &Plan,
+    index: usize,
+    image: &[u8],
+) -> Result<(u64, u64), String> {
+    let golden = Engine::new(model, plan).unwrap();
+    let dumps = golden.run_dumps(image);
+    let layer = &model.layers[index];
+    let conv = match &layer.op {
+        Op::Conv(c) | Op::Linear(c) => c,
+        _ => panic!("layer {index} is not a conv"),
+    };
+    let scheme = plan.resolve(model).unwrap()[index].unwrap();
+    let input = &dumps[layer.inputs[0]];
+    let out_info = &model.tensors[index + 1];
+    let cfg = AccelConfig::new(P).unwrap();
+    let in_shape = model.tensors[layer.inputs[0]].shape;
+    let in_place = MapPlace::new(&cfg, 0, in_shape);
+    let out_base = if out_info.kind == TensorKind::Logits {
+        0 // the logits memory
+    } else {
+        in_place.words()
+    };
+    let out_place = MapPlace::new(&cfg, out_base, out_info.shape);
+    let job = compile_conv(&cfg, conv, scheme, &in_place, &out_place, out_info.kind, 0).unwrap();
+    let mut banks = vec![vec![0u8; in_place.words() + out_place.words()]; P];
+    let bytes: Vec<u8> = values(input).iter().map(|&v| v as u8).collect();
+    in_place.store(&cfg, &bytes, &mut banks);
+
+    let mut uut = ConvEngine::<P>::with_memories(&banks, &job.params);
+    uut.configure(&job.config);
+    uut.start.next = true;
+    tick(&mut uut, |u| &mut u.clock);
+    uut.start.next = false;
+    let mut guard = 0;
+    while uut.busy.val() {
+        tick(&mut uut, |u| &mut u.clock);
+        guard += 1;
+        assert!(guard < 2_000_000, "engine did not finish layer {index}");
+    }
+    let want = values(&dumps[index + 1]);
+    let [c, h, w] = out_info.shape;
+    let mut got = Vec::with_capacity(want.len());
+    for ch in 0..c {
+        for y in 0..h {
+            for x in 0..w {
+                if out_info.kind == TensorKind::Logits {
+                    uut.ext_addr.next = (ch as u64).into();
+                    tick(&mut uut, |u| &mut u.clock);
+                    got.push(uut.ext_logit.val().index() as u32 as i32);
+                } else {
+                    let (b, a) = out_place.locate(&cfg, ch, y, x);
+                    uut.ext_bank.next = (b as u64).into();
+                    uut.ext_addr.next = (a as u64).into();
+                    tick(&mut uut, |u| &mut u.clock);
+                    let v = uut.ext_byte.val().index() as u8;
+                    got.push(if out_info.kind == TensorKind::I8 {
+                        v as i8 as i32
+                    } else {
+                        v as i32
+                    });
+                }
+            }
+        }
+    }
+    let first_bad = got.iter().zip(&want).position(|(g, w)| g != w);
+    if let Some(i) = first_bad {
+        let bad: Vec<usize> = (0..got.len()).filter(|&k| got[k] != want[k]).collect();
+        eprintln!(
+            "{} of {} differ; first ones: {:?}",
+            bad.len(),
+            got.len(),
+            bad.iter()
+                .take(12)
+                .map(|&k| (k / (h * w), k / w % h, k % w, got[k], want[k]))
+                .collect::<Vec<_>>()
+        );
+        return Err(format!(
+            "layer {index} ({}, {scheme}) differs first at element {i} (c {}, y {}, x {}): \
+             engine {} golden {}",
+            layer.name,
+            i / (h * w),
+            i / w % h,
+            i % w,
+            got[i],
+            want[i]
+        ));
+    }
+    Ok((
+        uut.cycles.val().index() as u64,
+        uut.issue_cycles.val().index() as u64,
+    ))
+}
+
+fn mixed_plan(model: &Model) -> Plan {
+    // Rotate the three lane modes over the conv layers.
+    let mut plan = Plan::uniform(Scheme::LUTNA);
+    let modes = [Scheme::LUTNA, Scheme::ALUTNA_C, Scheme::ALUTNA];
+    for (i, l) in model
+        .layers
+        .iter()
+        .filter(|l| l.op.conv().is_some())
+        .enumerate()
+    {
+        plan.layers.insert(l.name.clone(), modes[i % 3]);
+    }
+    plan
+}
+
+#[test]
+fn icebreaker_layers_match_the_golden_engine() {
+    let model = load("icebreaker-w0.5.lutna");
+    let plan = mixed_plan(&model);
+    let stats = model.layer_stats();
+    for (index, image) in [(0, 3), (1, 0), (4, 1), (7, 2), (10, 5)] {
+        let (cycles, issued) = check_layer::<8>(&model, &plan, index, image);
+        let macs = stats[index].macs_pruned;
+        println!(
+            "layer {index} {}: {cycles} cycles, {issued} issue cycles, {macs} nonzero MACs, \
+             lane use {:.1} % of all cycles",
+            stats[index].name,
+            100.0 * macs as f64 / (8 * cycles) as f64
+        );
+    }
+}
+
+#[test]
+fn resnet18_stride2_and_i8_layers_match_the_golden_engine() {
+    let model = load("resnet18-w0.25.lutna");
+    let plan = mixed_plan(&model);
+    let convs: Vec<usize> = model
+        .layers
+        .iter()
+        .enumerate()
+        .filter_map(|(i, l)| l.op.conv().map(|c| (i, c)))
+        .filter(|(i, c)| c.stride[1] == 2 || model.tensors[i + 1].kind == TensorKind::I8)
+        .map(|(i, _)| i)
+        .collect();
+    let stride2 = convs
+        .iter()
+        .copied()
+        .filter(|&i| model.layers[i].op.conv().unwrap().stride[1] == 2)
+        .take(2);
+    let i8_out = convs
+        .iter()
+        .copied()
+        .find(|&i| model.tensors[i + 1].kind == TensorKind::I8)
+        .unwrap();
+    let picked: Vec<usize> = stride2.chain([i8_out]).collect();
+    assert!(picked.len() == 3, "resnet18 has stride-2 and i8 layers");
+    for index in picked {
+        let (cycles, _) = check_layer::<8>(&model, &plan, index, 7);
+        println!(
+            "layer {index} {}: {cycles} cycles",
+            model.layers[index].name
+        );
+    }
+}
+
+/// A one-layer model around a hand-made convolution, so the golden engine is the oracle.
+fn one_conv_model(conv: Conv, in_shape: [usize; 3], out_shape: [usize; 3]) -> Model {
+    let info = |shape| TensorInfo {
+        shape,
+        scale: 1.0,
+        kind: TensorKind::U8,
+    };
+    Model {
+        name: "hand-made".into(),
+        layers: vec![Layer {
+            name: "conv".into(),
+            inputs: vec![0],
+            op: Op::Conv(conv),
+        }],
+        tensors: vec![info(in_shape), info(out_shape)],
+    }
+}
+
+#[test]
+fn hand_made_convs_match_the_golden_engine() {
+    // Shapes the zoo does not stress: channels of exactly one batch, one tap over, a single
+    // output channel, unpadded 3x3, maps narrower and wider than the lanes, empty channels.
+    let mut rng = XorShift(7);
+    let cases = [
+        // (in channels, kernel, pad, nonzero taps of channel 0, width, out channels)
+        (9, 1, 0, 9, 8, 2),
+        (9, 1, 0, 8, 8, 2),
+        (9, 1, 0, 9, 8, 1),
+        (9, 1, 0, 9, 16, 2),
+        (3, 3, 1, 12, 16, 3),
+        (3, 3, 1, 20, 5, 4),
+        (3, 3, 0, 27, 11, 3),
+        (2, 3, 1, 0, 8, 2),
+    ];
+    for (case, &(cin, k, pad, nonzero, w, cout)) in cases.iter().enumerate() {
+        let taps = cin * k * k;
+        let rows: Vec<Vec<i16>> = (0..cout)
+            .map(|o| {
+                let mut row = vec![0i16; taps];
+                for i in 0..(nonzero + o).min(taps) {
+                    row[(i * 7) % taps] = (rng.next_u64() % 511) as i16 - 255;
+                }
+                row
+            })
+            .collect();
+        let h = 3;
+        let (oh, ow) = (h + 2 * pad + 1 - k, w + 2 * pad + 1 - k);
+        let conv = Conv {
+            in_ch: cin,
+            out_ch: cout,
+            kernel: [k, k],
+            stride: [1, 1],
+            pad: [pad; 4],
+            weights: SparseWeights::from_dense(&rows),
+            weight_scale: vec![1.0; cout],
+            bias: (0..cout).map(|_| rng.next_u64() as i32 >> 18).collect(),
+            requant: vec![Requant { mult: 3, shift: 8 }; cout],
+        };
+        let model = one_conv_model(conv, [cin, h, w], [cout, oh, ow]);
+        let image: Vec<u8> = (0..cin * h * w).map(|_| rng.next_u64() as u8).collect();
+        for scheme in [Scheme::LUTNA, Scheme::ALUTNA, Scheme::ALUTNA_C] {
+            let plan = Plan::uniform(scheme);
+            check_layer_on::<8>(&model, &plan, 0, &image)
+                .unwrap_or_else(|e| panic!("case {case} {scheme}: {e}"));
+        }
+    }
+}
