@@ -47,6 +47,8 @@ pub struct AccelConfig {
     pub lanes: usize,
     /// Words (bytes) per activation bank.
     pub bank_words: usize,
+    /// 16-bit words of parameter memory (descriptors and resident weights).
+    pub param_words: usize,
 }
 
 impl AccelConfig {
@@ -58,6 +60,7 @@ impl AccelConfig {
         Ok(AccelConfig {
             lanes,
             bank_words: 8192,
+            param_words: 32768,
         })
     }
 
@@ -338,6 +341,412 @@ pub fn compile_conv(
         config,
         params,
         batches,
+    })
+}
+
+/// Words of one layer descriptor in parameter memory.
+pub const DESCRIPTOR_WORDS: usize = 32;
+
+/// Layer kinds of a descriptor's word 0 (0 ends the program).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LayerKind {
+    End = 0,
+    Conv = 1,
+    MaxPool = 2,
+    AvgPool = 3,
+    Add = 4,
+}
+
+impl ConvConfig {
+    /// The descriptor the layer sequencer loads: word 0 kind, then the registers in a fixed order
+    /// (the RTL reads them by these indices: see `lutna_hw::engine`).
+    pub fn descriptor(&self) -> [u16; DESCRIPTOR_WORDS] {
+        let mut d = [0u16; DESCRIPTOR_WORDS];
+        d[0] = LayerKind::Conv as u16;
+        d[1] = self.mode.code() as u16
+            | ((self.out_kind == TensorKind::I8) as u16) << 2
+            | ((self.out_kind == TensorKind::Logits) as u16) << 3
+            | ((self.stride_x == 2) as u16) << 4;
+        d[2] = self.param_base as u16;
+        d[3] = self.out_channels as u16;
+        d[4] = self.out_height as u16;
+        d[5] = self.out_width as u16;
+        d[6] = self.groups_per_row as u16;
+        d[7] = self.in_height as u16;
+        d[8] = self.in_width as u16;
+        d[9] = self.y_start as u16;
+        d[10] = self.y_step as u16;
+        d[11] = self.row_start as u16;
+        d[12] = self.row_step as u16;
+        d[13] = self.x_start as u16;
+        d[14] = self.x_step as u16;
+        d[15] = self.out.base as u16;
+        d[16] = self.out.row_words as u16;
+        d[17] = self.out.channel_words as u16;
+        d
+    }
+}
+
+/// The register settings of a window layer, run by the engine's one-element-per-cycle window
+/// unit: max and average pooling (a `kernel` window per output, zero padding), and the residual
+/// add (a two-tap "window": the same element of map A, then of map B).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WindowConfig {
+    pub kind: LayerKind,
+    pub a_signed: bool,
+    pub b_signed: bool,
+    pub out_signed: bool,
+    pub channels: usize,
+    pub out_height: usize,
+    pub out_width: usize,
+    pub in_height: usize,
+    pub in_width: usize,
+    pub kernel: [usize; 2],
+    pub y_start: i16,
+    pub y_step: usize,
+    pub row_start: i16,
+    pub row_step: usize,
+    pub x_start: i16,
+    pub x_step: usize,
+    pub a: MapPlace,
+    /// Map B's base (same shape and layout as A); add only.
+    pub b_base: usize,
+    pub out: MapPlace,
+    pub mult_a: u32,
+    pub mult_b: u32,
+    /// The final requantizer step: `Requant::apply` for the average, `round_shift_clamp` with
+    /// mult 1 for the add, identity (mult 1, shift 0) for the max.
+    pub mult: u32,
+    pub shift: u32,
+}
+
+impl WindowConfig {
+    pub fn descriptor(&self) -> [u16; DESCRIPTOR_WORDS] {
+        let mut d = [0u16; DESCRIPTOR_WORDS];
+        d[0] = self.kind as u16;
+        d[1] = self.a_signed as u16 | (self.b_signed as u16) << 1 | (self.out_signed as u16) << 2;
+        d[2] = self.channels as u16;
+        d[3] = self.out_height as u16;
+        d[4] = self.out_width as u16;
+        d[5] = self.in_height as u16;
+        d[6] = self.in_width as u16;
+        d[7] = self.kernel[0] as u16;
+        d[8] = self.kernel[1] as u16;
+        d[9] = self.y_start as u16;
+        d[10] = self.y_step as u16;
+        d[11] = self.row_start as u16;
+        d[12] = self.row_step as u16;
+        d[13] = self.x_start as u16;
+        d[14] = self.x_step as u16;
+        d[15] = self.a.base as u16;
+        d[16] = self.a.channel_words as u16;
+        d[17] = self.a.row_words as u16;
+        d[18] = self.b_base as u16;
+        d[19] = self.out.base as u16;
+        d[20] = self.out.channel_words as u16;
+        d[21] = self.out.row_words as u16;
+        d[22] = self.mult_a as u16;
+        d[23] = self.mult_b as u16;
+        d[24] = self.mult as u16;
+        d[25] = self.shift as u16;
+        d
+    }
+}
+
+/// One layer as the engine runs it.
+#[derive(Clone, Debug)]
+pub enum Step {
+    Conv(ConvJob),
+    Window(WindowConfig),
+    /// A channel concatenation: free, its inputs were written in place.
+    Concat,
+}
+
+/// A whole model compiled for the engine: the parameter memory image (descriptors, then every
+/// conv layer's weights, resident), where each tensor lives, and the steps per layer.
+#[derive(Clone, Debug)]
+pub struct Program {
+    pub config: AccelConfig,
+    pub params: Vec<u16>,
+    /// Place of every tensor (`places[0]` the image; the logits' place is the logits memory).
+    pub places: Vec<MapPlace>,
+    pub steps: Vec<Step>,
+    /// Bank words used at the high-water mark.
+    pub bank_words_used: usize,
+}
+
+impl Program {
+    /// Layers that run on the engine (concatenations are free and have no descriptor).
+    pub fn descriptors(&self) -> usize {
+        self.steps
+            .iter()
+            .filter(|s| !matches!(s, Step::Concat))
+            .count()
+    }
+}
+
+/// Compiles a model under a plan: tensor placement with reuse of dead maps, concatenation in
+/// place (each input of a concat is written straight into its slice of the output), one
+/// descriptor per engine layer and the conv weights.
+pub fn compile(cfg: &AccelConfig, model: &crate::Model, plan: &crate::Plan) -> Result<Program> {
+    use crate::model::Op;
+    let schemes = plan.resolve(model)?;
+    let n = model.tensors.len();
+    // Concat inputs live inside the concat's output: root tensor and channel offset.
+    let mut alias: Vec<Option<(usize, usize)>> = vec![None; n];
+    for (i, l) in model.layers.iter().enumerate() {
+        if let Op::Concat = l.op {
+            let mut off = 0;
+            for &t in &l.inputs {
+                ensure!(
+                    t != 0 && alias[t].is_none(),
+                    "layer '{}': a tensor feeds two concatenations or is the image; the engine \
+                     writes concat inputs in place and cannot do that",
+                    l.name
+                );
+                alias[t] = Some((i + 1, off));
+                off += model.tensors[t].shape[0];
+            }
+        }
+    }
+    let root = |mut t: usize| {
+        while let Some((r, _)) = alias[t] {
+            t = r;
+        }
+        t
+    };
+    // Last layer that reads each root (a root lives until its last reader has run).
+    let mut last_use = vec![0usize; n];
+    for (i, l) in model.layers.iter().enumerate() {
+        for &t in &l.inputs {
+            let r = root(t);
+            last_use[r] = last_use[r].max(i);
+        }
+    }
+    let mut places: Vec<Option<MapPlace>> = vec![None; n];
+    let mut live: Vec<(usize, usize, usize)> = Vec::new(); // (base, words, root)
+    let mut high = 0;
+    let mut place_root = |r: usize, at_layer: usize, live: &mut Vec<(usize, usize, usize)>| {
+        live.retain(|&(_, _, t)| last_use[t] >= at_layer || t == r);
+        let shape = model.tensors[r].shape;
+        let words = MapPlace::new(cfg, 0, shape).words();
+        let mut spans: Vec<(usize, usize)> = live.iter().map(|&(b, w, _)| (b, b + w)).collect();
+        spans.sort();
+        let mut base = 0;
+        for (b, e) in spans {
+            if base + words <= b {
+                break;
+            }
+            base = base.max(e);
+        }
+        ensure!(
+            base + words <= cfg.bank_words,
+            "tensor {r} ({shape:?}) does not fit the activation banks ({} words per bank) \
+             beside the maps still needed",
+            cfg.bank_words
+        );
+        live.push((base, words, r));
+        high = high.max(base + words);
+        Ok(MapPlace::new(cfg, base, shape))
+    };
+    let mut root_places: Vec<Option<MapPlace>> = vec![None; n];
+    root_places[0] = Some(place_root(0, 0, &mut live)?);
+    let place_of = |t: usize, root_places: &[Option<MapPlace>]| -> MapPlace {
+        let mut off = 0;
+        let mut r = t;
+        while let Some((p, o)) = alias[r] {
+            off += o;
+            r = p;
+        }
+        let rp = root_places[r].expect("placed");
+        MapPlace {
+            base: rp.base + off * rp.channel_words,
+            shape: model.tensors[t].shape,
+            ..rp
+        }
+    };
+    places[0] = root_places[0];
+    let mut steps = Vec::with_capacity(model.layers.len());
+    let mut descriptors: Vec<[u16; DESCRIPTOR_WORDS]> = Vec::new();
+    let mut weights: Vec<Vec<u16>> = Vec::new();
+    let mut weight_words = 0usize;
+    // Parameter words start after the descriptors and the end marker.
+    let engine_layers = model
+        .layers
+        .iter()
+        .filter(|l| !matches!(l.op, Op::Concat))
+        .count();
+    let param_start = (engine_layers + 1) * DESCRIPTOR_WORDS;
+    for (i, l) in model.layers.iter().enumerate() {
+        let t = i + 1;
+        let info = &model.tensors[t];
+        if info.kind == TensorKind::Logits {
+            places[t] = Some(MapPlace {
+                base: 0,
+                shape: info.shape,
+                row_words: 1,
+                channel_words: 1,
+            });
+        } else {
+            let r = root(t);
+            if root_places[r].is_none() {
+                root_places[r] = Some(place_root(r, i, &mut live)?);
+            }
+            places[t] = Some(place_of(t, &root_places));
+        }
+        let out = places[t].unwrap();
+        let input = places[l.inputs[0]].expect("inputs come first");
+        let step = match &l.op {
+            Op::Conv(c) | Op::Linear(c) => {
+                let job = compile_conv(
+                    cfg,
+                    c,
+                    schemes[i].expect("conv layers have a scheme"),
+                    &input,
+                    &out,
+                    info.kind,
+                    param_start + weight_words,
+                )
+                .map_err(|e| anyhow::anyhow!("layer '{}': {e}", l.name))?;
+                weight_words += job.params.len();
+                weights.push(job.params.clone());
+                descriptors.push(job.config.descriptor());
+                Step::Conv(job)
+            }
+            Op::MaxPool(p) | Op::AvgPool { pool: p, .. } => {
+                let (kind, mult, shift) = match &l.op {
+                    Op::AvgPool { requant, .. } => {
+                        (LayerKind::AvgPool, requant.mult, requant.shift)
+                    }
+                    _ => (LayerKind::MaxPool, 1, 0),
+                };
+                let w = window(
+                    cfg,
+                    kind,
+                    &input,
+                    &out,
+                    p.kernel,
+                    p.stride,
+                    p.pad,
+                    [mult, shift],
+                )?;
+                descriptors.push(w.descriptor());
+                Step::Window(w)
+            }
+            Op::Add {
+                mult_a,
+                mult_b,
+                shift,
+            } => {
+                let b = places[l.inputs[1]].expect("inputs come first");
+                ensure!(
+                    b.shape == input.shape && b.row_words == input.row_words,
+                    "layer '{}': add inputs of different shapes",
+                    l.name
+                );
+                let mut w = window(
+                    cfg,
+                    LayerKind::Add,
+                    &input,
+                    &out,
+                    [1, 1],
+                    [1, 1],
+                    [0; 4],
+                    [1, *shift],
+                )?;
+                w.kernel = [1, 2];
+                w.b_base = b.base;
+                w.a_signed = model.tensors[l.inputs[0]].kind == TensorKind::I8;
+                w.b_signed = model.tensors[l.inputs[1]].kind == TensorKind::I8;
+                w.mult_a = *mult_a;
+                w.mult_b = *mult_b;
+                descriptors.push(w.descriptor());
+                Step::Window(w)
+            }
+            Op::Concat => Step::Concat,
+        };
+        steps.push(step);
+        if let Some(Step::Window(w)) = steps.last_mut() {
+            w.out_signed = info.kind == TensorKind::I8;
+        }
+    }
+    let mut params = Vec::with_capacity(param_start + weight_words);
+    for d in &descriptors {
+        params.extend_from_slice(d);
+    }
+    params.extend_from_slice(&[LayerKind::End as u16; DESCRIPTOR_WORDS]);
+    for w in weights {
+        params.extend(w);
+    }
+    ensure!(
+        params.len() <= cfg.param_words,
+        "model '{}' needs {} parameter words (descriptors and nonzero weights); the engine holds \
+         {}: streaming weights layer by layer is not implemented yet, so prune further or use a \
+         smaller model",
+        model.name,
+        params.len(),
+        cfg.param_words
+    );
+    Ok(Program {
+        config: *cfg,
+        params,
+        places: places
+            .into_iter()
+            .map(|p| p.expect("every tensor placed"))
+            .collect(),
+        steps,
+        bank_words_used: high,
+    })
+}
+
+/// The window unit's registers for a pooling or add layer.
+#[allow(clippy::too_many_arguments)]
+fn window(
+    cfg: &AccelConfig,
+    kind: LayerKind,
+    a: &MapPlace,
+    out: &MapPlace,
+    kernel: [usize; 2],
+    stride: [usize; 2],
+    pad: [usize; 4],
+    [mult, shift]: [u32; 2],
+) -> Result<WindowConfig> {
+    let _ = cfg;
+    ensure!(
+        kernel[0] <= 255 && kernel[1] <= 255,
+        "pooling window {kernel:?} too large"
+    );
+    let i16_of = |v: i64| -> Result<i16> {
+        ensure!(
+            (-32768..32768).contains(&v),
+            "address offset {v} out of range"
+        );
+        Ok(v as i16)
+    };
+    Ok(WindowConfig {
+        kind,
+        a_signed: false,
+        b_signed: false,
+        out_signed: false,
+        channels: out.shape[0],
+        out_height: out.shape[1],
+        out_width: out.shape[2],
+        in_height: a.shape[1],
+        in_width: a.shape[2],
+        kernel,
+        y_start: i16_of(-(pad[0] as i64))?,
+        y_step: stride[0],
+        row_start: i16_of(-(pad[0] as i64) * a.row_words as i64)?,
+        row_step: stride[0] * a.row_words,
+        x_start: i16_of(-(pad[1] as i64))?,
+        x_step: stride[1],
+        a: *a,
+        b_base: 0,
+        out: *out,
+        mult_a: 1,
+        mult_b: 1,
+        mult,
+        shift,
     })
 }
 

@@ -1,7 +1,11 @@
-//! `ConvEngine<P>`: the layer engine for convolutions and linear layers, walking the sparse
-//! parameter words laid out by `lutna_core::accel` (which owns the layout; see its module doc).
+//! `LayerEngine<P>`: runs a whole compiled network. A *sequencer* reads one 32-word layer
+//! descriptor after the other from parameter memory (layout and descriptors: `lutna_core::accel`,
+//! which owns them) and starts the unit the layer needs: the *conv unit* for convolutions and
+//! linear layers, the *window unit* for max / average pooling and residual adds. Concatenation
+//! costs nothing: the compiler places each concat input inside its output. After each layer the
+//! sequencer records its cycles and issue cycles in the counter memories.
 //!
-//! Dataflow (design.md section 4, weight broadcast, output parallel), per output channel:
+//! Conv unit dataflow (design.md section 4, weight broadcast, output parallel), per output channel:
 //! - The *programmer* streams the channel's words from parameter memory. For each nonzero weight
 //!   it fills one table slot of every lane bank with `|w| * (base + step * j)` by an adder chain
 //!   (`LutScheme::table_affine` of the layer's lane mode) and keeps the tap (input offset, kernel
@@ -20,7 +24,13 @@
 //! Pipeline from issue (S0): S1 tap memory read out, lane addresses formed and bank reads issued;
 //! S2 activations rotated to their lanes, lane operands; S3 table read; S4 product, accumulate.
 //!
-//! Memories here are behavioural `RAM`s (activation banks 8 KiB each, parameters 16 K words); the
+//! Window unit: one element read per cycle (S0 address, S1 fold into max / sum / signed sum of
+//! products, S2 into the same requantizer, whose multiply-round-shift-clamp is every window
+//! layer's last step too: identity for max, `Requant` for the average, mult 1 and the add's shift
+//! for the add). It is not parallel over lanes: pooling costs about a quarter of the iCEBreaker
+//! model's cycles, the next thing to speed up.
+//!
+//! Memories here are behavioural `RAM`s (activation banks 8 KiB each, parameters 32 K words); the
 //! UP5K mapping (SPRAM for activations and parameters, block RAM for banks and partial sums) and
 //! the load path from the UART link belong to the system top, which is not written yet.
 
@@ -31,8 +41,8 @@ use rust_hdl::prelude::*;
 
 /// Address bits of one activation bank (8 KiB per bank).
 pub const BANK_BITS: usize = 13;
-/// Address bits of the parameter memory (16 K words).
-pub const PARAM_BITS: usize = 14;
+/// Address bits of the parameter memory (32 K words, 64 KiB).
+pub const PARAM_BITS: usize = 15;
 /// Cycles from the last tap of a layer to its last output byte written (pipeline, drain walk of
 /// up to 16 lanes, requantizer): the engine waits this long before it reports done.
 pub const FLUSH_CYCLES: usize = 4 + 16 + Requantizer::LATENCY + 3;
@@ -185,42 +195,129 @@ pub enum IssueState {
     Flush,
 }
 
+/// Sequencer states.
+#[derive(Copy, Clone, Debug, PartialEq, LogicState)]
+pub enum SeqState {
+    Idle,
+    Fetch,
+    Dispatch,
+    Run,
+    Record,
+}
+
+/// Window unit states.
+#[derive(Copy, Clone, Debug, PartialEq, LogicState)]
+pub enum WindowState {
+    Idle,
+    Run,
+    Flush,
+}
+
 #[derive(LogicBlock)]
-pub struct ConvEngine<const P: usize> {
+pub struct LayerEngine<const P: usize> {
     pub clock: Signal<In, Clock>,
-    /// Layer registers (`lutna_core::accel::ConvConfig`), held while `busy`.
-    pub mode: Signal<In, Bits<2>>,
-    pub signed_out: Signal<In, bool>,
-    pub logits: Signal<In, bool>,
-    pub param_base: Signal<In, Bits<16>>,
-    pub out_channels: Signal<In, Bits<16>>,
-    pub out_height: Signal<In, Bits<8>>,
-    pub out_width: Signal<In, Bits<8>>,
-    pub groups_per_row: Signal<In, Bits<8>>,
-    pub in_height: Signal<In, Bits<16>>,
-    pub in_width: Signal<In, Bits<16>>,
-    pub stride2: Signal<In, bool>,
-    pub y_start: Signal<In, Bits<16>>,
-    pub y_step: Signal<In, Bits<16>>,
-    pub row_start: Signal<In, Bits<16>>,
-    pub row_step: Signal<In, Bits<16>>,
-    pub x_start: Signal<In, Bits<16>>,
-    pub x_step: Signal<In, Bits<16>>,
-    pub out_base: Signal<In, Bits<16>>,
-    pub out_row_words: Signal<In, Bits<16>>,
-    pub out_channel_words: Signal<In, Bits<16>>,
+    /// Runs the program at parameter word 0 (descriptors, then weights): one layer after the
+    /// other until the end descriptor.
     pub start: Signal<In, bool>,
     pub busy: Signal<Out, bool>,
-    /// Performance counters of the last layer: cycles from start to done, and cycles in which
-    /// a tap was issued to the lanes.
-    pub cycles: Signal<Out, Bits<32>>,
-    pub issue_cycles: Signal<Out, Bits<32>>,
-    /// Read port for the host side: activation bank `ext_bank` at `ext_addr`, and logit
-    /// `ext_addr`, one cycle later on `ext_byte` / `ext_logit`.
+    /// Read port for the host side (while idle): activation bank `ext_bank` at `ext_addr`,
+    /// logit `ext_addr`, and layer `ext_addr`'s counters (cycles from dispatch to done, and
+    /// issue cycles: taps sent to the lanes, or window reads), one cycle later.
     pub ext_bank: Signal<In, Bits<4>>,
     pub ext_addr: Signal<In, Bits<16>>,
     pub ext_byte: Signal<Out, Bits<8>>,
     pub ext_logit: Signal<Out, Bits<32>>,
+    pub ext_cycles: Signal<Out, Bits<32>>,
+    pub ext_issues: Signal<Out, Bits<32>>,
+    /// Layers run by the last program.
+    pub layers_done: Signal<Out, Bits<8>>,
+    // Layer registers: the descriptor words (see lutna_core::accel), and the conv unit's view.
+    desc: [DFF<Bits<16>>; 32],
+    mode: Signal<Local, Bits<2>>,
+    signed_out: Signal<Local, bool>,
+    logits: Signal<Local, bool>,
+    param_base: Signal<Local, Bits<16>>,
+    out_channels: Signal<Local, Bits<16>>,
+    out_height: Signal<Local, Bits<8>>,
+    out_width: Signal<Local, Bits<8>>,
+    groups_per_row: Signal<Local, Bits<8>>,
+    in_height: Signal<Local, Bits<16>>,
+    in_width: Signal<Local, Bits<16>>,
+    stride2: Signal<Local, bool>,
+    y_start: Signal<Local, Bits<16>>,
+    y_step: Signal<Local, Bits<16>>,
+    row_start: Signal<Local, Bits<16>>,
+    row_step: Signal<Local, Bits<16>>,
+    x_start: Signal<Local, Bits<16>>,
+    x_step: Signal<Local, Bits<16>>,
+    out_base: Signal<Local, Bits<16>>,
+    out_row_words: Signal<Local, Bits<16>>,
+    out_channel_words: Signal<Local, Bits<16>>,
+    conv_start: Signal<Local, bool>,
+    window_start: Signal<Local, bool>,
+    // Sequencer.
+    seq: DFF<SeqState>,
+    seq_addr: DFF<Bits<16>>,
+    fetch_count: DFF<Bits<6>>,
+    fetch_prev: DFF<Bits<6>>,
+    fetch_prev_valid: DFF<bool>,
+    layer_index: DFF<Bits<8>>,
+    layer_cycles: DFF<Bits<32>>,
+    launched: DFF<bool>,
+    counter_cycles: RAM<Bits<32>, 8>,
+    counter_issues: RAM<Bits<32>, 8>,
+    // Window unit (pools, add).
+    win: DFF<WindowState>,
+    w_ch: DFF<Bits<16>>,
+    w_oy: DFF<Bits<8>>,
+    w_ox: DFF<Bits<8>>,
+    w_ky: DFF<Bits<8>>,
+    w_kx: DFF<Bits<8>>,
+    w_chan_a: DFF<Bits<16>>,
+    w_chan_b: DFF<Bits<16>>,
+    w_out_chan: DFF<Bits<16>>,
+    w_y: DFF<Bits<16>>,
+    w_row: DFF<Bits<16>>,
+    w_out_row: DFF<Bits<16>>,
+    w_x: DFF<Bits<16>>,
+    w_ky_row: DFF<Bits<16>>,
+    w_flush: DFF<Bits<5>>,
+    w_reads: DFF<Bits<32>>,
+    w_iy: Signal<Local, Bits<16>>,
+    w_ix: Signal<Local, Bits<16>>,
+    w_base: Signal<Local, Bits<16>>,
+    w_addr: Signal<Local, Bits<16>>,
+    w_read: Signal<Local, bool>,
+    w_inb: Signal<Local, bool>,
+    w_tap_last: Signal<Local, bool>,
+    w_row_last: Signal<Local, bool>,
+    w_x_last: Signal<Local, bool>,
+    w_y_last: Signal<Local, bool>,
+    w_add: Signal<Local, bool>,
+    w_bank: Signal<Local, Bits<4>>,
+    w_negative: Signal<Local, bool>,
+    w_flush_cycles: Constant<Bits<5>>,
+    // S1 of the window unit.
+    w1_valid: DFF<bool>,
+    w1_first: DFF<bool>,
+    w1_last: DFF<bool>,
+    w1_inb: DFF<bool>,
+    w1_tap_b: DFF<bool>,
+    w1_bank: DFF<Bits<4>>,
+    w1_out_addr: DFF<Bits<16>>,
+    w1_out_bank: DFF<Bits<4>>,
+    w_byte: Signal<Local, Bits<8>>,
+    w_value: Signal<Local, Bits<32>>,
+    w_magnitude: Signal<Local, Bits<16>>,
+    w_mult: Signal<Local, Bits<16>>,
+    w_term: Signal<Local, Bits<32>>,
+    w_next: Signal<Local, Bits<32>>,
+    w_acc: DFF<Bits<32>>,
+    // S2: into the requantizer.
+    w2_valid: DFF<bool>,
+    w2_value: DFF<Bits<32>>,
+    w2_out_addr: DFF<Bits<16>>,
+    w2_out_bank: DFF<Bits<4>>,
     banks: [RAM<Bits<8>, BANK_BITS>; P],
     params: RAM<Bits<16>, PARAM_BITS>,
     taps: RAM<Bits<32>, 4>,
@@ -280,7 +377,6 @@ pub struct ConvEngine<const P: usize> {
     gap: DFF<Bits<5>>,
     flush: DFF<Bits<6>>,
     done_line: [DFF<bool>; 4],
-    cycle_count: DFF<Bits<32>>,
     issue_count_total: DFF<Bits<32>>,
     // Pipeline registers, index 0 = S1 .. 3 = S4.
     p_valid: [DFF<bool>; 4],
@@ -346,7 +442,7 @@ pub struct ConvEngine<const P: usize> {
     step_two: [Constant<bool>; 3],
 }
 
-impl<const P: usize> ConvEngine<P> {
+impl<const P: usize> LayerEngine<P> {
     /// An engine whose activation banks and parameter memory start with the given contents
     /// (`banks[b][a]`, `params[a]`), inputs marked driven.
     pub fn with_memories(banks: &[Vec<u8>], params: &[u16]) -> Self {
@@ -373,6 +469,12 @@ impl<const P: usize> ConvEngine<P> {
         let mode_of = |i: usize| code(i).expect("lane mode codes are 0..3");
         let mut uut = Self {
             clock: Default::default(),
+            start: Default::default(),
+            busy: Default::default(),
+            ext_bank: Default::default(),
+            ext_addr: Default::default(),
+            ext_byte: Default::default(),
+            ext_logit: Default::default(),
             mode: Default::default(),
             signed_out: Default::default(),
             logits: Default::default(),
@@ -393,14 +495,71 @@ impl<const P: usize> ConvEngine<P> {
             out_base: Default::default(),
             out_row_words: Default::default(),
             out_channel_words: Default::default(),
-            start: Default::default(),
-            busy: Default::default(),
-            cycles: Default::default(),
-            issue_cycles: Default::default(),
-            ext_bank: Default::default(),
-            ext_addr: Default::default(),
-            ext_byte: Default::default(),
-            ext_logit: Default::default(),
+            desc: Default::default(),
+            seq: Default::default(),
+            seq_addr: Default::default(),
+            fetch_count: Default::default(),
+            fetch_prev: Default::default(),
+            fetch_prev_valid: Default::default(),
+            layer_index: Default::default(),
+            layer_cycles: Default::default(),
+            launched: Default::default(),
+            counter_cycles: Default::default(),
+            counter_issues: Default::default(),
+            win: Default::default(),
+            w_ch: Default::default(),
+            w_oy: Default::default(),
+            w_ox: Default::default(),
+            w_ky: Default::default(),
+            w_kx: Default::default(),
+            w_chan_a: Default::default(),
+            w_chan_b: Default::default(),
+            w_out_chan: Default::default(),
+            w_y: Default::default(),
+            w_row: Default::default(),
+            w_out_row: Default::default(),
+            w_x: Default::default(),
+            w_ky_row: Default::default(),
+            w_flush: Default::default(),
+            w_reads: Default::default(),
+            w_iy: Default::default(),
+            w_ix: Default::default(),
+            w_base: Default::default(),
+            w_addr: Default::default(),
+            w_read: Default::default(),
+            w_inb: Default::default(),
+            w_tap_last: Default::default(),
+            w_row_last: Default::default(),
+            w_x_last: Default::default(),
+            w_y_last: Default::default(),
+            w_add: Default::default(),
+            w_bank: Default::default(),
+            w_negative: Default::default(),
+            w_flush_cycles: Constant::new(((3 + Requantizer::LATENCY + 2) as u64).into()),
+            w1_valid: Default::default(),
+            w1_first: Default::default(),
+            w1_last: Default::default(),
+            w1_inb: Default::default(),
+            w1_tap_b: Default::default(),
+            w1_bank: Default::default(),
+            w1_out_addr: Default::default(),
+            w1_out_bank: Default::default(),
+            w_byte: Default::default(),
+            w_value: Default::default(),
+            w_magnitude: Default::default(),
+            w_mult: Default::default(),
+            w_term: Default::default(),
+            w_next: Default::default(),
+            w_acc: Default::default(),
+            w2_valid: Default::default(),
+            w2_value: Default::default(),
+            w2_out_addr: Default::default(),
+            w2_out_bank: Default::default(),
+            conv_start: Default::default(),
+            window_start: Default::default(),
+            ext_cycles: Default::default(),
+            ext_issues: Default::default(),
+            layers_done: Default::default(),
             banks: std::array::from_fn(|b| {
                 assert!(banks[b].len() <= 1 << BANK_BITS, "bank contents too long");
                 RAM::from(banks[b].iter().map(|&v| Bits::<8>::from(v as u64)))
@@ -460,7 +619,6 @@ impl<const P: usize> ConvEngine<P> {
             gap: Default::default(),
             flush: Default::default(),
             done_line: Default::default(),
-            cycle_count: Default::default(),
             issue_count_total: Default::default(),
             p_valid: Default::default(),
             p_first: Default::default(),
@@ -520,61 +678,15 @@ impl<const P: usize> ConvEngine<P> {
             step_two: std::array::from_fn(|i| Constant::new(affine(mode_of(i)).1)),
         };
         uut.clock.connect();
-        uut.mode.connect();
-        uut.signed_out.connect();
-        uut.logits.connect();
-        uut.param_base.connect();
-        uut.out_channels.connect();
-        uut.out_height.connect();
-        uut.out_width.connect();
-        uut.groups_per_row.connect();
-        uut.in_height.connect();
-        uut.in_width.connect();
-        uut.stride2.connect();
-        uut.y_start.connect();
-        uut.y_step.connect();
-        uut.row_start.connect();
-        uut.row_step.connect();
-        uut.x_start.connect();
-        uut.x_step.connect();
-        uut.out_base.connect();
-        uut.out_row_words.connect();
-        uut.out_channel_words.connect();
         uut.start.connect();
         uut.ext_bank.connect();
         uut.ext_addr.connect();
         uut.connect_all();
         uut
     }
-
-    /// Loads a compiled layer's registers (the sequencer's job once it exists).
-    pub fn configure(&mut self, c: &lutna_core::accel::ConvConfig) {
-        use lutna_core::model::TensorKind;
-        let b16 = |v: i64| Bits::<16>::from(v as u16 as u64);
-        self.mode.next = (c.mode.code() as u64).into();
-        self.signed_out.next = c.out_kind == TensorKind::I8;
-        self.logits.next = c.out_kind == TensorKind::Logits;
-        self.param_base.next = b16(c.param_base as i64);
-        self.out_channels.next = b16(c.out_channels as i64);
-        self.out_height.next = (c.out_height as u64).into();
-        self.out_width.next = (c.out_width as u64).into();
-        self.groups_per_row.next = (c.groups_per_row as u64).into();
-        self.in_height.next = b16(c.in_height as i64);
-        self.in_width.next = b16(c.in_width as i64);
-        self.stride2.next = c.stride_x == 2;
-        self.y_start.next = b16(c.y_start as i64);
-        self.y_step.next = b16(c.y_step as i64);
-        self.row_start.next = b16(c.row_start as i64);
-        self.row_step.next = b16(c.row_step as i64);
-        self.x_start.next = b16(c.x_start as i64);
-        self.x_step.next = b16(c.x_step as i64);
-        self.out_base.next = b16(c.out.base as i64);
-        self.out_row_words.next = b16(c.out.row_words as i64);
-        self.out_channel_words.next = b16(c.out.channel_words as i64);
-    }
 }
 
-impl<const P: usize> Logic for ConvEngine<P> {
+impl<const P: usize> Logic for LayerEngine<P> {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
@@ -621,7 +733,6 @@ impl<const P: usize> Logic for ConvEngine<P> {
             started,
             gap,
             flush,
-            cycle_count,
             issue_count_total,
             p_y_base,
             p_row_base,
@@ -633,7 +744,44 @@ impl<const P: usize> Logic for ConvEngine<P> {
             walk_row,
             walk_mult,
             walk_shift,
-            ext_bank_q
+            ext_bank_q,
+            seq,
+            seq_addr,
+            fetch_count,
+            fetch_prev,
+            fetch_prev_valid,
+            layer_index,
+            layer_cycles,
+            launched,
+            win,
+            w_ch,
+            w_oy,
+            w_ox,
+            w_ky,
+            w_kx,
+            w_chan_a,
+            w_chan_b,
+            w_out_chan,
+            w_y,
+            w_row,
+            w_out_row,
+            w_x,
+            w_ky_row,
+            w_flush,
+            w_reads,
+            w1_valid,
+            w1_first,
+            w1_last,
+            w1_inb,
+            w1_tap_b,
+            w1_bank,
+            w1_out_addr,
+            w1_out_bank,
+            w_acc,
+            w2_valid,
+            w2_value,
+            w2_out_addr,
+            w2_out_bank
         );
         for h in 0..2 {
             self.meta_n[h].clock.next = self.clock.val();
@@ -683,8 +831,114 @@ impl<const P: usize> Logic for ConvEngine<P> {
         self.ext_logit.next = self.logit_mem.read_data.val();
         self.ext_bank_q.d.next = self.ext_bank.val();
 
+        // ---------------- sequencer: descriptors -> layer registers -> units ----------------
+        for k in 0..32 {
+            self.desc[k].clock.next = self.clock.val();
+            if self.fetch_prev_valid.q.val() & (self.fetch_prev.q.val().index() == k) {
+                self.desc[k].d.next = self.params.read_data.val();
+            }
+        }
+        self.mode.next = self.desc[1].q.val().get_bits::<2>(0);
+        self.signed_out.next = self.desc[1].q.val().get_bit(2);
+        self.logits.next = self.desc[1].q.val().get_bit(3);
+        self.stride2.next = self.desc[1].q.val().get_bit(4);
+        self.param_base.next = self.desc[2].q.val();
+        self.out_channels.next = self.desc[3].q.val();
+        self.out_height.next = self.desc[4].q.val().get_bits::<8>(0);
+        self.out_width.next = self.desc[5].q.val().get_bits::<8>(0);
+        self.groups_per_row.next = self.desc[6].q.val().get_bits::<8>(0);
+        self.in_height.next = self.desc[7].q.val();
+        self.in_width.next = self.desc[8].q.val();
+        self.y_start.next = self.desc[9].q.val();
+        self.y_step.next = self.desc[10].q.val();
+        self.row_start.next = self.desc[11].q.val();
+        self.row_step.next = self.desc[12].q.val();
+        self.x_start.next = self.desc[13].q.val();
+        self.x_step.next = self.desc[14].q.val();
+        self.out_base.next = self.desc[15].q.val();
+        self.out_row_words.next = self.desc[16].q.val();
+        self.out_channel_words.next = self.desc[17].q.val();
+        self.conv_start.next = false;
+        self.window_start.next = false;
+        self.fetch_prev_valid.d.next = false;
+        self.counter_cycles.read_clock.next = self.clock.val();
+        self.counter_cycles.write_clock.next = self.clock.val();
+        self.counter_issues.read_clock.next = self.clock.val();
+        self.counter_issues.write_clock.next = self.clock.val();
+        self.counter_cycles.read_address.next = self.ext_addr.val().get_bits::<8>(0);
+        self.counter_issues.read_address.next = self.ext_addr.val().get_bits::<8>(0);
+        self.counter_cycles.write_address.next = self.layer_index.q.val();
+        self.counter_issues.write_address.next = self.layer_index.q.val();
+        self.counter_cycles.write_data.next = self.layer_cycles.q.val();
+        self.counter_issues.write_data.next = self.issue_count_total.q.val();
+        if self.desc[0].q.val() != 1 {
+            self.counter_issues.write_data.next = self.w_reads.q.val();
+        }
+        self.counter_cycles.write_enable.next = false;
+        self.counter_issues.write_enable.next = false;
+        self.ext_cycles.next = self.counter_cycles.read_data.val();
+        self.ext_issues.next = self.counter_issues.read_data.val();
+        self.layers_done.next = self.layer_index.q.val();
+        self.layer_cycles.d.next = self.layer_cycles.q.val() + 1;
+        match self.seq.q.val() {
+            SeqState::Idle => {
+                if self.start.val() {
+                    self.seq_addr.d.next = 0.into();
+                    self.fetch_count.d.next = 0.into();
+                    self.layer_index.d.next = 0.into();
+                    self.seq.d.next = SeqState::Fetch;
+                }
+            }
+            SeqState::Fetch => {
+                self.seq_addr.d.next = self.seq_addr.q.val() + 1;
+                self.fetch_count.d.next = self.fetch_count.q.val() + 1;
+                self.fetch_prev.d.next = self.fetch_count.q.val();
+                self.fetch_prev_valid.d.next = true;
+                if self.fetch_count.q.val() == 31 {
+                    self.seq.d.next = SeqState::Dispatch;
+                }
+            }
+            SeqState::Dispatch => {
+                // The last descriptor word landed this cycle's edge; start the layer's unit.
+                self.fetch_count.d.next = 0.into();
+                self.layer_cycles.d.next = 0.into();
+                self.launched.d.next = false;
+                self.seq.d.next = SeqState::Run;
+                if self.desc[0].q.val() == 0 {
+                    self.seq.d.next = SeqState::Idle;
+                } else if self.desc[0].q.val() == 1 {
+                    self.conv_start.next = true;
+                } else {
+                    self.window_start.next = true;
+                }
+            }
+            SeqState::Run => {
+                self.launched.d.next = true;
+                if self.launched.q.val()
+                    & (self.issue.q.val() == IssueState::Idle)
+                    & (self.prog.q.val() == ProgState::Idle)
+                    & (self.win.q.val() == WindowState::Idle)
+                {
+                    self.seq.d.next = SeqState::Record;
+                }
+            }
+            SeqState::Record => {
+                self.counter_cycles.write_enable.next = true;
+                self.counter_issues.write_enable.next = true;
+                self.layer_index.d.next = self.layer_index.q.val() + 1;
+                self.seq.d.next = SeqState::Fetch;
+            }
+            _ => {
+                self.seq.d.next = SeqState::Idle;
+            }
+        }
+        self.busy.next = self.seq.q.val() != SeqState::Idle;
+
         // ---------------- programmer: parameter words -> table slots and taps ----------------
         self.params.read_address.next = self.param_addr.q.val().get_bits::<PARAM_BITS>(0);
+        if self.seq.q.val() == SeqState::Fetch {
+            self.params.read_address.next = self.seq_addr.q.val().get_bits::<PARAM_BITS>(0);
+        }
         self.word.d.next = ParamWord::None;
         // The table write port, shared by every lane bank.
         self.fill_addr.next = (bit_cast::<8, 1>(self.prog_half.q.val()) << 7)
@@ -702,7 +956,7 @@ impl<const P: usize> Logic for ConvEngine<P> {
         }
         match self.prog.q.val() {
             ProgState::Idle => {
-                if self.start.val() {
+                if self.conv_start.val() {
                     self.param_addr.d.next = self.param_base.val();
                     self.channels_left.d.next = self.out_channels.val();
                     self.prog.d.next = ProgState::Header;
@@ -883,14 +1137,13 @@ impl<const P: usize> Logic for ConvEngine<P> {
         }
         match self.issue.q.val() {
             IssueState::Idle => {
-                if self.start.val() {
+                if self.conv_start.val() {
                     self.issue.d.next = IssueState::Wait;
                     self.issue_half.d.next = 0.into();
                     self.issue_count.d.next = 0.into();
                     self.done_count.d.next = 0.into();
                     self.started.d.next = false;
                     self.out_chan.d.next = self.out_base.val();
-                    self.cycle_count.d.next = 0.into();
                     self.issue_count_total.d.next = 0.into();
                 }
             }
@@ -979,13 +1232,6 @@ impl<const P: usize> Logic for ConvEngine<P> {
                 self.issue.d.next = IssueState::Idle;
             }
         }
-        if self.issue.q.val() != IssueState::Idle {
-            self.cycle_count.d.next = self.cycle_count.q.val() + 1;
-        }
-        self.busy.next =
-            (self.issue.q.val() != IssueState::Idle) | (self.prog.q.val() != ProgState::Idle);
-        self.cycles.next = self.cycle_count.q.val();
-        self.issue_cycles.next = self.issue_count_total.q.val();
 
         // ---------------- pipeline ----------------
         for s in 1..4 {
@@ -1028,6 +1274,9 @@ impl<const P: usize> Logic for ConvEngine<P> {
             self.banks[b].read_clock.next = self.clock.val();
             self.banks[b].write_clock.next = self.clock.val();
             self.banks[b].read_address.next = self.ext_addr.val().get_bits::<BANK_BITS>(0);
+            if self.w_read.val() & (self.w_bank.val().index() == b) {
+                self.banks[b].read_address.next = self.w_addr.val().get_bits::<BANK_BITS>(0);
+            }
             for l in 0..P {
                 if self.p_valid[0].q.val()
                     & self.fetch[l].reads.val()
@@ -1132,6 +1381,170 @@ impl<const P: usize> Logic for ConvEngine<P> {
             self.walk_x.val().get_bits::<4>(0) & self.bank_mask.val().get_bits::<4>(0);
         self.out_addr[0].d.next =
             self.walk_row.q.val() + (self.walk_x.val() >> self.lane_bits.val());
+        // ---------------- window unit: pools and the residual add ----------------
+        // S0: one read per cycle, counters (channel, output row, column, kernel row, column).
+        self.w_add.next = self.desc[0].q.val() == 4;
+        self.w_tap_last.next = (self.w_kx.q.val() + 1) == self.desc[8].q.val().get_bits::<8>(0);
+        self.w_row_last.next = self.w_tap_last.val()
+            & ((self.w_ky.q.val() + 1) == self.desc[7].q.val().get_bits::<8>(0));
+        self.w_x_last.next = (self.w_ox.q.val() + 1) == self.desc[4].q.val().get_bits::<8>(0);
+        self.w_y_last.next = (self.w_oy.q.val() + 1) == self.desc[3].q.val().get_bits::<8>(0);
+        self.w_iy.next = self.w_y.q.val() + bit_cast::<16, 8>(self.w_ky.q.val());
+        self.w_ix.next = self.w_x.q.val() + bit_cast::<16, 8>(self.w_kx.q.val());
+        self.w_base.next = self.w_chan_a.q.val() + self.w_row.q.val() + self.w_ky_row.q.val();
+        if self.w_add.val() {
+            // Tap 0 reads map A, tap 1 the same element of map B.
+            self.w_ix.next = self.w_x.q.val();
+            if self.w_kx.q.val().any() {
+                self.w_base.next = self.w_chan_b.q.val() + self.w_row.q.val();
+            }
+        }
+        self.w_addr.next = self.w_base.val() + (self.w_ix.val() >> self.lane_bits.val());
+        self.w_bank.next = self.w_ix.val().get_bits::<4>(0) & self.bank_mask.val().get_bits::<4>(0);
+        self.w_inb.next = !self.w_iy.val().get_bit(15)
+            & (self.w_iy.val() < self.desc[5].q.val())
+            & !self.w_ix.val().get_bit(15)
+            & (self.w_ix.val() < self.desc[6].q.val());
+        self.w_read.next = (self.win.q.val() == WindowState::Run) & self.w_inb.val();
+        self.w1_valid.d.next = self.win.q.val() == WindowState::Run;
+        self.w1_first.d.next = !self.w_ky.q.val().any() & !self.w_kx.q.val().any();
+        self.w1_last.d.next = self.w_row_last.val();
+        self.w1_inb.d.next = self.w_inb.val();
+        self.w1_tap_b.d.next = self.w_kx.q.val().any();
+        self.w1_bank.d.next = self.w_bank.val();
+        self.w1_out_addr.d.next =
+            self.w_out_row.q.val() + (bit_cast::<16, 8>(self.w_ox.q.val()) >> self.lane_bits.val());
+        self.w1_out_bank.d.next =
+            self.w_ox.q.val().get_bits::<4>(0) & self.bank_mask.val().get_bits::<4>(0);
+        match self.win.q.val() {
+            WindowState::Idle => {
+                if self.window_start.val() {
+                    self.w_ch.d.next = 0.into();
+                    self.w_oy.d.next = 0.into();
+                    self.w_ox.d.next = 0.into();
+                    self.w_ky.d.next = 0.into();
+                    self.w_kx.d.next = 0.into();
+                    self.w_chan_a.d.next = self.desc[15].q.val();
+                    self.w_chan_b.d.next = self.desc[18].q.val();
+                    self.w_out_chan.d.next = self.desc[19].q.val();
+                    self.w_out_row.d.next = self.desc[19].q.val();
+                    self.w_y.d.next = self.desc[9].q.val();
+                    self.w_row.d.next = self.desc[11].q.val();
+                    self.w_x.d.next = self.desc[13].q.val();
+                    self.w_ky_row.d.next = 0.into();
+                    self.w_reads.d.next = 0.into();
+                    self.win.d.next = WindowState::Run;
+                }
+            }
+            WindowState::Run => {
+                self.w_reads.d.next = self.w_reads.q.val() + 1;
+                self.w_kx.d.next = self.w_kx.q.val() + 1;
+                if self.w_tap_last.val() {
+                    self.w_kx.d.next = 0.into();
+                    self.w_ky.d.next = self.w_ky.q.val() + 1;
+                    self.w_ky_row.d.next = self.w_ky_row.q.val() + self.desc[17].q.val();
+                    if self.w_row_last.val() {
+                        self.w_ky.d.next = 0.into();
+                        self.w_ky_row.d.next = 0.into();
+                        self.w_ox.d.next = self.w_ox.q.val() + 1;
+                        self.w_x.d.next = self.w_x.q.val() + self.desc[14].q.val();
+                        if self.w_x_last.val() {
+                            self.w_ox.d.next = 0.into();
+                            self.w_x.d.next = self.desc[13].q.val();
+                            self.w_oy.d.next = self.w_oy.q.val() + 1;
+                            self.w_y.d.next = self.w_y.q.val() + self.desc[10].q.val();
+                            self.w_row.d.next = self.w_row.q.val() + self.desc[12].q.val();
+                            self.w_out_row.d.next = self.w_out_row.q.val() + self.desc[21].q.val();
+                            if self.w_y_last.val() {
+                                self.w_oy.d.next = 0.into();
+                                self.w_y.d.next = self.desc[9].q.val();
+                                self.w_row.d.next = self.desc[11].q.val();
+                                self.w_ch.d.next = self.w_ch.q.val() + 1;
+                                self.w_chan_a.d.next =
+                                    self.w_chan_a.q.val() + self.desc[16].q.val();
+                                self.w_chan_b.d.next =
+                                    self.w_chan_b.q.val() + self.desc[16].q.val();
+                                self.w_out_chan.d.next =
+                                    self.w_out_chan.q.val() + self.desc[20].q.val();
+                                self.w_out_row.d.next =
+                                    self.w_out_chan.q.val() + self.desc[20].q.val();
+                                if (self.w_ch.q.val() + 1) == self.desc[2].q.val() {
+                                    self.w_flush.d.next = self.w_flush_cycles.val();
+                                    self.win.d.next = WindowState::Flush;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            WindowState::Flush => {
+                self.w_flush.d.next = self.w_flush.q.val() - 1;
+                if self.w_flush.q.val() == 0 {
+                    self.win.d.next = WindowState::Idle;
+                }
+            }
+            _ => {
+                self.win.d.next = WindowState::Idle;
+            }
+        }
+        // S1: fold the byte into the window's accumulator (max, sum, or signed sum of products).
+        self.w_byte.next = 0.into();
+        for b in 0..P {
+            if self.w1_inb.q.val() & (self.w1_bank.q.val().index() == b) {
+                self.w_byte.next = self.banks[b].read_data.val();
+            }
+        }
+        self.w_value.next = bit_cast::<32, 8>(self.w_byte.val());
+        self.w_mult.next = self.desc[22].q.val();
+        self.w_negative.next = self.desc[1].q.val().get_bit(0) & self.w_byte.val().get_bit(7);
+        if self.w1_tap_b.q.val() {
+            self.w_mult.next = self.desc[23].q.val();
+            self.w_negative.next = self.desc[1].q.val().get_bit(1) & self.w_byte.val().get_bit(7);
+        }
+        self.w_magnitude.next = bit_cast::<16, 8>(self.w_byte.val());
+        if self.w_negative.val() {
+            self.w_magnitude.next = bit_cast::<16, 8>(!self.w_byte.val() + 1);
+        }
+        self.w_term.next = self.w_magnitude.val() * self.w_mult.val();
+        if self.w_negative.val() {
+            self.w_term.next = !(self.w_magnitude.val() * self.w_mult.val()) + 1;
+        }
+        self.w_next.next = self.w_value.val();
+        if (self.desc[0].q.val() == 2)
+            & !self.w1_first.q.val()
+            & (self.w_acc.q.val() > self.w_value.val())
+        {
+            self.w_next.next = self.w_acc.q.val();
+        }
+        if (self.desc[0].q.val() == 3) & !self.w1_first.q.val() {
+            self.w_next.next = self.w_acc.q.val() + self.w_value.val();
+        }
+        if self.desc[0].q.val() == 4 {
+            self.w_next.next = self.w_term.val();
+            if !self.w1_first.q.val() {
+                self.w_next.next = self.w_acc.q.val() + self.w_term.val();
+            }
+        }
+        self.w2_valid.d.next = false;
+        if self.w1_valid.q.val() {
+            self.w_acc.d.next = self.w_next.val();
+            if self.w1_last.q.val() {
+                self.w2_valid.d.next = true;
+                self.w2_value.d.next = self.w_next.val();
+                self.w2_out_addr.d.next = self.w1_out_addr.q.val();
+                self.w2_out_bank.d.next = self.w1_out_bank.q.val();
+            }
+        }
+        // S2: the window's result takes the requantizer (the conv drain is idle in window layers).
+        if self.w2_valid.q.val() {
+            self.requant.acc.next = self.w2_value.q.val();
+            self.requant.mult.next = self.desc[24].q.val();
+            self.requant.shift.next = self.desc[25].q.val().get_bits::<6>(0);
+            self.requant.valid.next = true;
+            self.out_valid[0].d.next = true;
+            self.out_bank[0].d.next = self.w2_out_bank.q.val();
+            self.out_addr[0].d.next = self.w2_out_addr.q.val();
+        }
         for s in 1..7 {
             self.out_valid[s].d.next = self.out_valid[s - 1].q.val();
             self.out_bank[s].d.next = self.out_bank[s - 1].q.val();

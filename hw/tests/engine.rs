@@ -5,14 +5,14 @@
 //! weights than one batch (partial sums), 8x8 maps (drain spacing), the logits layer, stride 2
 //! and i8 outputs (ResNet-18).
 
-use lutna_core::accel::{compile_conv, AccelConfig, MapPlace};
+use lutna_core::accel::{compile, compile_conv, AccelConfig, MapPlace, DESCRIPTOR_WORDS};
 use lutna_core::arith::Requant;
 use lutna_core::arith::Scheme;
 use lutna_core::cifar::{self, Split};
 use lutna_core::engine::{Activation, Engine};
 use lutna_core::model::{Conv, Layer, Model, Op, SparseWeights, TensorInfo, TensorKind};
 use lutna_core::plan::Plan;
-use lutna_hw::engine::ConvEngine;
+use lutna_hw::engine::LayerEngine;
 use lutna_hw::sim::{tick, XorShift};
 use std::path::{Path, PathBuf};
 
@@ -72,22 +72,25 @@ fn check_layer_on<const P: usize>(
         in_place.words()
     };
     let out_place = MapPlace::new(&cfg, out_base, out_info.shape);
-    let job = compile_conv(&cfg, conv, scheme, &in_place, &out_place, out_info.kind, 0).unwrap();
+    let job = compile_conv(
+        &cfg,
+        conv,
+        scheme,
+        &in_place,
+        &out_place,
+        out_info.kind,
+        2 * DESCRIPTOR_WORDS,
+    )
+    .unwrap();
     let mut banks = vec![vec![0u8; in_place.words() + out_place.words()]; P];
     let bytes: Vec<u8> = values(input).iter().map(|&v| v as u8).collect();
     in_place.store(&cfg, &bytes, &mut banks);
 
-    let mut uut = ConvEngine::<P>::with_memories(&banks, &job.params);
-    uut.configure(&job.config);
-    uut.start.next = true;
-    tick(&mut uut, |u| &mut u.clock);
-    uut.start.next = false;
-    let mut guard = 0;
-    while uut.busy.val() {
-        tick(&mut uut, |u| &mut u.clock);
-        guard += 1;
-        assert!(guard < 2_000_000, "engine did not finish layer {index}");
-    }
+    let mut params = job.config.descriptor().to_vec();
+    params.extend([0u16; DESCRIPTOR_WORDS]);
+    params.extend(&job.params);
+    let mut uut = LayerEngine::<P>::with_memories(&banks, &params);
+    run_program(&mut uut);
     let want = values(&dumps[index + 1]);
     let [c, h, w] = out_info.shape;
     let mut got = Vec::with_capacity(want.len());
@@ -136,10 +139,30 @@ fn check_layer_on<const P: usize>(
             want[i]
         ));
     }
-    Ok((
-        uut.cycles.val().index() as u64,
-        uut.issue_cycles.val().index() as u64,
-    ))
+    Ok(layer_counters(&mut uut, 0))
+}
+
+/// Starts the program in parameter memory and steps until the engine is idle.
+fn run_program<const P: usize>(uut: &mut LayerEngine<P>) {
+    uut.start.next = true;
+    tick(uut, |u| &mut u.clock);
+    uut.start.next = false;
+    let mut guard = 0u64;
+    while uut.busy.val() {
+        tick(uut, |u| &mut u.clock);
+        guard += 1;
+        assert!(guard < 20_000_000, "engine did not finish its program");
+    }
+}
+
+/// (cycles, issue cycles) the engine recorded for layer `k` of its last program.
+fn layer_counters<const P: usize>(uut: &mut LayerEngine<P>, k: usize) -> (u64, u64) {
+    uut.ext_addr.next = (k as u64).into();
+    tick(uut, |u| &mut u.clock);
+    (
+        uut.ext_cycles.val().index() as u64,
+        uut.ext_issues.val().index() as u64,
+    )
 }
 
 fn mixed_plan(model: &Model) -> Plan {
@@ -273,4 +296,56 @@ fn hand_made_convs_match_the_golden_engine() {
                 .unwrap_or_else(|e| panic!("case {case} {scheme}: {e}"));
         }
     }
+}
+
+/// Runs whole networks: compiles the model, loads the image into its place, runs the program and
+/// compares the logits with the golden engine's, for each image. Returns per-layer (cycles, issue
+/// cycles) of the last image.
+fn check_network<const P: usize>(model: &Model, plan: &Plan, images: &[usize]) -> Vec<(u64, u64)> {
+    let data = cifar::load(&root().join("data/cifar10-sample"), Split::Test).unwrap();
+    let golden = Engine::new(model, plan).unwrap();
+    let cfg = AccelConfig::new(P).unwrap();
+    let program = compile(&cfg, model, plan).unwrap();
+    let mut counters = vec![];
+    for &i in images {
+        let mut banks = vec![vec![0u8; program.bank_words_used]; P];
+        program.places[0].store(&cfg, data.image(i), &mut banks);
+        let mut uut = LayerEngine::<P>::with_memories(&banks, &program.params);
+        run_program(&mut uut);
+        assert_eq!(
+            uut.layers_done.val().index(),
+            program.descriptors(),
+            "engine ran a different number of layers"
+        );
+        let want = golden.run(data.image(i));
+        let mut got = vec![];
+        for k in 0..want.len() {
+            uut.ext_addr.next = (k as u64).into();
+            tick(&mut uut, |u| &mut u.clock);
+            got.push(uut.ext_logit.val().index() as u32 as i32);
+        }
+        assert_eq!(got, want, "{} image {i}: logits differ", model.name);
+        counters = (0..program.descriptors())
+            .map(|k| layer_counters(&mut uut, k))
+            .collect();
+    }
+    counters
+}
+
+#[test]
+fn icebreaker_network_matches_the_golden_engine() {
+    let model = load("icebreaker-w0.5.lutna");
+    let plan = mixed_plan(&model);
+    let counters = check_network::<8>(&model, &plan, &[0, 1]);
+    let total: u64 = counters.iter().map(|c| c.0).sum();
+    println!("icebreaker-w0.5, mixed plan: {total} cycles per image; per layer {counters:?}");
+}
+
+#[test]
+fn resnet18_network_matches_the_golden_engine() {
+    let model = load("resnet18-w0.25.lutna");
+    let plan = mixed_plan(&model);
+    let counters = check_network::<8>(&model, &plan, &[4]);
+    let total: u64 = counters.iter().map(|c| c.0).sum();
+    println!("resnet18-w0.25, mixed plan: {total} cycles per image");
 }
