@@ -699,6 +699,108 @@ pub fn compile(cfg: &AccelConfig, model: &crate::Model, plan: &crate::Plan) -> R
     })
 }
 
+/// Cycles the engine spends per table entry, weight and batch, as the RTL's programmer and
+/// issuer are built (`lutna_hw::engine`); the cycle model below is written from these.
+pub mod timing {
+    /// Programmer: channel header reads.
+    pub const HEADER: u64 = 4;
+    /// Programmer: per batch, the batch header read and the hand-off to the issuer.
+    pub const BATCH: u64 = 2;
+    /// Programmer: per weight, two word reads, the latch, and one table entry per cycle.
+    pub const TAP: u64 = 3 + super::TABLE_ENTRIES as u64;
+    /// Issuer: cycles from the last tap of a batch until its table half may be rewritten.
+    pub const HALF_RELEASE: u64 = 5;
+    /// Issuer: idle cycle between two batches.
+    pub const BATCH_GAP: u64 = 1;
+    /// From the last tap of a layer to the unit's idle: pipeline, drain, requantizer.
+    pub const CONV_FLUSH: u64 = 4 + 16 + 7 + 3 + 2;
+    /// Window unit: pipeline and requantizer after the last read.
+    pub const WINDOW_FLUSH: u64 = 3 + 7 + 2 + 2;
+    /// Sequencer: descriptor fetch, dispatch and record per layer.
+    pub const LAYER: u64 = 32 + 3;
+}
+
+/// Predicted cycles of one layer: as the engine's counter records it (`cycles`, from dispatch to
+/// idle) and the cycles in which the conv unit issued taps or the window unit read (`issues`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct LayerCycles {
+    pub cycles: u64,
+    pub issues: u64,
+}
+
+impl Program {
+    /// The cycle model: per engine layer (descriptor order), what the engine will take, and the
+    /// total for one image (layers plus the sequencer's per-layer overhead). Computed from the
+    /// compiled batches, without simulating.
+    pub fn cycle_model(&self) -> (Vec<LayerCycles>, u64) {
+        let layers: Vec<LayerCycles> = self
+            .steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Conv(job) => Some(conv_cycles(job, self.config.lanes as u64)),
+                Step::Window(w) => {
+                    let reads = (w.channels * w.out_height * w.out_width) as u64
+                        * (w.kernel[0] * w.kernel[1]) as u64;
+                    Some(LayerCycles {
+                        cycles: reads + timing::WINDOW_FLUSH,
+                        issues: reads,
+                    })
+                }
+                Step::Concat => None,
+            })
+            .collect();
+        let total = layers.iter().map(|l| l.cycles + timing::LAYER).sum::<u64>() + timing::LAYER;
+        (layers, total)
+    }
+}
+
+/// The conv unit's two processes, batch by batch: the programmer fills one table half while the
+/// issuer walks the map with the other; a half is reprogrammed only after the issuer released it.
+fn conv_cycles(job: &ConvJob, lanes: u64) -> LayerCycles {
+    use timing::*;
+    let groups = job.config.groups() as u64;
+    let mut prog = 1; // the programmer starts the cycle after dispatch
+    let mut issue = 0;
+    let mut issues = 0;
+    let mut released: Vec<u64> = Vec::new(); // cycle each batch's half is free again
+    let mut drained = 0; // last tap of the latest group handed to the drain
+    let mut k = 0;
+    for batches in &job.batches {
+        prog += HEADER;
+        for (b, &n) in batches.iter().enumerate() {
+            let n = n as u64;
+            let last_batch = b + 1 == batches.len();
+            if k >= 2 {
+                prog = prog.max(released[k - 2]);
+            }
+            prog += BATCH - 1 + TAP * n;
+            let handoff = prog;
+            prog += 1;
+            // The issuer takes the batch the cycle after the hand-off.
+            let start = issue.max(handoff + 1) + BATCH_GAP;
+            // A final batch's groups end in the drain, which needs `lanes` cycles per group,
+            // counted from the previous final group (possibly of the previous channel).
+            let last = if last_batch {
+                let first_end = (start + n - 1).max(drained + lanes);
+                first_end + (groups - 1) * n.max(lanes)
+            } else {
+                start + groups * n - 1
+            };
+            if last_batch {
+                drained = last;
+            }
+            issues += n * groups;
+            released.push(last + HALF_RELEASE);
+            issue = last + 1;
+            k += 1;
+        }
+    }
+    LayerCycles {
+        cycles: issue.max(prog) + CONV_FLUSH,
+        issues,
+    }
+}
+
 /// The window unit's registers for a pooling or add layer.
 #[allow(clippy::too_many_arguments)]
 fn window(

@@ -143,16 +143,18 @@ fn check_layer_on<const P: usize>(
 }
 
 /// Starts the program in parameter memory and steps until the engine is idle.
-fn run_program<const P: usize>(uut: &mut LayerEngine<P>) {
+/// Returns the cycles from start to idle.
+fn run_program<const P: usize>(uut: &mut LayerEngine<P>) -> u64 {
     uut.start.next = true;
     tick(uut, |u| &mut u.clock);
     uut.start.next = false;
-    let mut guard = 0u64;
+    let mut cycles = 1u64;
     while uut.busy.val() {
         tick(uut, |u| &mut u.clock);
-        guard += 1;
-        assert!(guard < 20_000_000, "engine did not finish its program");
+        cycles += 1;
+        assert!(cycles < 20_000_000, "engine did not finish its program");
     }
+    cycles
 }
 
 /// (cycles, issue cycles) the engine recorded for layer `k` of its last program.
@@ -299,19 +301,25 @@ fn hand_made_convs_match_the_golden_engine() {
 }
 
 /// Runs whole networks: compiles the model, loads the image into its place, runs the program and
-/// compares the logits with the golden engine's, for each image. Returns per-layer (cycles, issue
-/// cycles) of the last image.
-fn check_network<const P: usize>(model: &Model, plan: &Plan, images: &[usize]) -> Vec<(u64, u64)> {
+/// compares the logits with the golden engine's, for each image; checks the cycle model against
+/// the engine's counters. Returns per-layer (cycles, issue cycles) of the last image and the
+/// cycles per image.
+fn check_network<const P: usize>(
+    model: &Model,
+    plan: &Plan,
+    images: &[usize],
+) -> (Vec<(u64, u64)>, u64) {
     let data = cifar::load(&root().join("data/cifar10-sample"), Split::Test).unwrap();
     let golden = Engine::new(model, plan).unwrap();
     let cfg = AccelConfig::new(P).unwrap();
     let program = compile(&cfg, model, plan).unwrap();
     let mut counters = vec![];
+    let mut per_image = 0;
     for &i in images {
         let mut banks = vec![vec![0u8; program.bank_words_used]; P];
         program.places[0].store(&cfg, data.image(i), &mut banks);
         let mut uut = LayerEngine::<P>::with_memories(&banks, &program.params);
-        run_program(&mut uut);
+        per_image = run_program(&mut uut);
         assert_eq!(
             uut.layers_done.val().index(),
             program.descriptors(),
@@ -329,23 +337,64 @@ fn check_network<const P: usize>(model: &Model, plan: &Plan, images: &[usize]) -
             .map(|k| layer_counters(&mut uut, k))
             .collect();
     }
-    counters
+    // The cycle model predicts every layer from the compiled program alone.
+    let (model_layers, model_total) = program.cycle_model();
+    println!(
+        "  whole image: RTL {per_image} cycles, model {model_total} ({:+.2} %)",
+        100.0 * (model_total as f64 / per_image as f64 - 1.0)
+    );
+    assert!((model_total as f64 / per_image as f64 - 1.0).abs() < 0.02);
+    for (k, (rtl, m)) in counters.iter().zip(&model_layers).enumerate() {
+        let err = m.cycles as f64 / rtl.0 as f64 - 1.0;
+        println!(
+            "  layer {k}: RTL {} cycles ({} issues), model {} ({} issues): {:+.2} %",
+            rtl.0,
+            rtl.1,
+            m.cycles,
+            m.issues,
+            100.0 * err
+        );
+        assert_eq!(
+            rtl.1, m.issues,
+            "layer {k}: issue cycles differ from the model"
+        );
+        // The issue asks for 10 %; the model is written from the RTL, so hold it to 2 %.
+        assert!(
+            err.abs() < 0.02,
+            "layer {k}: cycle model off by more than 2 %"
+        );
+    }
+    (counters, per_image)
 }
 
 #[test]
 fn icebreaker_network_matches_the_golden_engine() {
     let model = load("icebreaker-w0.5.lutna");
     let plan = mixed_plan(&model);
-    let counters = check_network::<8>(&model, &plan, &[0, 1]);
-    let total: u64 = counters.iter().map(|c| c.0).sum();
-    println!("icebreaker-w0.5, mixed plan: {total} cycles per image; per layer {counters:?}");
+    let (counters, per_image) = check_network::<8>(&model, &plan, &[0, 1]);
+    // Lane utilization on the conv layers: nonzero MACs / (P x the layers' cycles).
+    let stats = model.layer_stats();
+    let convs: Vec<_> = stats.iter().filter(|s| s.kind == "conv").collect();
+    let macs: u64 = convs.iter().map(|s| s.macs_pruned).sum();
+    let cycles: u64 = counters
+        .iter()
+        .zip(stats.iter().filter(|s| s.kind != "concat"))
+        .filter(|(_, s)| s.kind == "conv")
+        .map(|(c, _)| c.0)
+        .sum();
+    let use_ = macs as f64 / (8 * cycles) as f64;
+    println!(
+        "icebreaker-w0.5, mixed plan: {per_image} cycles per image; conv layers {cycles} cycles \
+         for {macs} nonzero MACs: lane utilization {:.1} %",
+        100.0 * use_
+    );
+    assert!(use_ >= 0.70, "conv lane utilization below 70 %");
 }
 
 #[test]
 fn resnet18_network_matches_the_golden_engine() {
     let model = load("resnet18-w0.25.lutna");
     let plan = mixed_plan(&model);
-    let counters = check_network::<8>(&model, &plan, &[4]);
-    let total: u64 = counters.iter().map(|c| c.0).sum();
-    println!("resnet18-w0.25, mixed plan: {total} cycles per image");
+    let (_, per_image) = check_network::<8>(&model, &plan, &[4]);
+    println!("resnet18-w0.25, mixed plan: {per_image} cycles per image");
 }
