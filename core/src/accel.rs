@@ -121,6 +121,30 @@ impl MapPlace {
         }
     }
 
+    /// The map in the activation memory's byte space (byte `a` is bank `a % lanes`, word
+    /// `a / lanes`, as LOAD and READ address it): the first byte address and the bytes of the
+    /// span the map covers (gaps at row ends, if any, hold 0).
+    pub fn linear(&self, cfg: &AccelConfig, data: &[u8]) -> (u32, Vec<u8>) {
+        let mut banks = vec![vec![0u8; self.base + self.words()]; cfg.lanes];
+        self.store(cfg, data, &mut banks);
+        let mut out = Vec::with_capacity(self.words() * cfg.lanes);
+        for a in self.base..self.base + self.words() {
+            for bank in &banks {
+                out.push(bank[a]);
+            }
+        }
+        ((self.base * cfg.lanes) as u32, out)
+    }
+
+    /// The inverse of [`MapPlace::linear`]: the CHW tensor from the span's bytes.
+    pub fn from_linear(&self, cfg: &AccelConfig, bytes: &[u8]) -> Vec<u8> {
+        let mut banks = vec![vec![0u8; self.base + self.words()]; cfg.lanes];
+        for (i, &v) in bytes.iter().enumerate() {
+            banks[i % cfg.lanes][self.base + i / cfg.lanes] = v;
+        }
+        self.load(cfg, &banks)
+    }
+
     /// Reads the map back as a CHW tensor.
     pub fn load(&self, cfg: &AccelConfig, banks: &[Vec<u8>]) -> Vec<u8> {
         let [c, h, w] = self.shape;
@@ -476,6 +500,11 @@ pub struct Program {
 }
 
 impl Program {
+    /// The parameter memory image as LOAD sends it (16-bit words, little-endian).
+    pub fn param_bytes(&self) -> Vec<u8> {
+        self.params.iter().flat_map(|w| w.to_le_bytes()).collect()
+    }
+
     /// Layers that run on the engine (concatenations are free and have no descriptor).
     pub fn descriptors(&self) -> usize {
         self.steps
@@ -875,6 +904,10 @@ mod tests {
         place.store(&cfg, &data, &mut banks);
         assert_eq!(place.load(&cfg, &banks), data);
         assert_eq!(place.locate(&cfg, 1, 2, 9), (1, 5 + 10 + 4 + 1));
+        let (start, bytes) = place.linear(&cfg, &data);
+        assert_eq!(start, 5 * 8);
+        assert_eq!(bytes[(10 + 4 + 1) * 8 + 1], data[(5 + 2) * 11 + 9]);
+        assert_eq!(place.from_linear(&cfg, &bytes), data);
     }
 
     #[test]

@@ -52,6 +52,77 @@ pub enum Command {
     Reset = 0x0F,
 }
 
+/// Memory regions of LOAD and READ.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Region {
+    /// Parameter memory: the layer program and the sparse weights, 16-bit words little-endian
+    /// (byte address = 2 x word address). `lutna_core::accel::Program::params`.
+    Params = 0,
+    /// Activation memory as one byte space: byte `a` is bank `a % lanes`, word `a / lanes`
+    /// (`lutna_core::accel::MapPlace`). Images go here; READ takes per-layer dumps from here.
+    Activations = 1,
+}
+
+/// Bytes of a LOAD / LOAD_IMAGE / READ request before the data: region u8 (LOAD and READ only)
+/// and address u32.
+pub const ADDRESS_BYTES: usize = 4;
+
+/// The STATUS reply's `state` byte.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum RunState {
+    Idle = 0,
+    Running = 1,
+    Done = 2,
+}
+
+/// The LOAD request payloads that write `data` at byte `address` of `region`, as few frames as
+/// the payload limit allows (parameter pieces stay whole 16-bit words).
+pub fn load_payloads(region: Region, address: u32, data: &[u8]) -> Vec<Vec<u8>> {
+    let room = (MAX_PAYLOAD - 1 - ADDRESS_BYTES) & !1;
+    data.chunks(room)
+        .enumerate()
+        .map(|(i, piece)| {
+            let mut p = Vec::with_capacity(1 + ADDRESS_BYTES + piece.len());
+            p.push(region as u8);
+            p.extend_from_slice(&(address + (i * room) as u32).to_le_bytes());
+            p.extend_from_slice(piece);
+            p
+        })
+        .collect()
+}
+
+/// The READ request payload for `length` bytes at `address` of `region`.
+pub fn read_payload(region: Region, address: u32, length: u16) -> Vec<u8> {
+    let mut p = vec![region as u8];
+    p.extend_from_slice(&address.to_le_bytes());
+    p.extend_from_slice(&length.to_le_bytes());
+    p
+}
+
+/// The READ_COUNTERS reply: cycles of the last run, then per layer (cycles, issue cycles).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Counters {
+    pub run_cycles: u32,
+    pub layers: Vec<(u32, u32)>,
+}
+
+impl Counters {
+    pub fn from_bytes(b: &[u8]) -> Option<Counters> {
+        let u32_at = |i: usize| u32::from_le_bytes(b[i..i + 4].try_into().unwrap());
+        if b.len() < 5 || b.len() != 5 + 8 * b[4] as usize {
+            return None;
+        }
+        Some(Counters {
+            run_cycles: u32_at(0),
+            layers: (0..b[4] as usize)
+                .map(|k| (u32_at(5 + 8 * k), u32_at(9 + 8 * k)))
+                .collect(),
+        })
+    }
+}
+
 /// Set in the command byte of every reply.
 pub const REPLY_FLAG: u8 = 0x80;
 /// The command byte of a negative acknowledgement: the board received a frame it could not

@@ -229,6 +229,14 @@ pub struct LayerEngine<const P: usize> {
     pub ext_logit: Signal<Out, Bits<32>>,
     pub ext_cycles: Signal<Out, Bits<32>>,
     pub ext_issues: Signal<Out, Bits<32>>,
+    pub ext_param: Signal<Out, Bits<16>>,
+    /// Host-side writes (while idle): `ext_data` into parameter word `ext_addr`, or its low byte
+    /// into activation bank `ext_bank` at `ext_addr`.
+    pub ext_write_param: Signal<In, bool>,
+    pub ext_write_byte: Signal<In, bool>,
+    pub ext_data: Signal<In, Bits<16>>,
+    /// Stops a running program (RESET): every unit returns to idle; memories keep their contents.
+    pub abort: Signal<In, bool>,
     /// Layers run by the last program.
     pub layers_done: Signal<Out, Bits<8>>,
     // Layer registers: the descriptor words (see lutna_core::accel), and the conv unit's view.
@@ -475,6 +483,11 @@ impl<const P: usize> LayerEngine<P> {
             ext_addr: Default::default(),
             ext_byte: Default::default(),
             ext_logit: Default::default(),
+            ext_param: Default::default(),
+            ext_write_param: Default::default(),
+            ext_write_byte: Default::default(),
+            ext_data: Default::default(),
+            abort: Default::default(),
             mode: Default::default(),
             signed_out: Default::default(),
             logits: Default::default(),
@@ -681,6 +694,10 @@ impl<const P: usize> LayerEngine<P> {
         uut.start.connect();
         uut.ext_bank.connect();
         uut.ext_addr.connect();
+        uut.ext_write_param.connect();
+        uut.ext_write_byte.connect();
+        uut.ext_data.connect();
+        uut.abort.connect();
         uut.connect_all();
         uut
     }
@@ -814,9 +831,10 @@ impl<const P: usize> Logic for LayerEngine<P> {
         self.requant.clock.next = self.clock.val();
         self.params.read_clock.next = self.clock.val();
         self.params.write_clock.next = self.clock.val();
-        self.params.write_enable.next = false;
-        self.params.write_address.next = 0.into();
-        self.params.write_data.next = 0.into();
+        self.params.write_enable.next = self.ext_write_param.val();
+        self.params.write_address.next = self.ext_addr.val().get_bits::<PARAM_BITS>(0);
+        self.params.write_data.next = self.ext_data.val();
+        self.ext_param.next = self.params.read_data.val();
         self.taps.read_clock.next = self.clock.val();
         self.taps.write_clock.next = self.clock.val();
         self.taps.write_enable.next = false;
@@ -938,6 +956,9 @@ impl<const P: usize> Logic for LayerEngine<P> {
         self.params.read_address.next = self.param_addr.q.val().get_bits::<PARAM_BITS>(0);
         if self.seq.q.val() == SeqState::Fetch {
             self.params.read_address.next = self.seq_addr.q.val().get_bits::<PARAM_BITS>(0);
+        }
+        if self.seq.q.val() == SeqState::Idle {
+            self.params.read_address.next = self.ext_addr.val().get_bits::<PARAM_BITS>(0);
         }
         self.word.d.next = ParamWord::None;
         // The table write port, shared by every lane bank.
@@ -1564,6 +1585,19 @@ impl<const P: usize> Logic for LayerEngine<P> {
                     self.banks[b].write_enable.next = true;
                 }
             }
+            if self.ext_write_byte.val() & (self.ext_bank.val().index() == b) {
+                self.banks[b].write_enable.next = true;
+                self.banks[b].write_address.next = self.ext_addr.val().get_bits::<BANK_BITS>(0);
+                self.banks[b].write_data.next = self.ext_data.val().get_bits::<8>(0);
+            }
+        }
+        // RESET: every unit back to idle (the pipelines drain by themselves).
+        if self.abort.val() {
+            self.seq.d.next = SeqState::Idle;
+            self.prog.d.next = ProgState::Idle;
+            self.issue.d.next = IssueState::Idle;
+            self.win.d.next = WindowState::Idle;
+            self.walking.d.next = false;
         }
     }
 }

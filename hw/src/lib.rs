@@ -22,6 +22,7 @@ pub mod mac_lane;
 pub mod requant;
 pub mod sim;
 pub mod tlut_lane;
+pub mod top;
 pub mod uart;
 
 pub use lane::SubMacLane;

@@ -4,8 +4,8 @@
 
 use rust_hdl::prelude::*;
 
-/// Settles the block, raises the clock, settles, lowers it and settles again. Panics if the logic
-/// does not converge (a combinational loop), which is a design bug.
+/// Settles the block, raises the clock, settles, and lowers the clock (settled by the next call).
+/// Panics if the logic does not converge (a combinational loop), which is a design bug.
 pub fn tick<B: Block>(uut: &mut B, clock: impl Fn(&mut B) -> &mut Signal<In, Clock>) {
     assert!(simulate(uut, 200), "logic did not settle before the edge");
     clock(uut).next = Clock::from(true);
@@ -13,11 +13,9 @@ pub fn tick<B: Block>(uut: &mut B, clock: impl Fn(&mut B) -> &mut Signal<In, Clo
         simulate(uut, 200),
         "logic did not settle after the rising edge"
     );
+    // Every register is rising-edge triggered, so nothing reacts to the falling edge: it is
+    // settled by the next call's first pass, which saves a third of the passes.
     clock(uut).next = Clock::from(false);
-    assert!(
-        simulate(uut, 200),
-        "logic did not settle after the falling edge"
-    );
 }
 
 /// A small deterministic generator for test stimulus (xorshift64).

@@ -1,0 +1,312 @@
+//! The whole accelerator (link + command handler + layer engine) driven bit by bit over its UART
+//! pins by a software host: the compiled program and the image go in through LOAD frames, RUN
+//! starts it, STATUS is polled, and the logits read back must equal the golden engine's. Also:
+//! damaged and truncated frames and garbage never hang it or change what it holds.
+
+use lutna_core::accel::{compile, AccelConfig};
+use lutna_core::arith::Scheme;
+use lutna_core::cifar::{self, Split};
+use lutna_core::engine::Engine;
+use lutna_core::model::Model;
+use lutna_core::plan::Plan;
+use lutna_core::protocol::{
+    load_payloads, read_payload, Command, Counters, Decoder, Event, Frame, Identity, NakReason,
+    Region, RunState, NAK, VERSION,
+};
+use lutna_hw::sim::{tick, SoftUartRx, SoftUartTx, XorShift};
+use lutna_hw::top::Accelerator;
+use std::path::Path;
+
+const CPB: usize = 4;
+const P: usize = 8;
+
+fn identity() -> Identity {
+    Identity {
+        version: VERSION,
+        lanes: P as u8,
+        chunk_bits: 4,
+        modes: 7,
+        spram_bytes: 128 * 1024,
+        bram_bytes: 30 * 512,
+        clock_hz: 24_000_000,
+        max_payload: 1024,
+    }
+}
+
+struct Host {
+    board: Accelerator<P>,
+    tx: SoftUartTx,
+    rx: SoftUartRx,
+    decoder: Decoder,
+    seq: u8,
+    cycles: u64,
+}
+
+impl Host {
+    fn new() -> Host {
+        Host {
+            board: Accelerator::top(CPB as u16, identity()),
+            tx: SoftUartTx::new(CPB),
+            rx: SoftUartRx::new(CPB),
+            decoder: Decoder::new(),
+            seq: 0,
+            cycles: 0,
+        }
+    }
+
+    fn step(&mut self) -> Option<u8> {
+        self.board.uart_rx.next = self.tx.next_level();
+        tick(&mut self.board, |b| &mut b.clock);
+        self.cycles += 1;
+        self.rx.sample(self.board.uart_tx.val())
+    }
+
+    /// Sends raw bytes and runs the board until one reply frame arrives (None after a bound).
+    fn exchange_raw(&mut self, bytes: &[u8], reply_bytes: usize) -> Option<Frame> {
+        self.tx.push(bytes);
+        for _ in 0..(bytes.len() + reply_bytes + 40) * 10 * CPB + 4000 {
+            if let Some(b) = self.step() {
+                if let Some(e) = self.decoder.push(&[b]).into_iter().next() {
+                    match e {
+                        Event::Frame(f) => return Some(f),
+                        other => panic!("the board sent a damaged frame: {other:?}"),
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// One request; panics unless the reply is the command's (not a NAK).
+    fn request(&mut self, cmd: Command, payload: &[u8], reply_bytes: usize) -> Vec<u8> {
+        self.seq = self.seq.wrapping_add(1);
+        let f = self.send(cmd as u8, payload, reply_bytes);
+        assert_eq!(f.cmd, cmd as u8 | 0x80, "{cmd:?} got {f:?}");
+        f.payload
+    }
+
+    fn send(&mut self, cmd: u8, payload: &[u8], reply_bytes: usize) -> Frame {
+        let bytes = Frame::new(cmd, self.seq, payload.to_vec())
+            .encode()
+            .unwrap();
+        let f = self
+            .exchange_raw(&bytes, reply_bytes)
+            .unwrap_or_else(|| panic!("no reply to command {cmd:#x}"));
+        assert_eq!(f.seq, self.seq);
+        f
+    }
+
+    fn nak(&mut self, cmd: u8, payload: &[u8]) -> u8 {
+        self.seq = self.seq.wrapping_add(1);
+        let f = self.send(cmd, payload, 1);
+        assert_eq!(f.cmd, NAK, "expected a NAK for {cmd:#x}, got {f:?}");
+        f.payload[0]
+    }
+
+    fn load(&mut self, region: Region, address: u32, data: &[u8]) {
+        for p in load_payloads(region, address, data) {
+            assert!(self.request(Command::Load, &p, 0).is_empty());
+        }
+    }
+
+    fn read(&mut self, region: Region, address: u32, len: u16) -> Vec<u8> {
+        self.request(
+            Command::Read,
+            &read_payload(region, address, len),
+            len as usize,
+        )
+    }
+
+    /// RUN, then STATUS until done (running the clock meanwhile).
+    fn run(&mut self) {
+        self.request(Command::Run, &[], 0);
+        loop {
+            for _ in 0..20_000 {
+                self.step();
+            }
+            let s = self.request(Command::Status, &[], 4);
+            if s[0] == RunState::Done as u8 {
+                return;
+            }
+            assert_eq!(s[0], RunState::Running as u8, "status {s:?}");
+        }
+    }
+}
+
+fn root() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+}
+
+fn mixed_plan(model: &Model) -> Plan {
+    let mut plan = Plan::uniform(Scheme::LUTNA);
+    let modes = [Scheme::ALUTNA, Scheme::LUTNA, Scheme::ALUTNA_C];
+    for (i, l) in model
+        .layers
+        .iter()
+        .filter(|l| l.op.conv().is_some())
+        .enumerate()
+    {
+        plan.layers.insert(l.name.clone(), modes[i % 3]);
+    }
+    plan
+}
+
+/// Loads `model` through LOAD frames, runs `images` and checks logits and counters.
+fn run_over_uart(name: &str, images: &[usize]) {
+    let model = Model::load(&root().join("models").join(name)).unwrap();
+    let plan = mixed_plan(&model);
+    let cfg = AccelConfig::new(P).unwrap();
+    let program = compile(&cfg, &model, &plan).unwrap();
+    let golden = Engine::new(&model, &plan).unwrap();
+    let data = cifar::load(&root().join("data/cifar10-sample"), Split::Test).unwrap();
+    let mut host = Host::new();
+    let id = Identity::from_bytes(&host.request(Command::Identify, &[], 18)).unwrap();
+    assert_eq!(id, identity());
+    host.load(Region::Params, 0, &program.param_bytes());
+    // The program reads back as loaded (first and last piece).
+    let bytes = program.param_bytes();
+    assert_eq!(host.read(Region::Params, 0, 64), bytes[..64]);
+    let tail = bytes.len() as u32 - 100;
+    assert_eq!(host.read(Region::Params, tail, 100), bytes[tail as usize..]);
+    let (model_layers, model_total) = program.cycle_model();
+    for &i in images {
+        let (address, image) = program.places[0].linear(&cfg, data.image(i));
+        let t0 = host.cycles;
+        for p in load_payloads(Region::Activations, address, &image) {
+            // LOAD_IMAGE is LOAD into activation memory without the region byte.
+            host.request(Command::LoadImage, &p[1..], 0);
+        }
+        let load_cycles = host.cycles - t0;
+        host.run();
+        let raw = host.request(Command::ReadLogits, &[], 40);
+        let logits: Vec<i32> = raw
+            .chunks(4)
+            .map(|c| i32::from_le_bytes(c.try_into().unwrap()))
+            .collect();
+        assert_eq!(logits, golden.run(data.image(i)), "{name} image {i}");
+        let layers = program.descriptors();
+        let counters =
+            Counters::from_bytes(&host.request(Command::ReadCounters, &[], 5 + 8 * layers))
+                .unwrap();
+        assert_eq!(counters.layers.len(), layers);
+        for (k, (&(c, iss), m)) in counters.layers.iter().zip(&model_layers).enumerate() {
+            assert_eq!(iss as u64, m.issues, "layer {k} issue cycles");
+            assert!(
+                (c as f64 / m.cycles as f64 - 1.0).abs() < 0.02,
+                "layer {k}: counter {c}, model {}",
+                m.cycles
+            );
+        }
+        println!(
+            "{name} image {i}: logits match; run {} cycles (model {model_total}), image load {load_cycles} cycles over the UART",
+            counters.run_cycles
+        );
+    }
+}
+
+#[test]
+fn icebreaker_model_runs_over_the_uart() {
+    run_over_uart("icebreaker-w0.5.lutna", &[6, 9]);
+}
+
+#[test]
+fn resnet18_runs_over_the_uart() {
+    run_over_uart("resnet18-w0.25.lutna", &[11]);
+}
+
+#[test]
+fn garbage_and_damaged_frames_neither_hang_nor_change_it() {
+    let mut host = Host::new();
+    let mut rng = XorShift(99);
+    let probe: Vec<u8> = (0..200).map(|i| (i * 37) as u8).collect();
+    host.load(Region::Params, 512, &probe);
+    host.load(Region::Activations, 1000, &probe);
+    for round in 0..40 {
+        let mut junk = vec![];
+        match round % 4 {
+            // Random garbage, sometimes with start markers in it.
+            0 => {
+                for _ in 0..(rng.next_u64() % 60) {
+                    junk.push(if rng.next_u64().is_multiple_of(8) {
+                        0xA5
+                    } else {
+                        rng.next_u64() as u8
+                    });
+                }
+            }
+            // A LOAD over the probe with one byte flipped (bad CRC): must not be written.
+            1 => {
+                let mut f = Frame::new(
+                    Command::Load as u8,
+                    1,
+                    load_payloads(Region::Params, 512, &[0xEE; 40]).remove(0),
+                )
+                .encode()
+                .unwrap();
+                let k = 6 + (rng.next_u64() as usize % (f.len() - 8));
+                f[k] ^= 1 << (rng.next_u64() % 8);
+                junk.extend(f);
+            }
+            // A truncated LOAD: the receiver times out and drops it.
+            2 => {
+                let f = Frame::new(
+                    Command::Load as u8,
+                    2,
+                    load_payloads(Region::Activations, 1000, &[0xEE; 40]).remove(0),
+                )
+                .encode()
+                .unwrap();
+                junk.extend(&f[..rng.next_u64() as usize % f.len()]);
+            }
+            // A header announcing an oversized payload.
+            _ => junk.extend([0xA5, 0x5A, 0xFF, 0x7F, 3, 9]),
+        }
+        host.tx.push(&junk);
+        // Let it all drain, plus a receiver timeout; whatever comes back must be well formed
+        // NAKs (exchange_raw panics on a damaged frame).
+        for _ in 0..(junk.len() + 60) * 10 * CPB {
+            if let Some(b) = host.step() {
+                for e in host.decoder.push(&[b]) {
+                    match e {
+                        Event::Frame(f) => assert_eq!(f.cmd, NAK, "garbage executed: {f:?}"),
+                        other => panic!("damaged frame from the board: {other:?}"),
+                    }
+                }
+            }
+        }
+        // Still answering, and nothing it holds has changed.
+        assert_eq!(
+            host.request(Command::Status, &[], 4)[0],
+            RunState::Idle as u8
+        );
+    }
+    assert_eq!(host.read(Region::Params, 512, 200), probe);
+    assert_eq!(host.read(Region::Activations, 1000, 200), probe);
+    // Requests the board must refuse with "bad payload": out of region, odd parameter bytes,
+    // a READ that is too long.
+    let bad = NakReason::BadPayload as u8;
+    assert_eq!(
+        host.nak(
+            Command::Load as u8,
+            &load_payloads(Region::Params, 65534, &[1, 2, 3, 4]).remove(0)
+        ),
+        bad
+    );
+    assert_eq!(
+        host.nak(
+            Command::Load as u8,
+            &load_payloads(Region::Params, 1, &[1, 2]).remove(0)
+        ),
+        bad
+    );
+    assert_eq!(host.nak(Command::Load as u8, &[7, 0, 0, 0, 0, 1]), bad);
+    assert_eq!(
+        host.nak(
+            Command::Read as u8,
+            &read_payload(Region::Activations, 0, 1025)
+        ),
+        bad
+    );
+    assert_eq!(host.nak(0x42, &[]), NakReason::UnknownCommand as u8);
+    assert_eq!(host.read(Region::Params, 512, 200), probe);
+}
