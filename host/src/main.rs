@@ -15,6 +15,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 mod analyze;
+mod run;
 
 /// Where the shipped model and sample images live, relative to the repository root.
 const DEMO_MODEL: &str = "models/icebreaker-w0.5.lutna";
@@ -56,6 +57,36 @@ enum Cmd {
     Board(BoardArgs),
     /// Ask the board on a serial port what it is (IDENTIFY)
     Probe(ProbeArgs),
+    /// Run a model on a board (real or virtual) over its serial port, checking every result
+    /// against the golden engine
+    Run(RunArgs),
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Serial port of the board (e.g. /dev/ttyUSB1, or the path `lutna board --virtual` prints)
+    #[arg(long)]
+    port: String,
+    #[arg(long, default_value_t = 3_000_000)]
+    baud: u32,
+    /// The .lutna model to run
+    #[arg(long)]
+    model: PathBuf,
+    /// Folder of CIFAR-10 binary batches
+    #[arg(long)]
+    data: PathBuf,
+    /// test (test_batch.bin), val (training images 45000..49999) or train (0..44999)
+    #[arg(long, default_value = "test")]
+    split: Split,
+    /// Run only the first N images of the split
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    limit: Option<u32>,
+    /// Per-layer plan file (JSON, as `lutna analyze` writes); default LUT-NA on every layer
+    #[arg(long)]
+    plan: Option<PathBuf>,
+    /// Print the report as JSON instead of text
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -126,6 +157,9 @@ struct DemoArgs {
     /// Folder of CIFAR-10 binary batches (default: the shipped sample)
     #[arg(long)]
     data: Option<PathBuf>,
+    /// Images to run on the virtual board (RTL simulation: about 40 s each on 2 cores)
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..=100))]
+    board_images: u32,
 }
 
 #[derive(Args)]
@@ -211,6 +245,7 @@ fn main() -> ExitCode {
         Cmd::Info(a) => info(a),
         Cmd::Board(a) => board(a),
         Cmd::Probe(a) => probe(a),
+        Cmd::Run(a) => run_on_board(a),
         Cmd::Analyze(a) => analyze::run(analyze::Options {
             out: a
                 .out
@@ -502,28 +537,36 @@ fn demo(a: DemoArgs) -> Result<()> {
         "\n  Exact schemes (tlut, lutna) reproduce the exact logits bit for bit; the approximate\n  \
          ones (alutna, alutna-c) skip the low activation nibble."
     );
-    // The on-board path as far as the RTL goes today: a virtual board (the board top's RTL,
-    // stepped clock by clock) on a pseudo-terminal, reached through the same serial code a real
-    // iCEBreaker would be.
+    // The on-board path: the virtual board (the accelerator's RTL, stepped clock by clock with
+    // its UART simulated bit by bit) on a pseudo-terminal, driven by the same code `lutna run`
+    // uses for a real iCEBreaker. Simulation is slow (docs/benchmarks.md), so a few images.
+    if a.board_images == 0 {
+        return Ok(());
+    }
     let vb = lutna_sim::VirtualBoard::spawn(8, None)?;
-    let mut link = lutna_sim::client::Link::open(&vb.path, 3_000_000)?;
-    let id = link.identify()?;
-    let stats = vb.stats();
     println!(
-        "\n  virtual board on {}: protocol v{}, {} lanes, {}-bit chunks ({} cycles simulated, \
-         {:.0} cycles/s)",
-        vb.path,
-        id.version,
-        id.lanes,
-        id.chunk_bits,
-        stats.cycles,
-        stats.cycles_per_second()
+        "\n  On the virtual board ({}), the first {} sample images:",
+        vb.path, a.board_images
     );
+    let report = run::run(run::Options {
+        port: vb.path.clone(),
+        baud: 3_000_000,
+        model: model_path.clone(),
+        data: data_dir.clone(),
+        split: Split::Test,
+        limit: Some(a.board_images as usize),
+        plan: None,
+        json: false,
+    })?;
+    run::print(&report);
     println!(
-        "  The board's link answers over the UART frame protocol (docs/protocol.md); its layer\n  \
-         engine is not in the RTL yet, so the accuracies above come from the golden engine.\n  \
-         See README.md for the status of each part."
+        "  ({:.0} simulated cycles/s; a real iCEBreaker at 24 MHz would take {:.1} ms per image)",
+        vb.stats().cycles_per_second(),
+        report.cycles_per_image / 24e3
     );
+    if report.mismatches > 0 {
+        bail!("the virtual board's logits differ from the golden engine's: this is a bug");
+    }
     Ok(())
 }
 
@@ -565,6 +608,33 @@ fn board(a: BoardArgs) -> Result<()> {
         }
         last = s;
     }
+}
+
+fn run_on_board(a: RunArgs) -> Result<()> {
+    let json = a.json;
+    let report = run::run(run::Options {
+        port: a.port,
+        baud: a.baud,
+        model: a.model,
+        data: a.data,
+        split: a.split,
+        limit: a.limit.map(|n| n as usize),
+        plan: a.plan,
+        json,
+    })?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        run::print(&report);
+    }
+    if report.mismatches > 0 {
+        bail!(
+            "{} of {} images differ from the golden engine: the board's results are wrong",
+            report.mismatches,
+            report.images
+        );
+    }
+    Ok(())
 }
 
 fn probe(a: ProbeArgs) -> Result<()> {

@@ -381,3 +381,57 @@ fn probe_talks_to_a_virtual_board_and_fails_clearly_without_one() {
         "--fault-rate",
     );
 }
+
+#[test]
+fn run_on_a_faulty_virtual_board_matches_the_golden_engine() {
+    // The on-board path end to end: `lutna board --virtual` with faults on its line, `lutna run`
+    // over the pseudo-terminal; the board's logits must equal the golden engine's, its top-1
+    // must equal `lutna eval` on the same images, and the faults must have cost retransmissions.
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lutna"))
+        .args(["board", "--virtual", "--fault-rate", "0.001", "--seed", "5"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let path = first.trim().to_string();
+    let model = root().join("models/icebreaker-w0.5.lutna");
+    let data = root().join("data/cifar10-sample");
+    let (model, data) = (model.to_str().unwrap(), data.to_str().unwrap());
+    let out = lutna(&[
+        "run", "--port", &path, "--model", model, "--data", data, "--limit", "2", "--json",
+    ]);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["images"].as_u64(), Some(2));
+    assert_eq!(r["mismatches"].as_u64(), Some(0));
+    assert!(r["retransmissions"].as_u64().unwrap() > 0, "{r}");
+    assert!(r["cycles_per_image"].as_f64().unwrap() > 100_000.0);
+    let e = lutna(&[
+        "eval", "--model", model, "--data", data, "--limit", "2", "--scheme", "lutna", "--json",
+    ]);
+    let e: serde_json::Value = serde_json::from_slice(&e.stdout).unwrap();
+    assert_eq!(r["top1"].as_f64(), e["top1"].as_f64(), "board {r} eval {e}");
+    fails_with(
+        &[
+            "run",
+            "--port",
+            "/dev/lutna-missing",
+            "--model",
+            model,
+            "--data",
+            data,
+        ],
+        "does not exist",
+    );
+}

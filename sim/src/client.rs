@@ -2,7 +2,10 @@
 //! iCEBreaker's FTDI or the virtual board's pseudo-terminal; this code cannot tell them apart).
 
 use anyhow::{anyhow, bail, Context, Result};
-use lutna_core::protocol::{Command, Decoder, Event, Frame, Identity, NakReason, NAK, REPLY_FLAG};
+use lutna_core::protocol::{
+    load_payloads, read_payload, Command, Counters, Decoder, Event, Frame, Identity, NakReason,
+    Region, RunState, MAX_PAYLOAD, NAK, OVERHEAD, REPLY_FLAG,
+};
 use serialport::SerialPort;
 use std::time::{Duration, Instant};
 
@@ -30,8 +33,10 @@ pub struct Link {
     path: String,
     decoder: Decoder,
     seq: u8,
-    /// How long to wait for a reply before retransmitting, and how many tries in all.
+    /// How long to wait for a reply before retransmitting (plus `per_byte` for every byte of
+    /// the request and the largest reply), and how many tries in all.
     pub timeout: Duration,
+    pub per_byte: Duration,
     pub tries: u32,
     pub stats: LinkStats,
 }
@@ -57,6 +62,8 @@ impl Link {
             decoder: Decoder::new(),
             seq: 0,
             timeout: Duration::from_millis(500),
+            // Ten bits per byte at the line rate, four times over.
+            per_byte: Duration::from_nanos(40_000_000_000 / baud.max(1) as u64),
             tries: 8,
             stats: LinkStats::default(),
         })
@@ -66,6 +73,16 @@ impl Link {
     /// NAKs for damaged frames; fails with a clear error after `tries` attempts or on a NAK the
     /// host cannot fix by retrying.
     pub fn request(&mut self, cmd: Command, payload: &[u8]) -> Result<Vec<u8>> {
+        self.request_sized(cmd, payload, 64)
+    }
+
+    /// As [`Link::request`], for a reply of up to `reply_bytes` payload bytes (sets the wait).
+    pub fn request_sized(
+        &mut self,
+        cmd: Command,
+        payload: &[u8],
+        reply_bytes: usize,
+    ) -> Result<Vec<u8>> {
         self.seq = self.seq.wrapping_add(1);
         let seq = self.seq;
         let bytes = Frame::new(cmd as u8, seq, payload.to_vec()).encode()?;
@@ -80,7 +97,8 @@ impl Link {
                 .with_context(|| format!("cannot write to {}", self.path))?;
             self.stats.bytes_sent += bytes.len() as u64;
             self.stats.payload_sent += payload.len() as u64;
-            let deadline = Instant::now() + self.timeout;
+            let line = (bytes.len() + reply_bytes + OVERHEAD) as u32;
+            let deadline = Instant::now() + self.timeout + self.per_byte * line;
             'wait: while Instant::now() < deadline {
                 let n = match self.port.read(&mut buf) {
                     Ok(n) => n,
@@ -124,8 +142,16 @@ impl Link {
         )
     }
 
+    /// IDENTIFY; also measures the round trip, so later waits fit the board's real speed (a
+    /// virtual board is far slower than the line rate it claims).
     pub fn identify(&mut self) -> Result<Identity> {
+        let t0 = Instant::now();
         let p = self.request(Command::Identify, &[])?;
+        if self.stats.retransmissions == 0 {
+            let bytes = (2 * OVERHEAD + Identity::LEN) as u32;
+            let measured = t0.elapsed() / bytes;
+            self.per_byte = self.per_byte.max(measured * 4);
+        }
         Identity::from_bytes(&p).ok_or_else(|| {
             anyhow!(
                 "the IDENTIFY reply from {} has {} bytes, not {} (a different protocol?)",
@@ -134,5 +160,113 @@ impl Link {
                 Identity::LEN
             )
         })
+    }
+
+    /// Writes `data` at byte `address` of `region`, in as few LOAD frames as the payload limit
+    /// allows; `progress` gets the bytes written so far.
+    pub fn load(
+        &mut self,
+        region: Region,
+        address: u32,
+        data: &[u8],
+        mut progress: impl FnMut(usize),
+    ) -> Result<()> {
+        let mut done = 0;
+        for p in load_payloads(region, address, data) {
+            let n = p.len() - 5;
+            let cmd = if region == Region::Activations {
+                Command::LoadImage
+            } else {
+                Command::Load
+            };
+            let body = if cmd == Command::LoadImage {
+                &p[1..]
+            } else {
+                &p[..]
+            };
+            let reply = self.request_sized(cmd, body, 0)?;
+            if !reply.is_empty() {
+                bail!(
+                    "the board answered LOAD with {} bytes (expected none)",
+                    reply.len()
+                );
+            }
+            done += n;
+            progress(done);
+        }
+        Ok(())
+    }
+
+    /// Reads `len` bytes at `address` of `region` (several READ frames if needed).
+    pub fn read(&mut self, region: Region, address: u32, len: usize) -> Result<Vec<u8>> {
+        let mut out = Vec::with_capacity(len);
+        while out.len() < len {
+            let n = (len - out.len()).min(MAX_PAYLOAD);
+            let p = read_payload(region, address + out.len() as u32, n as u16);
+            let bytes = self.request_sized(Command::Read, &p, n)?;
+            if bytes.len() != n {
+                bail!("the board answered READ of {n} bytes with {}", bytes.len());
+            }
+            out.extend(bytes);
+        }
+        Ok(out)
+    }
+
+    /// STATUS: (state, layer).
+    pub fn status(&mut self) -> Result<(u8, u16)> {
+        let p = self.request_sized(Command::Status, &[], 4)?;
+        if p.len() != 4 {
+            bail!("the STATUS reply has {} bytes, not 4", p.len());
+        }
+        Ok((p[0], u16::from_le_bytes([p[1], p[2]])))
+    }
+
+    /// RUN, then STATUS until the board reports done. Fails if the board goes idle without
+    /// finishing (it was reset) or its layer does not advance for `stall`.
+    pub fn run(&mut self, stall: Duration) -> Result<()> {
+        self.request_sized(Command::Run, &[], 0)?;
+        let mut last = (u8::MAX, u16::MAX);
+        let mut since = Instant::now();
+        loop {
+            let s = self.status()?;
+            if s.0 == RunState::Done as u8 {
+                return Ok(());
+            }
+            if s.0 == RunState::Idle as u8 {
+                bail!(
+                    "the board stopped before finishing the run (state idle at layer {}): it was                      reset; load the model again and rerun",
+                    s.1
+                );
+            }
+            if s != last {
+                last = s;
+                since = Instant::now();
+            } else if since.elapsed() > stall {
+                bail!(
+                    "the board has been at layer {} for {:?} without progress: it hangs or runs                      a different program",
+                    s.1,
+                    stall
+                );
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// READ_LOGITS: 10 x i32.
+    pub fn logits(&mut self) -> Result<Vec<i32>> {
+        let p = self.request_sized(Command::ReadLogits, &[], 40)?;
+        if p.len() != 40 {
+            bail!("the READ_LOGITS reply has {} bytes, not 40", p.len());
+        }
+        Ok(p.chunks(4)
+            .map(|c| i32::from_le_bytes(c.try_into().unwrap()))
+            .collect())
+    }
+
+    /// READ_COUNTERS of the last run.
+    pub fn counters(&mut self) -> Result<Counters> {
+        let p = self.request_sized(Command::ReadCounters, &[], MAX_PAYLOAD)?;
+        Counters::from_bytes(&p)
+            .ok_or_else(|| anyhow!("the READ_COUNTERS reply is malformed ({} bytes)", p.len()))
     }
 }

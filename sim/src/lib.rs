@@ -1,6 +1,5 @@
-//! lutna-sim owns the virtual board: the RTL of the board top (today the link endpoint of
-//! `lutna-hw`; the accelerator joins it as the accelerator system lands), stepped directly
-//! clock by clock (not rust-hdl's threaded `Simulation`: ../shared/toolchain.md measured it at
+//! lutna-sim owns the virtual board: the RTL of the accelerator (`lutna_hw::top::Accelerator`:
+//! UART, link, command handler, layer engine), stepped directly clock by clock (not rust-hdl's threaded `Simulation`: ../shared/toolchain.md measured it at
 //! ~6 k cycles/s), with its UART simulated bit by bit and bridged to a pseudo-terminal, so the
 //! host's serial code cannot tell it from a real iCEBreaker.
 //!
@@ -9,8 +8,8 @@
 
 use anyhow::{Context, Result};
 use lutna_core::protocol::{Identity, MAX_PAYLOAD, VERSION};
-use lutna_hw::link::LinkEndpoint;
 use lutna_hw::sim::{tick, SoftUartRx, SoftUartTx, XorShift};
+use lutna_hw::top::Accelerator;
 use serialport::SerialPort;
 
 pub mod client;
@@ -88,9 +87,29 @@ pub fn identity(lanes: u8) -> Identity {
     }
 }
 
+/// The accelerator RTL for one of the lane counts the virtual board is built with.
+enum Top {
+    L4(Box<Accelerator<4>>),
+    L8(Box<Accelerator<8>>),
+    L16(Box<Accelerator<16>>),
+}
+
+/// Lane counts the virtual board can be built with.
+pub const VIRTUAL_LANES: [u8; 3] = [4, 8, 16];
+
+macro_rules! with_top {
+    ($top:expr, $t:ident => $body:expr) => {
+        match $top {
+            Top::L4($t) => $body,
+            Top::L8($t) => $body,
+            Top::L16($t) => $body,
+        }
+    };
+}
+
 /// The RTL of the board top with a software UART on its pins.
 pub struct Board {
-    top: LinkEndpoint,
+    top: Top,
     to_board: SoftUartTx,
     from_board: SoftUartRx,
     line_in: FaultLine,
@@ -99,15 +118,30 @@ pub struct Board {
 }
 
 impl Board {
-    pub fn new(lanes: u8, faults: Option<Faults>) -> Board {
-        Board {
-            top: LinkEndpoint::top(CLOCKS_PER_BIT as u16, identity(lanes)),
+    /// A board with `lanes` lanes (one of [`VIRTUAL_LANES`]).
+    pub fn new(lanes: u8, faults: Option<Faults>) -> Result<Board> {
+        let cpb = CLOCKS_PER_BIT as u16;
+        let top = match lanes {
+            4 => Top::L4(Box::new(Accelerator::top(cpb, identity(4)))),
+            8 => Top::L8(Box::new(Accelerator::top(cpb, identity(8)))),
+            16 => Top::L16(Box::new(Accelerator::top(cpb, identity(16)))),
+            _ => anyhow::bail!(
+                "the virtual board is built with 4, 8 or 16 lanes, not {lanes}: choose one with --lanes"
+            ),
+        };
+        Ok(Board {
+            top,
             to_board: SoftUartTx::new(CLOCKS_PER_BIT),
             from_board: SoftUartRx::new(CLOCKS_PER_BIT),
             line_in: FaultLine::new(faults, 0x1111),
             line_out: FaultLine::new(faults, 0x2222),
             cycles: 0,
-        }
+        })
+    }
+
+    /// True while the accelerator runs a program.
+    pub fn running(&self) -> bool {
+        with_top!(&self.top, t => t.running.val())
     }
 
     /// Bytes arriving from the host.
@@ -119,13 +153,15 @@ impl Board {
     /// Runs `clocks` cycles; returns the bytes the board sent meanwhile.
     pub fn step(&mut self, clocks: usize) -> Vec<u8> {
         let mut out = vec![];
-        for _ in 0..clocks {
-            self.top.uart_rx.next = self.to_board.next_level();
-            tick(&mut self.top, |t| &mut t.clock);
-            if let Some(b) = self.from_board.sample(self.top.uart_tx.val()) {
-                out.push(b);
+        with_top!(&mut self.top, top => {
+            for _ in 0..clocks {
+                top.uart_rx.next = self.to_board.next_level();
+                tick(&mut **top, |t| &mut t.clock);
+                if let Some(b) = self.from_board.sample(top.uart_tx.val()) {
+                    out.push(b);
+                }
             }
-        }
+        });
         self.cycles += clocks as u64;
         self.line_out.apply(&out)
     }
@@ -173,6 +209,7 @@ const HOLD: u64 = 200_000;
 
 impl VirtualBoard {
     pub fn spawn(lanes: u8, faults: Option<Faults>) -> Result<VirtualBoard> {
+        let mut board = Board::new(lanes, faults)?;
         let (mut master, slave) = serialport::TTYPort::pair()
             .context("cannot create a pseudo-terminal for the virtual board")?;
         let path = slave
@@ -186,11 +223,10 @@ impl VirtualBoard {
             // The slave end stays open here so the master never sees a hang-up between host
             // connections.
             let _slave = slave;
-            let mut board = Board::new(lanes, faults);
             let mut quiet_since = u64::MAX / 2;
             let mut buf = [0u8; 4096];
             while !stop2.load(Ordering::Relaxed) {
-                let waiting = board.cycles.saturating_sub(quiet_since) > HOLD;
+                let waiting = board.cycles.saturating_sub(quiet_since) > HOLD && !board.running();
                 if waiting {
                     // Idle: block briefly on the line instead of spinning the simulation.
                     master.set_timeout(Duration::from_millis(20)).ok();
@@ -208,7 +244,10 @@ impl VirtualBoard {
                     quiet_since = board.cycles;
                     stats2.lock().unwrap().bytes_in += n as u64;
                 }
-                if board.cycles.saturating_sub(quiet_since) > HOLD && !board.receiving() {
+                if board.cycles.saturating_sub(quiet_since) > HOLD
+                    && !board.receiving()
+                    && !board.running()
+                {
                     continue;
                 }
                 let t0 = Instant::now();

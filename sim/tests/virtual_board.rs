@@ -17,8 +17,9 @@ fn host_identifies_the_virtual_board_over_a_pty() {
         vec![0, 0, 0, 0]
     );
     assert_eq!(link.stats.retransmissions, 0);
-    let err = link.request(Command::Run, &[]).unwrap_err().to_string();
-    assert!(err.contains("does not implement"), "{err}");
+    // An unknown command is refused with a clear error, not retried forever.
+    let err = link.request(Command::Read, &[1]).unwrap_err().to_string();
+    assert!(err.contains("NAK reason 4"), "{err}");
     let s = board.stats();
     assert!(s.cycles > 0 && s.bytes_in > 0 && s.bytes_out > 0);
     eprintln!(

@@ -1,0 +1,286 @@
+//! `lutna run`: the on-board benchmark. Identifies the board, compiles the model for its lanes,
+//! loads the program over the link, streams the images, and checks every logit the board
+//! returns against the golden engine, bit for bit. The board may be a real iCEBreaker or the
+//! virtual one (`lutna board --virtual`): this code only sees a serial port.
+
+use anyhow::{bail, Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use lutna_core::accel::{compile, AccelConfig, Program, Step};
+use lutna_core::cifar::{self, Dataset, Split};
+use lutna_core::engine::{argmax, Activation, Engine};
+use lutna_core::protocol::{Identity, Region, VERSION};
+use lutna_core::{Model, Plan, Scheme};
+use lutna_sim::client::Link;
+use serde::Serialize;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+pub struct Options {
+    pub port: String,
+    pub baud: u32,
+    pub model: PathBuf,
+    pub data: PathBuf,
+    pub split: Split,
+    pub limit: Option<usize>,
+    pub plan: Option<PathBuf>,
+    pub json: bool,
+}
+
+/// What a run measured. Field names are read by scripts.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub model: String,
+    pub port: String,
+    pub lanes: u8,
+    pub plan: String,
+    pub images: usize,
+    /// Top-1 accuracy of the board's logits, 0..1.
+    pub top1: f64,
+    /// Images whose logits differ from the golden engine's in any bit.
+    pub mismatches: usize,
+    pub first_mismatch: Option<String>,
+    pub images_per_s: f64,
+    pub retransmissions: u64,
+    pub cycles_per_image: f64,
+    /// The cycle model's prediction for one image (`lutna_core::accel`).
+    pub predicted_cycles_per_image: u64,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    /// Payload bytes over frame bytes, both directions.
+    pub link_efficiency: f64,
+    /// Seconds spent loading the program, moving images and logits (link), and waiting for runs
+    /// (compute).
+    pub program_load_s: f64,
+    pub link_s: f64,
+    pub compute_s: f64,
+}
+
+/// Refuses a board whose bitstream cannot run this model and plan.
+fn check_board(id: &Identity, program: &Program) -> Result<()> {
+    if id.version != VERSION {
+        bail!(
+            "the board speaks lutna protocol version {}, this host version {VERSION}: build and \
+             flash the bitstream from this release (`lutna build`)",
+            id.version
+        );
+    }
+    if id.chunk_bits != 4 {
+        bail!(
+            "the board's lanes use {}-bit chunks; this host drives 4-bit LUT-NA lanes",
+            id.chunk_bits
+        );
+    }
+    for s in &program.steps {
+        if let Step::Conv(job) = s {
+            let bit = 1 << job.config.mode.code();
+            if id.modes & bit == 0 {
+                bail!(
+                    "the plan needs lane mode {:?}, which this bitstream does not have (modes \
+                     {:03b}): choose a plan without it or rebuild with it",
+                    job.config.mode,
+                    id.modes
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// On a mismatch: compares every tensor still intact in activation memory with the golden
+/// engine's dump and names the first element that differs.
+fn diagnose(
+    link: &mut Link,
+    cfg: &AccelConfig,
+    program: &Program,
+    model: &Model,
+    dumps: &[Activation],
+) -> Result<String> {
+    // A tensor is still intact if no tensor produced after it overlaps its span.
+    let span = |t: usize| {
+        let p = &program.places[t];
+        (p.base, p.base + p.words())
+    };
+    for (t, dump) in dumps.iter().enumerate().skip(1) {
+        if model.tensors[t].kind == lutna_core::model::TensorKind::Logits {
+            continue;
+        }
+        let (b, e) = span(t);
+        let overwritten = (t + 1..model.tensors.len()).any(|u| {
+            let (bu, eu) = span(u);
+            model.tensors[u].kind != lutna_core::model::TensorKind::Logits && bu < e && b < eu
+        });
+        if overwritten {
+            continue;
+        }
+        let place = &program.places[t];
+        let (address, want_bytes) = {
+            let golden: Vec<u8> = match dump {
+                Activation::U8(a) => a.iter().copied().collect(),
+                Activation::I8(a) => a.iter().map(|&v| v as u8).collect(),
+                Activation::Logits(_) => continue,
+            };
+            (place.linear(cfg, &golden).0, golden)
+        };
+        let raw = link.read(Region::Activations, address, place.words() * cfg.lanes)?;
+        let got = place.from_linear(cfg, &raw);
+        if let Some(i) = got.iter().zip(&want_bytes).position(|(g, w)| g != w) {
+            let [_, h, w] = place.shape;
+            return Ok(format!(
+                "layer {} ('{}'): first difference at channel {}, row {}, column {} (board {}, \
+                 golden {})",
+                t - 1,
+                model.layers[t - 1].name,
+                i / (h * w),
+                i / w % h,
+                i % w,
+                got[i],
+                want_bytes[i]
+            ));
+        }
+    }
+    Ok(
+        "every intermediate tensor still in memory matches; the difference is in a layer whose \
+        output was overwritten, or in the logits layer"
+            .into(),
+    )
+}
+
+pub fn run(o: Options) -> Result<Report> {
+    let model = Model::load(&o.model)?;
+    let plan = match &o.plan {
+        Some(p) => Plan::load(p)?,
+        None => Plan::uniform(Scheme::LUTNA),
+    };
+    let mut data: Dataset = cifar::load(&o.data, o.split)?;
+    if let Some(n) = o.limit {
+        data.truncate(n);
+    }
+    let mut link = Link::open(&o.port, o.baud)?;
+    let id = link
+        .identify()
+        .context("the board did not identify itself")?;
+    let cfg = AccelConfig::new(id.lanes as usize)
+        .with_context(|| format!("the board reports {} lanes", id.lanes))?;
+    let program = compile(&cfg, &model, &plan)?;
+    check_board(&id, &program)?;
+    let golden = Engine::new(&model, &plan)?;
+    let (_, predicted) = program.cycle_model();
+    let bar = |len: u64, msg: &str| {
+        if o.json {
+            return ProgressBar::hidden();
+        }
+        let pb = ProgressBar::new(len);
+        pb.set_style(
+            ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})")
+                .unwrap()
+                .progress_chars("=> "),
+        );
+        pb.set_message(msg.to_string());
+        pb
+    };
+
+    // The program: descriptors and every nonzero weight, resident.
+    let t0 = Instant::now();
+    let params = program.param_bytes();
+    let pb = bar(params.len() as u64, "program");
+    link.load(Region::Params, 0, &params, |n| pb.set_position(n as u64))?;
+    pb.finish_and_clear();
+    let head = link.read(Region::Params, 0, 64.min(params.len()))?;
+    if head != params[..head.len()] {
+        bail!("the program read back from the board differs from what was loaded: the board's memory or link is faulty");
+    }
+    let program_load_s = t0.elapsed().as_secs_f64();
+
+    let pb = bar(data.len() as u64, "images");
+    let (mut correct, mut mismatches, mut first_mismatch) = (0, 0, None);
+    let (mut link_s, mut compute_s, mut cycles) = (0.0, 0.0, 0u64);
+    let t_images = Instant::now();
+    for i in 0..data.len() {
+        let image = data.image(i);
+        let t = Instant::now();
+        let (address, bytes) = program.places[0].linear(&cfg, image);
+        link.load(Region::Activations, address, &bytes, |_| {})?;
+        let t_run = Instant::now();
+        link.run(Duration::from_secs(120))?;
+        let t_read = Instant::now();
+        let logits = link.logits()?;
+        let counters = link.counters()?;
+        link_s += (t_run - t).as_secs_f64() + t_read.elapsed().as_secs_f64();
+        compute_s += (t_read - t_run).as_secs_f64();
+        cycles += counters.run_cycles as u64;
+        let want = golden.run(image);
+        let n = want.len();
+        if logits[..n] != want[..] {
+            mismatches += 1;
+            if first_mismatch.is_none() {
+                let dumps = golden.run_dumps(image);
+                let where_ = diagnose(&mut link, &cfg, &program, &model, &dumps)?;
+                first_mismatch = Some(format!("image {i}: {where_}"));
+            }
+        }
+        if argmax(&logits[..n]) == data.labels[i] as usize {
+            correct += 1;
+        }
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+    let images = data.len();
+    let elapsed = t_images.elapsed().as_secs_f64();
+    let s = link.stats;
+    let plan_label = match &o.plan {
+        Some(p) => p.display().to_string(),
+        None => "lutna (every layer)".into(),
+    };
+    Ok(Report {
+        model: model.name.clone(),
+        port: o.port,
+        lanes: id.lanes,
+        plan: plan_label,
+        images,
+        top1: correct as f64 / images.max(1) as f64,
+        mismatches,
+        first_mismatch,
+        images_per_s: images as f64 / elapsed.max(1e-9),
+        retransmissions: s.retransmissions,
+        cycles_per_image: cycles as f64 / images.max(1) as f64,
+        predicted_cycles_per_image: predicted,
+        bytes_sent: s.bytes_sent,
+        bytes_received: s.bytes_received,
+        link_efficiency: s.efficiency(),
+        program_load_s,
+        link_s,
+        compute_s,
+    })
+}
+
+/// The human-readable report.
+pub fn print(r: &Report) {
+    println!(
+        "{} on {} ({} lanes), plan {}",
+        r.model, r.port, r.lanes, r.plan
+    );
+    println!(
+        "  images {}, top-1 {:.2} %, mismatches against the golden engine: {}",
+        r.images,
+        100.0 * r.top1,
+        r.mismatches
+    );
+    if let Some(m) = &r.first_mismatch {
+        println!("  first mismatch: {m}");
+    }
+    println!(
+        "  {:.3} images/s; board cycles per image {:.0} (cycle model {})",
+        r.images_per_s, r.cycles_per_image, r.predicted_cycles_per_image
+    );
+    println!(
+        "  link: {} bytes sent, {} received, efficiency {:.1} %, {} retransmissions",
+        r.bytes_sent,
+        r.bytes_received,
+        100.0 * r.link_efficiency,
+        r.retransmissions
+    );
+    println!(
+        "  time: program load {:.1} s; per run, link {:.1} s and compute {:.1} s in all",
+        r.program_load_s, r.link_s, r.compute_s
+    );
+}
