@@ -5,12 +5,12 @@
 //!
 //! Status: lanes ([`SubMacLane`] runtime LUT-NA / A-LUT-NA, its A-LUT-NA-only build, [`TlutLane`],
 //! and the [`ArrayMacLane`], [`WallaceMacLane`] and [`DspMacLane`] baselines, all on one
-//! interface), [`fabric::LaneArray`] (per-lane block-RAM banks), [`fabric::SharedBankArray`] (one
-//! flip-flop bank for all lanes), [`fabric::Fabric`] (array + pipelined [`Requantizer`]), each
-//! tested bit-exact against lutna-core in RustHDL and (lanes, requantizer, fabric) under Icarus.
-//! [`cost`] and [`gatesim`] measure gate-level area and switching energy of each lane kind. Not
-//! yet written: the block-RAM accumulator buffer, the layer sequencer, memories, UART link and
-//! board tops (the accelerator system issue).
+//! interface), lane arrays ([`fabric`]), the pipelined [`Requantizer`], the UART and frame link
+//! ([`uart`], [`link`]), the [`engine::LayerEngine`] that runs whole compiled networks, and the
+//! [`top::Accelerator`] (link + command handler + engine), each tested bit-exact against
+//! lutna-core. [`cost`] and [`gatesim`] measure gate-level area and switching energy of each lane
+//! kind. Not yet written: the UP5K memory mapping (SPRAM / block RAM primitives for the engine's
+//! behavioural memories), the board tops with their PLL and pins, and the build flow.
 
 pub mod cost;
 pub mod engine;
