@@ -807,6 +807,12 @@ impl<const P: usize> Logic for LayerEngine<P> {
             self.meta_bias[h].clock.next = self.clock.val();
             self.meta_mult[h].clock.next = self.clock.val();
             self.meta_shift[h].clock.next = self.clock.val();
+            self.meta_n[h].d.next = self.meta_n[h].q.val();
+            self.meta_final[h].d.next = self.meta_final[h].q.val();
+            self.meta_first[h].d.next = self.meta_first[h].q.val();
+            self.meta_bias[h].d.next = self.meta_bias[h].q.val();
+            self.meta_mult[h].d.next = self.meta_mult[h].q.val();
+            self.meta_shift[h].d.next = self.meta_shift[h].q.val();
         }
         for s in 0..4 {
             self.done_line[s].clock.next = self.clock.val();
@@ -852,6 +858,7 @@ impl<const P: usize> Logic for LayerEngine<P> {
         // ---------------- sequencer: descriptors -> layer registers -> units ----------------
         for k in 0..32 {
             self.desc[k].clock.next = self.clock.val();
+            self.desc[k].d.next = self.desc[k].q.val();
             if self.fetch_prev_valid.q.val() & (self.fetch_prev.q.val().index() == k) {
                 self.desc[k].d.next = self.params.read_data.val();
             }
@@ -1289,6 +1296,30 @@ impl<const P: usize> Logic for LayerEngine<P> {
             self.lane_bank[l].d.next = self.fetch[l].bank.val();
             self.lane_reads[l].d.next = self.fetch[l].reads.val();
         }
+        // Window unit S0 (its counters advance further below): the element it reads.
+        self.w_add.next = self.desc[0].q.val() == 4;
+        self.w_tap_last.next = (self.w_kx.q.val() + 1) == self.desc[8].q.val().get_bits::<8>(0);
+        self.w_row_last.next = self.w_tap_last.val()
+            & ((self.w_ky.q.val() + 1) == self.desc[7].q.val().get_bits::<8>(0));
+        self.w_x_last.next = (self.w_ox.q.val() + 1) == self.desc[4].q.val().get_bits::<8>(0);
+        self.w_y_last.next = (self.w_oy.q.val() + 1) == self.desc[3].q.val().get_bits::<8>(0);
+        self.w_iy.next = self.w_y.q.val() + bit_cast::<16, 8>(self.w_ky.q.val());
+        self.w_ix.next = self.w_x.q.val() + bit_cast::<16, 8>(self.w_kx.q.val());
+        self.w_base.next = self.w_chan_a.q.val() + self.w_row.q.val() + self.w_ky_row.q.val();
+        if self.w_add.val() {
+            // Tap 0 reads map A, tap 1 the same element of map B.
+            self.w_ix.next = self.w_x.q.val();
+            if self.w_kx.q.val().any() {
+                self.w_base.next = self.w_chan_b.q.val() + self.w_row.q.val();
+            }
+        }
+        self.w_addr.next = self.w_base.val() + (self.w_ix.val() >> self.lane_bits.val());
+        self.w_bank.next = self.w_ix.val().get_bits::<4>(0) & self.bank_mask.val().get_bits::<4>(0);
+        self.w_inb.next = !self.w_iy.val().get_bit(15)
+            & (self.w_iy.val() < self.desc[5].q.val())
+            & !self.w_ix.val().get_bit(15)
+            & (self.w_ix.val() < self.desc[6].q.val());
+        self.w_read.next = (self.win.q.val() == WindowState::Run) & self.w_inb.val();
         // Each bank serves the lane whose column falls in it (at most one does); when idle the
         // host-side read port has them.
         for b in 0..P {
@@ -1335,6 +1366,8 @@ impl<const P: usize> Logic for LayerEngine<P> {
             self.partial[l].write_address.next = self.p_gidx[3].q.val();
             self.acc[l].clock.next = self.clock.val();
             self.drain[l].clock.next = self.clock.val();
+            self.acc[l].d.next = self.acc[l].q.val();
+            self.drain[l].d.next = self.drain[l].q.val();
             self.init[l].next = self.partial[l].read_data.val();
             if self.p_first_batch[3].q.val() {
                 self.init[l].next = self.p_bias[3].q.val();
@@ -1403,30 +1436,6 @@ impl<const P: usize> Logic for LayerEngine<P> {
         self.out_addr[0].d.next =
             self.walk_row.q.val() + (self.walk_x.val() >> self.lane_bits.val());
         // ---------------- window unit: pools and the residual add ----------------
-        // S0: one read per cycle, counters (channel, output row, column, kernel row, column).
-        self.w_add.next = self.desc[0].q.val() == 4;
-        self.w_tap_last.next = (self.w_kx.q.val() + 1) == self.desc[8].q.val().get_bits::<8>(0);
-        self.w_row_last.next = self.w_tap_last.val()
-            & ((self.w_ky.q.val() + 1) == self.desc[7].q.val().get_bits::<8>(0));
-        self.w_x_last.next = (self.w_ox.q.val() + 1) == self.desc[4].q.val().get_bits::<8>(0);
-        self.w_y_last.next = (self.w_oy.q.val() + 1) == self.desc[3].q.val().get_bits::<8>(0);
-        self.w_iy.next = self.w_y.q.val() + bit_cast::<16, 8>(self.w_ky.q.val());
-        self.w_ix.next = self.w_x.q.val() + bit_cast::<16, 8>(self.w_kx.q.val());
-        self.w_base.next = self.w_chan_a.q.val() + self.w_row.q.val() + self.w_ky_row.q.val();
-        if self.w_add.val() {
-            // Tap 0 reads map A, tap 1 the same element of map B.
-            self.w_ix.next = self.w_x.q.val();
-            if self.w_kx.q.val().any() {
-                self.w_base.next = self.w_chan_b.q.val() + self.w_row.q.val();
-            }
-        }
-        self.w_addr.next = self.w_base.val() + (self.w_ix.val() >> self.lane_bits.val());
-        self.w_bank.next = self.w_ix.val().get_bits::<4>(0) & self.bank_mask.val().get_bits::<4>(0);
-        self.w_inb.next = !self.w_iy.val().get_bit(15)
-            & (self.w_iy.val() < self.desc[5].q.val())
-            & !self.w_ix.val().get_bit(15)
-            & (self.w_ix.val() < self.desc[6].q.val());
-        self.w_read.next = (self.win.q.val() == WindowState::Run) & self.w_inb.val();
         self.w1_valid.d.next = self.win.q.val() == WindowState::Run;
         self.w1_first.d.next = !self.w_ky.q.val().any() & !self.w_kx.q.val().any();
         self.w1_last.d.next = self.w_row_last.val();

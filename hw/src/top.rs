@@ -86,10 +86,19 @@ pub struct Accelerator<const P: usize> {
     data_start: Signal<Local, Bits<11>>,
     data_len: Signal<Local, Bits<32>>,
     read_len: Signal<Local, Bits<32>>,
-    end: Signal<Local, Bits<32>>,
+    span_end: Signal<Local, Bits<32>>,
     byte_addr: Signal<Local, Bits<32>>,
     counter_byte: Signal<Local, Bits<16>>,
     counter_value: Signal<Local, Bits<32>>,
+    logit_shifted: Signal<Local, Bits<32>>,
+    counter_shifted: Signal<Local, Bits<32>>,
+    cycles_shifted: Signal<Local, Bits<32>>,
+    byte_word: Signal<Local, Bits<32>>,
+    byte_bank: Signal<Local, Bits<32>>,
+    byte_row: Signal<Local, Bits<32>>,
+    copy_word: Signal<Local, Bits<32>>,
+    copy_bank: Signal<Local, Bits<32>>,
+    copy_row: Signal<Local, Bits<32>>,
     // Constants.
     parse_last: Constant<Bits<4>>,
     read_request_len: Constant<Bits<11>>,
@@ -184,10 +193,19 @@ impl<const P: usize> Accelerator<P> {
             data_start: Default::default(),
             data_len: Default::default(),
             read_len: Default::default(),
-            end: Default::default(),
+            span_end: Default::default(),
             byte_addr: Default::default(),
             counter_byte: Default::default(),
             counter_value: Default::default(),
+            logit_shifted: Default::default(),
+            counter_shifted: Default::default(),
+            cycles_shifted: Default::default(),
+            byte_word: Default::default(),
+            byte_bank: Default::default(),
+            byte_row: Default::default(),
+            copy_word: Default::default(),
+            copy_bank: Default::default(),
+            copy_row: Default::default(),
             parse_last: Constant::new((HEADER_BYTES as u64).into()),
             // READ: region u8, address, length u16.
             read_request_len: Constant::new((1 + ADDRESS_BYTES as u64 + 2).into()),
@@ -304,9 +322,9 @@ impl<const P: usize> Logic for Accelerator<P> {
         }
         self.data_len.next =
             bit_cast::<32, 11>(self.len_q.q.val()) - bit_cast::<32, 11>(self.data_start.val());
-        self.end.next = self.address.val() + self.data_len.val();
+        self.span_end.next = self.address.val() + self.data_len.val();
         if self.cmd_q.q.val() == self.cmd_read.val() {
-            self.end.next = self.address.val() + self.read_len.val();
+            self.span_end.next = self.address.val() + self.read_len.val();
         }
 
         // Defaults: engine ports idle, frame buffer read for parsing / copying.
@@ -326,6 +344,7 @@ impl<const P: usize> Logic for Accelerator<P> {
         self.copy_prev_valid.d.next = false;
         for k in 0..HEADER_BYTES {
             self.header[k].clock.next = self.clock.val();
+            self.header[k].d.next = self.header[k].q.val();
             if self.parse_prev_valid.q.val() & (self.parse_prev.q.val().index() == k) {
                 self.header[k].d.next = self.rx.read_data.val();
             }
@@ -342,6 +361,19 @@ impl<const P: usize> Logic for Accelerator<P> {
         if self.counter_byte.val().get_bit(2) {
             self.counter_value.next = self.engine.ext_issues.val();
         }
+        // Verilog cannot slice an expression, so the shifted words are named.
+        self.logit_shifted.next = self.engine.ext_logit.val()
+            >> (bit_cast::<32, 10>(self.tx.payload_addr.val() & 3) << 3);
+        self.counter_shifted.next =
+            self.counter_value.val() >> (bit_cast::<32, 16>(self.counter_byte.val() & 3) << 3);
+        self.cycles_shifted.next =
+            self.run_cycles.q.val() >> (bit_cast::<32, 10>(self.tx.payload_addr.val()) << 3);
+        self.byte_word.next = self.byte_addr.val() >> 1;
+        self.byte_bank.next = self.byte_addr.val() & self.bank_mask.val();
+        self.byte_row.next = self.byte_addr.val() >> self.lane_bits.val();
+        self.copy_word.next = self.copy_addr.q.val() >> 1;
+        self.copy_bank.next = self.copy_addr.q.val() & self.bank_mask.val();
+        self.copy_row.next = self.copy_addr.q.val() >> self.lane_bits.val();
         self.tx.payload_data.next = 0.into();
         match self.reply_kind.q.val() {
             ReplyKind::Identity => {
@@ -365,36 +397,28 @@ impl<const P: usize> Logic for Accelerator<P> {
             }
             ReplyKind::Logits => {
                 self.engine.ext_addr.next = bit_cast::<16, 10>(self.tx.payload_addr.val()) >> 2;
-                self.tx.payload_data.next = (self.engine.ext_logit.val()
-                    >> (bit_cast::<32, 10>(self.tx.payload_addr.val() & 3) << 3))
-                    .get_bits::<8>(0);
+                self.tx.payload_data.next = self.logit_shifted.val().get_bits::<8>(0);
             }
             ReplyKind::Counters => {
                 self.engine.ext_addr.next = self.counter_byte.val() >> 3;
-                self.tx.payload_data.next = (self.counter_value.val()
-                    >> (bit_cast::<32, 16>(self.counter_byte.val() & 3) << 3))
-                    .get_bits::<8>(0);
+                self.tx.payload_data.next = self.counter_shifted.val().get_bits::<8>(0);
                 if self.tx.payload_addr.val() < 4 {
-                    self.tx.payload_data.next = (self.run_cycles.q.val()
-                        >> (bit_cast::<32, 10>(self.tx.payload_addr.val()) << 3))
-                        .get_bits::<8>(0);
+                    self.tx.payload_data.next = self.cycles_shifted.val().get_bits::<8>(0);
                 }
                 if self.tx.payload_addr.val() == 4 {
                     self.tx.payload_data.next = self.engine.layers_done.val();
                 }
             }
             ReplyKind::Params => {
-                self.engine.ext_addr.next = (self.byte_addr.val() >> 1).get_bits::<16>(0);
+                self.engine.ext_addr.next = self.byte_word.val().get_bits::<16>(0);
                 self.tx.payload_data.next = self.engine.ext_param.val().get_bits::<8>(0);
                 if self.byte_addr.val().get_bit(0) {
                     self.tx.payload_data.next = self.engine.ext_param.val().get_bits::<8>(8);
                 }
             }
             ReplyKind::Activations => {
-                self.engine.ext_bank.next =
-                    (self.byte_addr.val() & self.bank_mask.val()).get_bits::<4>(0);
-                self.engine.ext_addr.next =
-                    (self.byte_addr.val() >> self.lane_bits.val()).get_bits::<16>(0);
+                self.engine.ext_bank.next = self.byte_bank.val().get_bits::<4>(0);
+                self.engine.ext_addr.next = self.byte_row.val().get_bits::<16>(0);
                 self.tx.payload_data.next = self.engine.ext_byte.val();
             }
             _ => {}
@@ -465,9 +489,9 @@ impl<const P: usize> Logic for Accelerator<P> {
                         | !(((self.region.val() == self.region_params.val())
                             & !self.address.val().get_bit(0)
                             & !self.data_len.val().get_bit(0)
-                            & (self.end.val() <= self.params_bytes.val()))
+                            & (self.span_end.val() <= self.params_bytes.val()))
                             | ((self.region.val() == self.region_acts.val())
-                                & (self.end.val() <= self.acts_bytes.val())))
+                                & (self.span_end.val() <= self.acts_bytes.val())))
                     {
                         self.state.d.next = CmdState::Reply;
                         self.reply_cmd.d.next = self.nak_cmd.val();
@@ -501,9 +525,9 @@ impl<const P: usize> Logic for Accelerator<P> {
                     if (self.len_q.q.val() != self.read_request_len.val())
                         | (self.read_len.val() > self.max_payload.val())
                         | !(((self.region.val() == self.region_params.val())
-                            & (self.end.val() <= self.params_bytes.val()))
+                            & (self.span_end.val() <= self.params_bytes.val()))
                             | ((self.region.val() == self.region_acts.val())
-                                & (self.end.val() <= self.acts_bytes.val())))
+                                & (self.span_end.val() <= self.acts_bytes.val())))
                     {
                         self.reply_cmd.d.next = self.nak_cmd.val();
                         self.reply_kind.d.next = ReplyKind::Nak;
@@ -528,16 +552,14 @@ impl<const P: usize> Logic for Accelerator<P> {
                     self.copy_addr.d.next = self.copy_addr.q.val() + 1;
                     if self.copy_params.q.val() {
                         self.low_byte.d.next = self.rx.read_data.val();
-                        self.engine.ext_addr.next = (self.copy_addr.q.val() >> 1).get_bits::<16>(0);
+                        self.engine.ext_addr.next = self.copy_word.val().get_bits::<16>(0);
                         self.engine.ext_data.next = (bit_cast::<16, 8>(self.rx.read_data.val())
                             << 8)
                             | bit_cast::<16, 8>(self.low_byte.q.val());
                         self.engine.ext_write_param.next = self.copy_addr.q.val().get_bit(0);
                     } else {
-                        self.engine.ext_bank.next =
-                            (self.copy_addr.q.val() & self.bank_mask.val()).get_bits::<4>(0);
-                        self.engine.ext_addr.next =
-                            (self.copy_addr.q.val() >> self.lane_bits.val()).get_bits::<16>(0);
+                        self.engine.ext_bank.next = self.copy_bank.val().get_bits::<4>(0);
+                        self.engine.ext_addr.next = self.copy_row.val().get_bits::<16>(0);
                         self.engine.ext_write_byte.next = true;
                     }
                 } else if self.copy_index.q.val() == self.len_q.q.val() {
