@@ -152,7 +152,7 @@ fn mixed_plan(model: &Model) -> Plan {
 }
 
 /// Loads `model` through LOAD frames, runs `images` and checks logits and counters.
-fn run_over_uart(name: &str, images: &[usize]) {
+fn run_over_uart(name: &str, images: &[usize], reset_mid_run: bool) {
     let model = Model::load(&root().join("models").join(name)).unwrap();
     let plan = mixed_plan(&model);
     let cfg = AccelConfig::new(P).unwrap();
@@ -202,16 +202,50 @@ fn run_over_uart(name: &str, images: &[usize]) {
             counters.run_cycles
         );
     }
+    if reset_mid_run {
+        // RESET in the middle of a run: the board stops and says idle (not done), refuses
+        // nothing afterwards, and the next run (image loaded again: the run may have
+        // overwritten it) is right again.
+        let i = images[0];
+        let (address, image) = program.places[0].linear(&cfg, data.image(i));
+        for p in load_payloads(Region::Activations, address, &image) {
+            host.request(Command::LoadImage, &p[1..], 0);
+        }
+        host.request(Command::Run, &[], 0);
+        for _ in 0..30_000 {
+            host.step();
+        }
+        let s = host.request(Command::Status, &[], 4);
+        assert_eq!(s[0], RunState::Running as u8, "{s:?}");
+        assert!(
+            host.nak(Command::ReadLogits as u8, &[]) == NakReason::Busy as u8,
+            "requests other than STATUS and RESET are refused while running"
+        );
+        host.request(Command::Reset, &[], 0);
+        let s = host.request(Command::Status, &[], 4);
+        assert_eq!(s[0], RunState::Idle as u8, "after RESET: {s:?}");
+        assert!((s[1] as usize) < program.descriptors());
+        for p in load_payloads(Region::Activations, address, &image) {
+            host.request(Command::LoadImage, &p[1..], 0);
+        }
+        host.run();
+        let raw = host.request(Command::ReadLogits, &[], 40);
+        let logits: Vec<i32> = raw
+            .chunks(4)
+            .map(|c| i32::from_le_bytes(c.try_into().unwrap()))
+            .collect();
+        assert_eq!(logits, golden.run(data.image(i)), "after a reset");
+    }
 }
 
 #[test]
 fn icebreaker_model_runs_over_the_uart() {
-    run_over_uart("icebreaker-w0.5.lutna", &[6, 9]);
+    run_over_uart("icebreaker-w0.5.lutna", &[6, 9], true);
 }
 
 #[test]
 fn resnet18_runs_over_the_uart() {
-    run_over_uart("resnet18-w0.25.lutna", &[11]);
+    run_over_uart("resnet18-w0.25.lutna", &[11], false);
 }
 
 #[test]
