@@ -470,8 +470,10 @@ impl<const P: usize> Logic for Accelerator<P> {
                     self.reply_kind.d.next = ReplyKind::Status;
                     self.reply_len.d.next = 4.into();
                 } else if self.cmd_q.q.val() == self.cmd_reset.val() {
+                    // A stopped run is not a finished one: keep `ran` from seeing busy fall.
                     self.engine.abort.next = true;
                     self.ran.d.next = false;
+                    self.was_busy.d.next = false;
                 } else if self.engine.busy.val() {
                     self.reply_cmd.d.next = self.nak_cmd.val();
                     self.reply_kind.d.next = ReplyKind::Nak;

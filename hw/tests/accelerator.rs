@@ -3,11 +3,11 @@
 //! starts it, STATUS is polled, and the logits read back must equal the golden engine's. Also:
 //! damaged and truncated frames and garbage never hang it or change what it holds.
 
-use lutna_core::accel::{compile, AccelConfig};
+use lutna_core::accel::{compile, AccelConfig, Step};
 use lutna_core::arith::Scheme;
 use lutna_core::cifar::{self, Split};
 use lutna_core::engine::Engine;
-use lutna_core::model::Model;
+use lutna_core::model::{Model, TensorKind};
 use lutna_core::plan::Plan;
 use lutna_core::protocol::{
     load_payloads, read_payload, Command, Counters, Decoder, Event, Frame, Identity, NakReason,
@@ -197,10 +197,31 @@ fn run_over_uart(name: &str, images: &[usize], reset_mid_run: bool) {
                 m.cycles
             );
         }
+        // Lane utilization on the conv layers, from the counters read over the link.
+        let macs: u64 = model
+            .layer_stats()
+            .iter()
+            .filter(|l| l.kind == "conv")
+            .map(|l| l.macs_pruned)
+            .sum();
+        let conv_cycles: u64 = program
+            .steps
+            .iter()
+            .filter(|s| !matches!(s, Step::Concat))
+            .zip(&counters.layers)
+            .filter(|(s, _)| matches!(s, Step::Conv(j) if j.config.out_kind != TensorKind::Logits))
+            .map(|(_, c)| c.0 as u64)
+            .sum();
+        let utilization = macs as f64 / (P as u64 * conv_cycles) as f64;
         println!(
-            "{name} image {i}: logits match; run {} cycles (model {model_total}), image load {load_cycles} cycles over the UART",
-            counters.run_cycles
+            "{name} image {i}: logits match; run {} cycles (model {model_total}), image load \
+             {load_cycles} cycles over the UART; conv lane utilization {:.1} %",
+            counters.run_cycles,
+            100.0 * utilization
         );
+        if name.starts_with("icebreaker") {
+            assert!(utilization >= 0.70, "conv lane utilization {utilization}");
+        }
     }
     if reset_mid_run {
         // RESET in the middle of a run: the board stops and says idle (not done), refuses
