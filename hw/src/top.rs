@@ -474,6 +474,12 @@ impl<const P: usize> Logic for Accelerator<P> {
                     self.engine.abort.next = true;
                     self.ran.d.next = false;
                     self.was_busy.d.next = false;
+                } else if (self.cmd_q.q.val() == self.cmd_run.val())
+                    & (self.last_cmd.q.val() == self.cmd_run.val())
+                    & (self.last_seq.q.val() == self.seq_q.q.val())
+                {
+                    // A retransmitted RUN (its reply was lost): answered, not run again, also
+                    // while the first one is still running.
                 } else if self.engine.busy.val() {
                     self.reply_cmd.d.next = self.nak_cmd.val();
                     self.reply_kind.d.next = ReplyKind::Nak;
@@ -502,14 +508,9 @@ impl<const P: usize> Logic for Accelerator<P> {
                         self.nak_reason.d.next = self.nak_payload.val();
                     }
                 } else if self.cmd_q.q.val() == self.cmd_run.val() {
-                    // A retransmitted RUN (same sequence number) is answered, not run twice.
-                    if !((self.last_cmd.q.val() == self.cmd_run.val())
-                        & (self.last_seq.q.val() == self.seq_q.q.val()))
-                    {
-                        self.engine.start.next = true;
-                        self.ran.d.next = false;
-                        self.run_cycles.d.next = 0.into();
-                    }
+                    self.engine.start.next = true;
+                    self.ran.d.next = false;
+                    self.run_cycles.d.next = 0.into();
                 } else if self.cmd_q.q.val() == self.cmd_logits.val() {
                     self.reply_kind.d.next = ReplyKind::Logits;
                     self.reply_len.d.next = 40.into();

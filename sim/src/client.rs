@@ -91,6 +91,8 @@ impl Link {
         for attempt in 0..self.tries {
             if attempt > 0 {
                 self.stats.retransmissions += 1;
+                // No reply in time: the board may just be slower than assumed; wait longer.
+                self.per_byte = (self.per_byte * 2).min(Duration::from_millis(50));
             }
             self.port
                 .write_all(&bytes)
@@ -98,7 +100,8 @@ impl Link {
             self.stats.bytes_sent += bytes.len() as u64;
             self.stats.payload_sent += payload.len() as u64;
             let line = (bytes.len() + reply_bytes + OVERHEAD) as u32;
-            let deadline = Instant::now() + self.timeout + self.per_byte * line;
+            let sent = Instant::now();
+            let deadline = sent + self.timeout + self.per_byte * line;
             'wait: while Instant::now() < deadline {
                 let n = match self.port.read(&mut buf) {
                     Ok(n) => n,
@@ -115,6 +118,10 @@ impl Link {
                     }
                     if f.cmd == cmd as u8 | REPLY_FLAG {
                         self.stats.payload_received += f.payload.len() as u64;
+                        // Learn the board's real speed (a simulated board is far slower than
+                        // its nominal baud): later waits are three times this exchange's pace.
+                        let pace = sent.elapsed() / line;
+                        self.per_byte = self.per_byte.max(pace * 3);
                         return Ok(f.payload);
                     }
                     if f.cmd == NAK {
@@ -142,16 +149,9 @@ impl Link {
         )
     }
 
-    /// IDENTIFY; also measures the round trip, so later waits fit the board's real speed (a
-    /// virtual board is far slower than the line rate it claims).
+    /// IDENTIFY: what the board is.
     pub fn identify(&mut self) -> Result<Identity> {
-        let t0 = Instant::now();
         let p = self.request(Command::Identify, &[])?;
-        if self.stats.retransmissions == 0 {
-            let bytes = (2 * OVERHEAD + Identity::LEN) as u32;
-            let measured = t0.elapsed() / bytes;
-            self.per_byte = self.per_byte.max(measured * 4);
-        }
         Identity::from_bytes(&p).ok_or_else(|| {
             anyhow!(
                 "the IDENTIFY reply from {} has {} bytes, not {} (a different protocol?)",
