@@ -39,7 +39,12 @@ pub struct Link {
     pub per_byte: Duration,
     pub tries: u32,
     pub stats: LinkStats,
+    /// Data bytes per LOAD frame (adapts to the line, see [`Link::load`]).
+    load_chunk: usize,
 }
+
+/// The most data one LOAD frame carries (an even number, for parameter words).
+const LOAD_CHUNK_MAX: usize = (MAX_PAYLOAD - 1 - lutna_core::protocol::ADDRESS_BYTES) & !1;
 
 impl Link {
     pub fn open(path: &str, baud: u32) -> Result<Link> {
@@ -66,6 +71,7 @@ impl Link {
             per_byte: Duration::from_nanos(40_000_000_000 / baud.max(1) as u64),
             tries: 8,
             stats: LinkStats::default(),
+            load_chunk: LOAD_CHUNK_MAX,
         })
     }
 
@@ -88,12 +94,15 @@ impl Link {
         let bytes = Frame::new(cmd as u8, seq, payload.to_vec()).encode()?;
         self.stats.requests += 1;
         let mut buf = [0u8; 4096];
-        for attempt in 0..self.tries {
-            if attempt > 0 {
+        // Silence costs a try; a NAK for a damaged frame proves the board is there, so those
+        // get a larger budget (a long frame on a noisy line is often hit more than once).
+        let (mut timeouts, mut damaged) = (0u32, 0u32);
+        let mut first = true;
+        while timeouts < self.tries && damaged < 4 * self.tries {
+            if !first {
                 self.stats.retransmissions += 1;
-                // No reply in time: the board may just be slower than assumed; wait longer.
-                self.per_byte = (self.per_byte * 2).min(Duration::from_millis(50));
             }
+            first = false;
             self.port
                 .write_all(&bytes)
                 .with_context(|| format!("cannot write to {}", self.path))?;
@@ -102,6 +111,7 @@ impl Link {
             let line = (bytes.len() + reply_bytes + OVERHEAD) as u32;
             let sent = Instant::now();
             let deadline = sent + self.timeout + self.per_byte * line;
+            let mut nak = false;
             'wait: while Instant::now() < deadline {
                 let n = match self.port.read(&mut buf) {
                     Ok(n) => n,
@@ -127,6 +137,7 @@ impl Link {
                     if f.cmd == NAK {
                         match f.payload.first().copied() {
                             Some(r) if r == NakReason::BadCrc as u8 || r == NakReason::TooLong as u8 => {
+                                nak = true;
                                 break 'wait; // damaged on the way: send again now
                             }
                             Some(r) if r == NakReason::Unsupported as u8 => bail!(
@@ -139,13 +150,19 @@ impl Link {
                     }
                 }
             }
+            if nak {
+                damaged += 1;
+            } else {
+                // No reply in time: the board may just be slower than assumed; wait longer.
+                timeouts += 1;
+                self.per_byte = (self.per_byte * 2).min(Duration::from_millis(50));
+            }
         }
         bail!(
-            "no valid reply to {cmd:?} from {} after {} tries ({} ms each): the board is silent or \
-             the line is garbled; check the port, the baud rate and that the lutna bitstream is loaded",
-            self.path,
-            self.tries,
-            self.timeout.as_millis()
+            "no valid reply to {cmd:?} from {} ({timeouts} tries unanswered, {damaged} answered \
+             'damaged'): the board is silent or the line is garbled; check the port, the baud \
+             rate and that the lutna bitstream is loaded",
+            self.path
         )
     }
 
@@ -172,8 +189,12 @@ impl Link {
         mut progress: impl FnMut(usize),
     ) -> Result<()> {
         let mut done = 0;
-        for p in load_payloads(region, address, data) {
+        while done < data.len() {
+            let chunk = self.load_chunk.min(data.len() - done);
+            let p =
+                load_payloads(region, address + done as u32, &data[done..done + chunk]).remove(0);
             let n = p.len() - 5;
+            let before = self.stats.retransmissions;
             let cmd = if region == Region::Activations {
                 Command::LoadImage
             } else {
@@ -191,6 +212,13 @@ impl Link {
                     reply.len()
                 );
             }
+            // Frames shrink while a noisy line makes them need retransmissions (a long frame
+            // is more likely to be hit) and grow back when they pass.
+            self.load_chunk = if self.stats.retransmissions > before {
+                (self.load_chunk / 2).max(128)
+            } else {
+                (self.load_chunk * 2).min(LOAD_CHUNK_MAX)
+            };
             done += n;
             progress(done);
         }
