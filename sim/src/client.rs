@@ -215,7 +215,7 @@ impl Link {
             // Frames shrink while a noisy line makes them need retransmissions (a long frame
             // is more likely to be hit) and grow back when they pass.
             self.load_chunk = if self.stats.retransmissions > before {
-                (self.load_chunk / 2).max(128)
+                (self.load_chunk / 2).max(128) & !1 // parameter pieces are whole words
             } else {
                 (self.load_chunk * 2).min(LOAD_CHUNK_MAX)
             };
