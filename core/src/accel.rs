@@ -289,13 +289,6 @@ pub fn compile_conv(
         "output map {oh}x{ow} needs {} lane groups per channel; the partial-sum buffer holds {PARTIAL_WORDS}",
         oh * groups_per_row
     );
-    let wrap16 = |v: i64| -> Result<i16> {
-        ensure!(
-            (-32768..32768).contains(&v),
-            "an address offset ({v}) does not fit the engine's 16-bit adders"
-        );
-        Ok(v as i16)
-    };
     let config = ConvConfig {
         mode,
         out_kind,
@@ -308,11 +301,11 @@ pub fn compile_conv(
         in_height: input.shape[1],
         in_width: input.shape[2],
         stride_x: sx,
-        y_start: wrap16(-(conv.pad[0] as i64))?,
+        y_start: offset16(-(conv.pad[0] as i64))?,
         y_step: sy,
-        row_start: wrap16(-(conv.pad[0] as i64) * input.row_words as i64)?,
+        row_start: offset16(-(conv.pad[0] as i64) * input.row_words as i64)?,
         row_step: sy * input.row_words,
-        x_start: wrap16(-(conv.pad[1] as i64))?,
+        x_start: offset16(-(conv.pad[1] as i64))?,
         x_step: lanes_active * sx,
         out: *out,
     };
@@ -649,16 +642,7 @@ pub fn compile(cfg: &AccelConfig, model: &crate::Model, plan: &crate::Plan) -> R
                     }
                     _ => (LayerKind::MaxPool, 1, 0),
                 };
-                let w = window(
-                    cfg,
-                    kind,
-                    &input,
-                    &out,
-                    p.kernel,
-                    p.stride,
-                    p.pad,
-                    [mult, shift],
-                )?;
+                let w = window(kind, &input, &out, p.kernel, p.stride, p.pad, [mult, shift])?;
                 descriptors.push(w.descriptor());
                 Step::Window(w)
             }
@@ -674,7 +658,6 @@ pub fn compile(cfg: &AccelConfig, model: &crate::Model, plan: &crate::Plan) -> R
                     l.name
                 );
                 let mut w = window(
-                    cfg,
                     LayerKind::Add,
                     &input,
                     &out,
@@ -830,10 +813,18 @@ fn conv_cycles(job: &ConvJob, lanes: u64) -> LayerCycles {
     }
 }
 
+/// A negative starting offset (padding) as the engine's 16-bit registers hold it.
+fn offset16(v: i64) -> Result<i16> {
+    ensure!(
+        (-32768..32768).contains(&v),
+        "an address offset ({v}) does not fit the engine's 16-bit adders"
+    );
+    Ok(v as i16)
+}
+
 /// The window unit's registers for a pooling or add layer.
 #[allow(clippy::too_many_arguments)]
 fn window(
-    cfg: &AccelConfig,
     kind: LayerKind,
     a: &MapPlace,
     out: &MapPlace,
@@ -842,18 +833,10 @@ fn window(
     pad: [usize; 4],
     [mult, shift]: [u32; 2],
 ) -> Result<WindowConfig> {
-    let _ = cfg;
     ensure!(
         kernel[0] <= 255 && kernel[1] <= 255,
         "pooling window {kernel:?} too large"
     );
-    let i16_of = |v: i64| -> Result<i16> {
-        ensure!(
-            (-32768..32768).contains(&v),
-            "address offset {v} out of range"
-        );
-        Ok(v as i16)
-    };
     Ok(WindowConfig {
         kind,
         a_signed: false,
@@ -865,11 +848,11 @@ fn window(
         in_height: a.shape[1],
         in_width: a.shape[2],
         kernel,
-        y_start: i16_of(-(pad[0] as i64))?,
+        y_start: offset16(-(pad[0] as i64))?,
         y_step: stride[0],
-        row_start: i16_of(-(pad[0] as i64) * a.row_words as i64)?,
+        row_start: offset16(-(pad[0] as i64) * a.row_words as i64)?,
         row_step: stride[0] * a.row_words,
-        x_start: i16_of(-(pad[1] as i64))?,
+        x_start: offset16(-(pad[1] as i64))?,
         x_step: stride[1],
         a: *a,
         b_base: 0,

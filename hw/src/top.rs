@@ -41,6 +41,21 @@ pub enum ReplyKind {
     Activations,
 }
 
+/// The IDENTIFY answer of an `Accelerator<P>` build with 4-bit LUT-NA lanes in all three modes,
+/// on the UP5K's memories at a 24 MHz clock (the board tops and the virtual board use it).
+pub fn identity(lanes: u8) -> Identity {
+    Identity {
+        version: lutna_core::protocol::VERSION,
+        lanes,
+        chunk_bits: 4,
+        modes: 0b111,
+        spram_bytes: 128 * 1024,
+        bram_bytes: 30 * 512,
+        clock_hz: 24_000_000,
+        max_payload: lutna_core::protocol::MAX_PAYLOAD as u16,
+    }
+}
+
 /// Header bytes the handler parses from a request payload (region, address, length).
 const HEADER_BYTES: usize = 8;
 

@@ -11,7 +11,7 @@ use lutna_core::model::{Model, TensorKind};
 use lutna_core::plan::Plan;
 use lutna_core::protocol::{
     load_payloads, read_payload, Command, Counters, Decoder, Event, Frame, Identity, NakReason,
-    Region, RunState, NAK, VERSION,
+    Region, RunState, NAK,
 };
 use lutna_hw::sim::{tick, SoftUartRx, SoftUartTx, XorShift};
 use lutna_hw::top::Accelerator;
@@ -21,16 +21,7 @@ const CPB: usize = 4;
 const P: usize = 8;
 
 fn identity() -> Identity {
-    Identity {
-        version: VERSION,
-        lanes: P as u8,
-        chunk_bits: 4,
-        modes: 7,
-        spram_bytes: 128 * 1024,
-        bram_bytes: 30 * 512,
-        clock_hz: 24_000_000,
-        max_payload: 1024,
-    }
+    lutna_hw::top::identity(P as u8)
 }
 
 struct Host {

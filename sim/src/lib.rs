@@ -7,7 +7,6 @@
 //! duplicated and garbage bytes, seeded so a failing run can be replayed.
 
 use anyhow::{Context, Result};
-use lutna_core::protocol::{Identity, MAX_PAYLOAD, VERSION};
 use lutna_hw::sim::{tick, SoftUartRx, SoftUartTx, XorShift};
 use lutna_hw::top::Accelerator;
 use serialport::SerialPort;
@@ -73,19 +72,8 @@ impl FaultLine {
     }
 }
 
-/// What the virtual board is.
-pub fn identity(lanes: u8) -> Identity {
-    Identity {
-        version: VERSION,
-        lanes,
-        chunk_bits: 4,
-        modes: 0b111,
-        spram_bytes: 128 * 1024,
-        bram_bytes: 30 * 512,
-        clock_hz: 24_000_000,
-        max_payload: MAX_PAYLOAD as u16,
-    }
-}
+/// What the virtual board is: the accelerator build's identity.
+pub use lutna_hw::top::identity;
 
 /// The accelerator RTL for one of the lane counts the virtual board is built with.
 enum Top {
