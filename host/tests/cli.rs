@@ -344,11 +344,12 @@ fn analyze_refuses_bad_options_and_a_missing_validation_split() {
     assert!(!out_dir.exists(), "a failed analyze left {o} behind");
 }
 
-#[test]
-fn probe_talks_to_a_virtual_board_and_fails_clearly_without_one() {
+/// Starts `lutna board --virtual ARGS`; returns the process and the device path it printed first.
+fn virtual_board(args: &[&str]) -> (std::process::Child, String) {
     use std::io::BufRead;
     let mut child = Command::new(env!("CARGO_BIN_EXE_lutna"))
-        .args(["board", "--virtual", "--lanes", "8"])
+        .args(["board", "--virtual"])
+        .args(args)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -357,7 +358,12 @@ fn probe_talks_to_a_virtual_board_and_fails_clearly_without_one() {
     std::io::BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut first)
         .unwrap();
-    let path = first.trim().to_string();
+    (child, first.trim().to_string())
+}
+
+#[test]
+fn probe_talks_to_a_virtual_board_and_fails_clearly_without_one() {
+    let (mut child, path) = virtual_board(&["--lanes", "8"]);
     let out = lutna(&["probe", "--port", &path, "--json"]);
     let _ = child.kill();
     let _ = child.wait();
@@ -389,18 +395,7 @@ fn run_on_a_virtual_board_matches_the_golden_engine() {
     // equal `lutna eval` on the same images. (With `--fault-rate 0.001` on the line this run
     // does not finish yet: a LOAD went unanswered for 8 tries; see the issue note. Fault
     // recovery is tested per frame in sim/tests/virtual_board.rs and hw/tests/accelerator.rs.)
-    use std::io::BufRead;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lutna"))
-        .args(["board", "--virtual"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let path = first.trim().to_string();
+    let (mut child, path) = virtual_board(&[]);
     let model = root().join("models/icebreaker-w0.5.lutna");
     let data = root().join("data/cifar10-sample");
     let (model, data) = (model.to_str().unwrap(), data.to_str().unwrap());
