@@ -103,6 +103,14 @@ struct BoardArgs {
     /// Seed of the fault generator
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Simulator stepping the RTL: verilator (compiled from the generated Verilog, the default
+    /// when installed) or rusthdl (no C++ toolchain needed, about 100x slower)
+    #[arg(long)]
+    sim: Option<lutna_sim::Simulator>,
+    /// Record every signal of the board top into this VCD file (Verilator only; large: about
+    /// 1 MB per thousand cycles)
+    #[arg(long)]
+    vcd: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -157,9 +165,13 @@ struct DemoArgs {
     /// Folder of CIFAR-10 binary batches (default: the shipped sample)
     #[arg(long)]
     data: Option<PathBuf>,
-    /// Images to run on the virtual board (RTL simulation: about 40 s each on 2 cores)
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..=100))]
-    board_images: u32,
+    /// Images to run on the virtual board (default 10 on Verilator, 2 on RustHDL: about 40 s
+    /// each on 2 cores)
+    #[arg(long, value_parser = clap::value_parser!(u32).range(0..=100))]
+    board_images: Option<u32>,
+    /// Simulator of the virtual board: verilator (default when installed) or rusthdl
+    #[arg(long)]
+    sim: Option<lutna_sim::Simulator>,
 }
 
 #[derive(Args)]
@@ -540,13 +552,21 @@ fn demo(a: DemoArgs) -> Result<()> {
     // The on-board path: the virtual board (the accelerator's RTL, stepped clock by clock with
     // its UART simulated bit by bit) on a pseudo-terminal, driven by the same code `lutna run`
     // uses for a real iCEBreaker. Simulation is slow (docs/benchmarks.md), so a few images.
-    if a.board_images == 0 {
+    let sim = a.sim.unwrap_or_else(lutna_sim::Simulator::best_available);
+    let board_images = a.board_images.unwrap_or(match sim {
+        lutna_sim::Simulator::Verilator => 10,
+        lutna_sim::Simulator::RustHdl => 2,
+    });
+    if board_images == 0 {
         return Ok(());
     }
-    let vb = lutna_sim::VirtualBoard::spawn(8, None)?;
+    if sim == lutna_sim::Simulator::Verilator {
+        println!("\n  Building the virtual board with Verilator (cached after the first time)...");
+    }
+    let vb = lutna_sim::VirtualBoard::spawn_with(8, None, sim, None)?;
     println!(
-        "\n  On the virtual board ({}), the first {} sample images:",
-        vb.path, a.board_images
+        "\n  On the virtual board ({}, simulated by {}), the first {} sample images:",
+        vb.path, vb.simulator, board_images
     );
     let report = run::run(run::Options {
         port: vb.path.clone(),
@@ -554,7 +574,7 @@ fn demo(a: DemoArgs) -> Result<()> {
         model: model_path.clone(),
         data: data_dir.clone(),
         split: Split::Test,
-        limit: Some(a.board_images as usize),
+        limit: Some(board_images as usize),
         plan: None,
         json: false,
     })?;
@@ -581,14 +601,16 @@ fn board(a: BoardArgs) -> Result<()> {
         rate: a.fault_rate,
         seed: a.seed,
     });
-    let vb = lutna_sim::VirtualBoard::spawn(a.lanes, faults)?;
+    let sim = a.sim.unwrap_or_else(lutna_sim::Simulator::best_available);
+    let vb = lutna_sim::VirtualBoard::spawn_with(a.lanes, faults, sim, a.vcd.as_deref())?;
     // The first line is the device path, alone, so scripts can read it.
     println!("{}", vb.path);
     use std::io::Write as _;
     std::io::stdout().flush()?;
     eprintln!(
-        "virtual board: {} lanes, UART at {} clocks per bit, fault rate {}; serving until stopped (Ctrl-C)",
+        "virtual board: {} lanes on {}, UART at {} clocks per bit, fault rate {}; serving until stopped (Ctrl-C)",
         a.lanes,
+        vb.simulator,
         lutna_sim::CLOCKS_PER_BIT,
         a.fault_rate
     );

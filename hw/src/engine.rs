@@ -349,6 +349,10 @@ pub struct LayerEngine<const P: usize> {
     prog_half: DFF<Bits<1>>,
     prog_count: DFF<Bits<2>>,
     done_count: DFF<Bits<2>>,
+    /// Batches programmed and not yet finished (0..=2). A signal of its own so the 2-bit
+    /// wrap-around of `prog_count - done_count` holds in the generated Verilog too: there, a
+    /// difference compared with a literal is evaluated 32 bits wide and does not wrap.
+    batches_in_flight: Signal<Local, Bits<2>>,
     st_bias: DFF<Bits<32>>,
     st_mult: DFF<Bits<16>>,
     st_shift: DFF<Bits<6>>,
@@ -598,6 +602,7 @@ impl<const P: usize> LayerEngine<P> {
             prog_half: Default::default(),
             prog_count: Default::default(),
             done_count: Default::default(),
+            batches_in_flight: Default::default(),
             st_bias: Default::default(),
             st_mult: Default::default(),
             st_shift: Default::default(),
@@ -982,6 +987,7 @@ impl<const P: usize> Logic for LayerEngine<P> {
             self.lanes[l].table_addr.next = self.fill_addr.val();
             self.lanes[l].table_data.next = self.fill_entry.q.val();
         }
+        self.batches_in_flight.next = self.prog_count.q.val() - self.done_count.q.val();
         match self.prog.q.val() {
             ProgState::Idle => {
                 if self.conv_start.val() {
@@ -1015,7 +1021,7 @@ impl<const P: usize> Logic for LayerEngine<P> {
             }
             ProgState::BatchHead => {
                 // Wait for a free half: at most two batches programmed and not yet finished.
-                if (self.prog_count.q.val() - self.done_count.q.val()) != 2 {
+                if self.batches_in_flight.val() != 2 {
                     self.param_addr.d.next = self.param_addr.q.val() + 1;
                     self.word.d.next = ParamWord::BatchHead;
                     self.tap_index.d.next = 0.into();

@@ -3,6 +3,10 @@
 //! ~6 k cycles/s), with its UART simulated bit by bit and bridged to a pseudo-terminal, so the
 //! host's serial code cannot tell it from a real iCEBreaker.
 //!
+//! Two simulators step the same RTL: Verilator, compiled from the generated Verilog (the text
+//! yosys synthesizes; about 100 times faster, the default when `verilator` is installed), and
+//! RustHDL's own simulation of the Rust description (no C++ toolchain needed).
+//!
 //! Faults can be injected on both directions of the virtual line: flipped bits, dropped,
 //! duplicated and garbage bytes, seeded so a failing run can be replayed.
 
@@ -12,6 +16,7 @@ use lutna_hw::top::Accelerator;
 use serialport::SerialPort;
 
 pub mod client;
+pub mod verilated;
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -95,68 +100,164 @@ macro_rules! with_top {
     };
 }
 
+/// Which simulator steps the board's RTL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Simulator {
+    /// Verilator, compiled from the generated Verilog.
+    Verilator,
+    /// RustHDL's direct stepping of the Rust description.
+    RustHdl,
+}
+
+impl Simulator {
+    /// Verilator when it is installed, else RustHDL.
+    pub fn best_available() -> Simulator {
+        if verilated::verilator_installed() {
+            Simulator::Verilator
+        } else {
+            Simulator::RustHdl
+        }
+    }
+}
+
+impl std::fmt::Display for Simulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Simulator::Verilator => "verilator",
+            Simulator::RustHdl => "rusthdl",
+        })
+    }
+}
+
+impl std::str::FromStr for Simulator {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "verilator" => Ok(Simulator::Verilator),
+            "rusthdl" => Ok(Simulator::RustHdl),
+            _ => anyhow::bail!("unknown simulator {s:?}: choose verilator or rusthdl"),
+        }
+    }
+}
+
+/// The stepped RTL: RustHDL's model with the host's end of the UART in Rust, or a Verilated
+/// child process that simulates both ends of the wire itself.
+enum Backend {
+    RustHdl {
+        top: Top,
+        to_board: SoftUartTx,
+        from_board: SoftUartRx,
+    },
+    Verilator(verilated::Verilated),
+}
+
 /// The RTL of the board top with a software UART on its pins.
 pub struct Board {
-    top: Top,
-    to_board: SoftUartTx,
-    from_board: SoftUartRx,
+    backend: Backend,
     line_in: FaultLine,
     line_out: FaultLine,
     pub cycles: u64,
 }
 
 impl Board {
-    /// A board with `lanes` lanes (one of [`VIRTUAL_LANES`]).
+    /// A board with `lanes` lanes (one of [`VIRTUAL_LANES`]) on RustHDL.
     pub fn new(lanes: u8, faults: Option<Faults>) -> Result<Board> {
+        Board::with(lanes, faults, Simulator::RustHdl, None)
+    }
+
+    /// A board on the chosen simulator; `vcd` (Verilator only) records every signal.
+    pub fn with(
+        lanes: u8,
+        faults: Option<Faults>,
+        sim: Simulator,
+        vcd: Option<&std::path::Path>,
+    ) -> Result<Board> {
         let cpb = CLOCKS_PER_BIT as u16;
-        let top = match lanes {
-            4 => Top::L4(Box::new(Accelerator::top(cpb, identity(4)))),
-            8 => Top::L8(Box::new(Accelerator::top(cpb, identity(8)))),
-            16 => Top::L16(Box::new(Accelerator::top(cpb, identity(16)))),
-            _ => anyhow::bail!(
-                "the virtual board is built with 4, 8 or 16 lanes, not {lanes}: choose one with --lanes"
-            ),
+        let backend = match sim {
+            Simulator::Verilator => {
+                let exe = verilated::build(lanes, cpb, vcd.is_some())?;
+                Backend::Verilator(verilated::Verilated::start(&exe, cpb, vcd)?)
+            }
+            Simulator::RustHdl => {
+                if vcd.is_some() {
+                    anyhow::bail!("--vcd needs the Verilator simulator (--sim verilator)");
+                }
+                Backend::RustHdl {
+                    top: Board::rusthdl_top(lanes)?,
+                    to_board: SoftUartTx::new(CLOCKS_PER_BIT),
+                    from_board: SoftUartRx::new(CLOCKS_PER_BIT),
+                }
+            }
         };
         Ok(Board {
-            top,
-            to_board: SoftUartTx::new(CLOCKS_PER_BIT),
-            from_board: SoftUartRx::new(CLOCKS_PER_BIT),
+            backend,
             line_in: FaultLine::new(faults, 0x1111),
             line_out: FaultLine::new(faults, 0x2222),
             cycles: 0,
         })
     }
 
+    fn rusthdl_top(lanes: u8) -> Result<Top> {
+        let cpb = CLOCKS_PER_BIT as u16;
+        Ok(match lanes {
+            4 => Top::L4(Box::new(Accelerator::top(cpb, identity(4)))),
+            8 => Top::L8(Box::new(Accelerator::top(cpb, identity(8)))),
+            16 => Top::L16(Box::new(Accelerator::top(cpb, identity(16)))),
+            _ => anyhow::bail!(
+                "the virtual board is built with 4, 8 or 16 lanes, not {lanes}: choose one with --lanes"
+            ),
+        })
+    }
+
     /// True while the accelerator runs a program.
     pub fn running(&self) -> bool {
-        with_top!(&self.top, t => t.running.val())
+        match &self.backend {
+            Backend::RustHdl { top, .. } => with_top!(top, t => t.running.val()),
+            Backend::Verilator(v) => v.running(),
+        }
     }
 
     /// Bytes arriving from the host.
     pub fn receive(&mut self, bytes: &[u8]) {
         let bytes = self.line_in.apply(bytes);
-        self.to_board.push(&bytes);
+        match &mut self.backend {
+            Backend::RustHdl { to_board, .. } => to_board.push(&bytes),
+            Backend::Verilator(v) => v.receive(&bytes),
+        }
     }
 
     /// Runs `clocks` cycles; returns the bytes the board sent meanwhile.
-    pub fn step(&mut self, clocks: usize) -> Vec<u8> {
-        let mut out = vec![];
-        with_top!(&mut self.top, top => {
-            for _ in 0..clocks {
-                top.uart_rx.next = self.to_board.next_level();
-                tick(&mut **top, |t| &mut t.clock);
-                if let Some(b) = self.from_board.sample(top.uart_tx.val()) {
-                    out.push(b);
-                }
+    pub fn step(&mut self, clocks: usize) -> Result<Vec<u8>> {
+        let out = match &mut self.backend {
+            Backend::RustHdl {
+                top,
+                to_board,
+                from_board,
+            } => {
+                let mut out = vec![];
+                with_top!(top, top => {
+                    for _ in 0..clocks {
+                        top.uart_rx.next = to_board.next_level();
+                        tick(&mut **top, |t| &mut t.clock);
+                        if let Some(b) = from_board.sample(top.uart_tx.val()) {
+                            out.push(b);
+                        }
+                    }
+                });
+                out
             }
-        });
+            Backend::Verilator(v) => v.step(clocks)?,
+        };
         self.cycles += clocks as u64;
-        self.line_out.apply(&out)
+        Ok(self.line_out.apply(&out))
     }
 
     /// True while bytes from the host are still being shifted into the board.
     pub fn receiving(&self) -> bool {
-        !self.to_board.idle()
+        match &self.backend {
+            Backend::RustHdl { to_board, .. } => !to_board.idle(),
+            Backend::Verilator(v) => v.receiving(),
+        }
     }
 
     pub fn faults_injected(&self) -> u64 {
@@ -185,6 +286,8 @@ impl Stats {
 pub struct VirtualBoard {
     /// The device path the host opens (e.g. /dev/pts/7).
     pub path: String,
+    /// The simulator stepping the RTL.
+    pub simulator: Simulator,
     stop: Arc<AtomicBool>,
     stats: Arc<std::sync::Mutex<Stats>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -196,8 +299,18 @@ const PASS: usize = 2_000;
 const HOLD: u64 = 200_000;
 
 impl VirtualBoard {
+    /// A board on the best simulator installed (see [`Simulator::best_available`]).
     pub fn spawn(lanes: u8, faults: Option<Faults>) -> Result<VirtualBoard> {
-        let mut board = Board::new(lanes, faults)?;
+        VirtualBoard::spawn_with(lanes, faults, Simulator::best_available(), None)
+    }
+
+    pub fn spawn_with(
+        lanes: u8,
+        faults: Option<Faults>,
+        sim: Simulator,
+        vcd: Option<&std::path::Path>,
+    ) -> Result<VirtualBoard> {
+        let mut board = Board::with(lanes, faults, sim, vcd)?;
         let (mut master, slave) = serialport::TTYPort::pair()
             .context("cannot create a pseudo-terminal for the virtual board")?;
         let path = slave
@@ -239,7 +352,13 @@ impl VirtualBoard {
                     continue;
                 }
                 let t0 = Instant::now();
-                let out = board.step(PASS);
+                let out = match board.step(PASS) {
+                    Ok(out) => out,
+                    Err(e) => {
+                        eprintln!("virtual board: {e:#}");
+                        break;
+                    }
+                };
                 let dt = t0.elapsed().as_secs_f64();
                 if !out.is_empty() {
                     quiet_since = board.cycles;
@@ -256,6 +375,7 @@ impl VirtualBoard {
         });
         Ok(VirtualBoard {
             path,
+            simulator: sim,
             stop,
             stats,
             thread: Some(thread),
