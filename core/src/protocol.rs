@@ -139,6 +139,8 @@ pub enum NakReason {
     Busy = 5,
     /// A version-1 command this bitstream does not implement (yet).
     Unsupported = 6,
+    /// The frame stopped arriving after its header (a byte was lost): abandoned.
+    Timeout = 7,
 }
 
 /// The IDENTIFY reply: what the bitstream is, so the host can refuse a mismatched model.

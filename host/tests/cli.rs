@@ -362,6 +362,17 @@ fn virtual_board(args: &[&str]) -> (std::process::Child, String) {
 }
 
 #[test]
+fn a_noisy_line_costs_retransmissions_not_results() {
+    // One byte in a thousand flipped, dropped, duplicated or followed by garbage, both ways:
+    // the run still completes, every result bit-exact, paid for in retransmissions.
+    if board_images() < 100 {
+        return;
+    }
+    let r = run_on_virtual_board(&["--fault-rate", "0.001", "--seed", "7"], 100);
+    assert!(r["retransmissions"].as_u64().unwrap() > 0, "{r}");
+}
+
+#[test]
 fn probe_talks_to_a_virtual_board_and_fails_clearly_without_one() {
     let (mut child, path) = virtual_board(&["--lanes", "8"]);
     let out = lutna(&["probe", "--port", &path, "--json"]);
@@ -388,19 +399,30 @@ fn probe_talks_to_a_virtual_board_and_fails_clearly_without_one() {
     );
 }
 
-#[test]
-fn run_on_a_virtual_board_matches_the_golden_engine() {
-    // The on-board path end to end: `lutna board --virtual`, `lutna run` over the
-    // pseudo-terminal; the board's logits must equal the golden engine's and its top-1 must
-    // equal `lutna eval` on the same images. (With `--fault-rate 0.001` on the line this run
-    // does not finish yet: a LOAD went unanswered for 8 tries; see the issue note. Fault
-    // recovery is tested per frame in sim/tests/virtual_board.rs and hw/tests/accelerator.rs.)
-    let (mut child, path) = virtual_board(&[]);
+/// Images for the on-board runs: 100 on Verilator (seconds), 2 on RustHDL (~40 s each), so a
+/// machine without Verilator still runs the path, and says what it skipped.
+fn board_images() -> usize {
+    if lutna_sim::verilated::verilator_installed() {
+        100
+    } else {
+        eprintln!(
+            "NOTE: verilator not installed: the virtual-board runs use 2 images on RustHDL, \
+             not 100, and the --fault-rate 0.001 run is SKIPPED (./tools/test.sh installs it)"
+        );
+        2
+    }
+}
+
+/// `lutna run` against `lutna board --virtual BOARD_ARGS` on the first `n` sample images; checks
+/// the report and returns it.
+fn run_on_virtual_board(board_args: &[&str], n: usize) -> serde_json::Value {
+    let (mut child, path) = virtual_board(board_args);
     let model = root().join("models/icebreaker-w0.5.lutna");
     let data = root().join("data/cifar10-sample");
     let (model, data) = (model.to_str().unwrap(), data.to_str().unwrap());
+    let limit = n.to_string();
     let out = lutna(&[
-        "run", "--port", &path, "--model", model, "--data", data, "--limit", "2", "--json",
+        "run", "--port", &path, "--model", model, "--data", data, "--limit", &limit, "--json",
     ]);
     let _ = child.kill();
     let _ = child.wait();
@@ -410,14 +432,28 @@ fn run_on_a_virtual_board_matches_the_golden_engine() {
         String::from_utf8_lossy(&out.stderr)
     );
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(r["images"].as_u64(), Some(2));
-    assert_eq!(r["mismatches"].as_u64(), Some(0));
+    assert_eq!(r["images"].as_u64(), Some(n as u64));
+    assert_eq!(r["mismatches"].as_u64(), Some(0), "{r}");
     assert!(r["cycles_per_image"].as_f64().unwrap() > 100_000.0);
     let e = lutna(&[
-        "eval", "--model", model, "--data", data, "--limit", "2", "--scheme", "lutna", "--json",
+        "eval", "--model", model, "--data", data, "--limit", &limit, "--scheme", "lutna", "--json",
     ]);
     let e: serde_json::Value = serde_json::from_slice(&e.stdout).unwrap();
     assert_eq!(r["top1"].as_f64(), e["top1"].as_f64(), "board {r} eval {e}");
+    eprintln!("virtual board run: {r}");
+    r
+}
+
+#[test]
+fn run_on_a_virtual_board_matches_the_golden_engine() {
+    // The on-board path end to end: `lutna board --virtual`, `lutna run` over the
+    // pseudo-terminal; the board's logits must equal the golden engine's and its top-1 must
+    // equal `lutna eval` on the same images.
+    let n = board_images();
+    run_on_virtual_board(&[], n);
+    let model = root().join("models/icebreaker-w0.5.lutna");
+    let data = root().join("data/cifar10-sample");
+    let (model, data) = (model.to_str().unwrap(), data.to_str().unwrap());
     fails_with(
         &[
             "run",

@@ -8,7 +8,7 @@ fn main() {
         .nth(1)
         .unwrap_or_else(|| "accelerator.v".into());
     let id = lutna_hw::top::identity(8);
-    let uut = Accelerator::<8>::top(8, id);
+    let uut = Accelerator::<8>::top(8, lutna_hw::top::BOARD_RX_TIMEOUT_BYTES, id);
     std::fs::write(&out, generate_verilog(&uut)).expect("cannot write the Verilog");
     eprintln!("wrote {out}");
 }

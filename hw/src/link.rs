@@ -6,7 +6,9 @@
 //!   payload in its buffer (one block RAM per 512 bytes) while checking the CRC, and reports each
 //!   frame as accepted (`frame_ok`) or rejected (`frame_bad`, with the reason the NAK will carry).
 //!   It never waits forever: an oversize length is rejected at once, and a frame that stops
-//!   arriving for `timeout` clocks is abandoned and the hunt resumes.
+//!   arriving for `timeout` clocks is abandoned and the hunt resumes; when its header was in,
+//!   the abandoned frame is reported (reason `Timeout`), so the host can retransmit at once
+//!   instead of waiting out its own timeout.
 //!
 //! Unlike the software decoder, the receiver does not rescan the bytes of a rejected frame for a
 //! later marker (that would need the whole frame buffered twice); a frame hidden inside a damaged
@@ -104,6 +106,7 @@ pub struct FrameRx {
     timeout: Constant<Bits<24>>,
     reason_crc: Constant<Bits<8>>,
     reason_long: Constant<Bits<8>>,
+    reason_timeout: Constant<Bits<8>>,
 }
 
 impl FrameRx {
@@ -145,6 +148,7 @@ impl FrameRx {
             timeout: Constant::new((timeout as u64).into()),
             reason_crc: Constant::new((NakReason::BadCrc as u64).into()),
             reason_long: Constant::new((NakReason::TooLong as u64).into()),
+            reason_timeout: Constant::new((NakReason::Timeout as u64).into()),
         }
     }
 }
@@ -176,11 +180,18 @@ impl Logic for FrameRx {
         self.seq.next = self.seq_q.q.val();
         self.len.next = self.len_q.q.val();
         // A partial frame that stops arriving is abandoned.
-        if self.state.q.val() != RxState::Hunt {
+        if (self.state.q.val() != RxState::Hunt) & !self.byte_valid.val() {
             self.idle.d.next = self.idle.q.val() + 1;
             if self.idle.q.val() == self.timeout.val() {
                 self.state.d.next = RxState::Hunt;
                 self.idle.d.next = 0.into();
+                if (self.state.q.val() == RxState::Payload)
+                    | (self.state.q.val() == RxState::CrcLow)
+                    | (self.state.q.val() == RxState::CrcHigh)
+                {
+                    self.bad_q.d.next = true;
+                    self.reason_q.d.next = self.reason_timeout.val();
+                }
             }
         }
         if self.byte_valid.val() {

@@ -143,17 +143,29 @@ pub struct Accelerator<const P: usize> {
     bank_mask: Constant<Bits<32>>,
 }
 
+/// Silence, in byte times, after which a board abandons a partial frame. Long enough for the
+/// gaps a USB-serial bridge leaves between its packets (0.85 ms at 3 Mbaud), far shorter than
+/// the host's retransmission timeout.
+pub const BOARD_RX_TIMEOUT_BYTES: u32 = 256;
+
 impl<const P: usize> Accelerator<P> {
     /// The accelerator with empty memories (the host loads the program and images over the link).
-    pub fn new(clocks_per_bit: u16, identity: Identity) -> Self {
+    /// A partial frame is abandoned after `rx_timeout_bytes` byte times of silence.
+    pub fn new(clocks_per_bit: u16, rx_timeout_bytes: u32, identity: Identity) -> Self {
         Self::with_engine(
             clocks_per_bit,
+            rx_timeout_bytes,
             identity,
             LayerEngine::with_memories(&vec![vec![]; P], &[]),
         )
     }
 
-    fn with_engine(clocks_per_bit: u16, identity: Identity, engine: LayerEngine<P>) -> Self {
+    fn with_engine(
+        clocks_per_bit: u16,
+        rx_timeout_bytes: u32,
+        identity: Identity,
+        engine: LayerEngine<P>,
+    ) -> Self {
         assert_eq!(
             identity.lanes as usize, P,
             "the identity must state the build's lanes"
@@ -176,7 +188,7 @@ impl<const P: usize> Accelerator<P> {
             running: Default::default(),
             rx_uart: crate::uart::UartRx::new(clocks_per_bit),
             tx_uart: crate::uart::UartTx::new(clocks_per_bit),
-            rx: FrameRx::new(40 * clocks_per_bit as u32),
+            rx: FrameRx::new(10 * clocks_per_bit as u32 * rx_timeout_bytes),
             tx: FrameTx::default(),
             engine,
             identity: ROM::new(rom),
@@ -252,8 +264,8 @@ impl<const P: usize> Accelerator<P> {
     }
 
     /// An accelerator with its inputs marked driven, ready for simulation or Verilog generation.
-    pub fn top(clocks_per_bit: u16, identity: Identity) -> Self {
-        Self::connected(Self::new(clocks_per_bit, identity))
+    pub fn top(clocks_per_bit: u16, rx_timeout_bytes: u32, identity: Identity) -> Self {
+        Self::connected(Self::new(clocks_per_bit, rx_timeout_bytes, identity))
     }
 
     fn connected(mut uut: Self) -> Self {

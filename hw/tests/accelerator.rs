@@ -18,6 +18,9 @@ use lutna_hw::top::Accelerator;
 use std::path::Path;
 
 const CPB: usize = 4;
+/// A short receiver timeout (byte times), so the fuzz test's truncated frames are abandoned
+/// quickly.
+const RX_TIMEOUT_BYTES: u32 = 4;
 const P: usize = 8;
 
 fn identity() -> Identity {
@@ -36,7 +39,7 @@ struct Host {
 impl Host {
     fn new() -> Host {
         Host {
-            board: Accelerator::top(CPB as u16, identity()),
+            board: Accelerator::top(CPB as u16, RX_TIMEOUT_BYTES, identity()),
             tx: SoftUartTx::new(CPB),
             rx: SoftUartRx::new(CPB),
             decoder: Decoder::new(),
@@ -361,6 +364,6 @@ fn garbage_and_damaged_frames_neither_hang_nor_change_it() {
 fn accelerator_verilog_is_accepted_by_yosys() {
     // Verilog generation rejects combinational loops and yosys rejects slices of expressions
     // and keywords used as names; both bit this design once.
-    let uut = Accelerator::<P>::top(CPB as u16, identity());
+    let uut = Accelerator::<P>::top(CPB as u16, RX_TIMEOUT_BYTES, identity());
     lutna_hw::sim::validate_with_yosys("accelerator", &rust_hdl::prelude::generate_verilog(&uut));
 }

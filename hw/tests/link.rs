@@ -104,10 +104,14 @@ fn frames_are_received_through_garbage_damage_and_silence() {
                     want.push(Seen::Bad(NakReason::BadCrc as u8));
                 }
             }
-            // A frame cut short, then silence: abandoned without a report.
+            // A frame cut short, then silence: abandoned, and reported when its header (six
+            // bytes up to `seq`) was in.
             2 => {
                 stream.extend(line(&bytes[..bytes.len() / 2]));
                 stream.extend(vec![None; TIMEOUT as usize / 3 + 2]);
+                if bytes.len() / 2 >= 6 {
+                    want.push(Seen::Bad(NakReason::Timeout as u8));
+                }
             }
             _ => {
                 stream.extend(line(&bytes));

@@ -41,6 +41,10 @@ pub struct Link {
     pub stats: LinkStats,
     /// Data bytes per LOAD frame (adapts to the line, see [`Link::load`]).
     load_chunk: usize,
+    /// LOAD frames in a row that passed without a retransmission.
+    clean_loads: u32,
+    /// True once a reply has shown how fast the board answers.
+    paced: bool,
 }
 
 /// The most data one LOAD frame carries (an even number, for parameter words).
@@ -72,6 +76,8 @@ impl Link {
             tries: 8,
             stats: LinkStats::default(),
             load_chunk: LOAD_CHUNK_MAX,
+            clean_loads: 0,
+            paced: false,
         })
     }
 
@@ -103,6 +109,10 @@ impl Link {
                 self.stats.retransmissions += 1;
             }
             first = false;
+            // Stop and wait: nothing before this try can be the reply. A false start marker
+            // in earlier noise would otherwise keep the decoder waiting for a long frame and
+            // swallow every reply after it.
+            self.decoder = Decoder::new();
             self.port
                 .write_all(&bytes)
                 .with_context(|| format!("cannot write to {}", self.path))?;
@@ -132,11 +142,16 @@ impl Link {
                         // its nominal baud): later waits are three times this exchange's pace.
                         let pace = sent.elapsed() / line;
                         self.per_byte = self.per_byte.max(pace * 3);
+                        self.paced = true;
                         return Ok(f.payload);
                     }
                     if f.cmd == NAK {
                         match f.payload.first().copied() {
-                            Some(r) if r == NakReason::BadCrc as u8 || r == NakReason::TooLong as u8 => {
+                            Some(r)
+                                if r == NakReason::BadCrc as u8
+                                    || r == NakReason::TooLong as u8
+                                    || r == NakReason::Timeout as u8 =>
+                            {
                                 nak = true;
                                 break 'wait; // damaged on the way: send again now
                             }
@@ -153,9 +168,13 @@ impl Link {
             if nak {
                 damaged += 1;
             } else {
-                // No reply in time: the board may just be slower than assumed; wait longer.
                 timeouts += 1;
-                self.per_byte = (self.per_byte * 2).min(Duration::from_millis(50));
+                // Before the first reply, silence may mean a board slower than assumed (a
+                // simulated one): wait longer. After it, the pace is known and silence means
+                // a lost frame, which waiting longer would not bring back.
+                if !self.paced {
+                    self.per_byte = (self.per_byte * 2).min(Duration::from_millis(50));
+                }
             }
         }
         bail!(
@@ -213,12 +232,17 @@ impl Link {
                 );
             }
             // Frames shrink while a noisy line makes them need retransmissions (a long frame
-            // is more likely to be hit) and grow back when they pass.
-            self.load_chunk = if self.stats.retransmissions > before {
-                (self.load_chunk / 2).max(128) & !1 // parameter pieces are whole words
+            // is more likely to be hit) and grow back after a run of clean ones.
+            if self.stats.retransmissions > before {
+                self.load_chunk = (self.load_chunk / 2).max(128) & !1; // whole parameter words
+                self.clean_loads = 0;
             } else {
-                (self.load_chunk * 2).min(LOAD_CHUNK_MAX)
-            };
+                self.clean_loads += 1;
+                if self.clean_loads >= 8 {
+                    self.load_chunk = (self.load_chunk * 2).min(LOAD_CHUNK_MAX);
+                    self.clean_loads = 0;
+                }
+            }
             done += n;
             progress(done);
         }
@@ -262,7 +286,8 @@ impl Link {
             }
             if s.0 == RunState::Idle as u8 {
                 bail!(
-                    "the board stopped before finishing the run (state idle at layer {}): it was                      reset; load the model again and rerun",
+                    "the board stopped before finishing the run (state idle at layer {}): it was \
+                     reset; load the model again and rerun",
                     s.1
                 );
             }
@@ -271,7 +296,8 @@ impl Link {
                 since = Instant::now();
             } else if since.elapsed() > stall {
                 bail!(
-                    "the board has been at layer {} for {:?} without progress: it hangs or runs                      a different program",
+                    "the board has been at layer {} for {:?} without progress: it hangs or runs \
+                     a different program",
                     s.1,
                     stall
                 );

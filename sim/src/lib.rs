@@ -26,6 +26,11 @@ use std::time::{Duration, Instant};
 /// figure is a build parameter; the line protocol does not depend on it).
 pub const CLOCKS_PER_BIT: usize = 4;
 
+/// Silence (byte times) after which the virtual board abandons a partial frame: longer than a
+/// pass of the serving loop, so a frame whose bytes reach the pseudo-terminal in two pieces
+/// is still received whole.
+pub const RX_TIMEOUT_BYTES: u32 = 64;
+
 /// Faults injected per byte on the virtual line, each with probability `rate`.
 #[derive(Clone, Copy, Debug)]
 pub struct Faults {
@@ -200,9 +205,9 @@ impl Board {
     fn rusthdl_top(lanes: u8) -> Result<Top> {
         let cpb = CLOCKS_PER_BIT as u16;
         Ok(match lanes {
-            4 => Top::L4(Box::new(Accelerator::top(cpb, identity(4)))),
-            8 => Top::L8(Box::new(Accelerator::top(cpb, identity(8)))),
-            16 => Top::L16(Box::new(Accelerator::top(cpb, identity(16)))),
+            4 => Top::L4(Box::new(Accelerator::top(cpb, RX_TIMEOUT_BYTES, identity(4)))),
+            8 => Top::L8(Box::new(Accelerator::top(cpb, RX_TIMEOUT_BYTES, identity(8)))),
+            16 => Top::L16(Box::new(Accelerator::top(cpb, RX_TIMEOUT_BYTES, identity(16)))),
             _ => anyhow::bail!(
                 "the virtual board is built with 4, 8 or 16 lanes, not {lanes}: choose one with --lanes"
             ),
@@ -335,7 +340,9 @@ impl VirtualBoard {
                     master.set_timeout(Duration::from_millis(0)).ok();
                 }
                 let n = match master.bytes_to_read() {
-                    Ok(0) if waiting => master.read(&mut buf[..1]).unwrap_or(0),
+                    // Everything that has arrived: a frame written at once is taken at once, so
+                    // its bytes reach the board's pin back to back, as on a real line.
+                    Ok(0) if waiting => master.read(&mut buf).unwrap_or(0),
                     Ok(0) => 0,
                     Ok(k) => master.read(&mut buf[..(k as usize).min(4096)]).unwrap_or(0),
                     Err(_) => 0,

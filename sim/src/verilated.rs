@@ -17,9 +17,21 @@ const HARNESS: &str = include_str!("../verilator/harness.cpp");
 pub fn accelerator_verilog(lanes: u8, clocks_per_bit: u16) -> Result<String> {
     let id = identity(lanes);
     Ok(match lanes {
-        4 => generate_verilog(&Accelerator::<4>::top(clocks_per_bit, id)),
-        8 => generate_verilog(&Accelerator::<8>::top(clocks_per_bit, id)),
-        16 => generate_verilog(&Accelerator::<16>::top(clocks_per_bit, id)),
+        4 => generate_verilog(&Accelerator::<4>::top(
+            clocks_per_bit,
+            crate::RX_TIMEOUT_BYTES,
+            id,
+        )),
+        8 => generate_verilog(&Accelerator::<8>::top(
+            clocks_per_bit,
+            crate::RX_TIMEOUT_BYTES,
+            id,
+        )),
+        16 => generate_verilog(&Accelerator::<16>::top(
+            clocks_per_bit,
+            crate::RX_TIMEOUT_BYTES,
+            id,
+        )),
         _ => bail!(
             "the virtual board is built with 4, 8 or 16 lanes, not {lanes}: choose one with --lanes"
         ),

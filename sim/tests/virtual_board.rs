@@ -3,12 +3,19 @@
 
 use lutna_core::protocol::Command;
 use lutna_sim::client::Link;
-use lutna_sim::{identity, Faults, VirtualBoard};
+use lutna_sim::{identity, Faults, Simulator, VirtualBoard};
 use std::time::{Duration, Instant};
 
 #[test]
 fn host_identifies_the_virtual_board_over_a_pty() {
-    let board = VirtualBoard::spawn(8, None).unwrap();
+    for sim in [Simulator::RustHdl, Simulator::best_available()] {
+        identify_over_a_pty(sim);
+    }
+}
+
+fn identify_over_a_pty(sim: Simulator) {
+    let board = VirtualBoard::spawn_with(8, None, sim, None).unwrap();
+    assert_eq!(board.simulator, sim);
     assert!(board.path.starts_with("/dev/"), "{}", board.path);
     let mut link = Link::open(&board.path, 3_000_000).unwrap();
     assert_eq!(link.identify().unwrap(), identity(8));
@@ -24,7 +31,7 @@ fn host_identifies_the_virtual_board_over_a_pty() {
     let s = board.stats();
     assert!(s.cycles > 0 && s.bytes_in > 0 && s.bytes_out > 0);
     eprintln!(
-        "virtual board: {:.0} simulated cycles/s",
+        "virtual board on {sim}: {:.0} simulated cycles/s",
         s.cycles_per_second()
     );
 }
