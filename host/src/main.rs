@@ -111,6 +111,10 @@ struct BoardArgs {
     /// 1 MB per thousand cycles)
     #[arg(long)]
     vcd: Option<PathBuf>,
+    /// Power-cycle the board once when its simulated clock reaches this many cycles (memories
+    /// cleared, as when a real board is unplugged), to test a host's recovery
+    #[arg(long)]
+    power_cycle_at: Option<u64>,
 }
 
 #[derive(Args)]
@@ -602,7 +606,13 @@ fn board(a: BoardArgs) -> Result<()> {
         seed: a.seed,
     });
     let sim = a.sim.unwrap_or_else(lutna_sim::Simulator::best_available);
-    let vb = lutna_sim::VirtualBoard::spawn_with(a.lanes, faults, sim, a.vcd.as_deref())?;
+    let vb = lutna_sim::VirtualBoard::spawn_power_cycling(
+        a.lanes,
+        faults,
+        sim,
+        a.vcd.as_deref(),
+        a.power_cycle_at,
+    )?;
     // The first line is the device path, alone, so scripts can read it.
     println!("{}", vb.path);
     use std::io::Write as _;

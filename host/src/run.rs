@@ -41,6 +41,8 @@ pub struct Report {
     pub first_mismatch: Option<String>,
     pub images_per_s: f64,
     pub retransmissions: u64,
+    /// Times the program was loaded again because the board had been reset or power-cycled.
+    pub program_reloads: usize,
     pub cycles_per_image: f64,
     /// The cycle model's prediction for one image (`lutna_core::accel`).
     pub predicted_cycles_per_image: u64,
@@ -145,6 +147,9 @@ fn diagnose(
     )
 }
 
+/// Program reloads (after a board reset or power cycle) a run tolerates before it gives up.
+const MAX_RELOADS: usize = 3;
+
 pub fn run(o: Options) -> Result<Report> {
     let model = Model::load(&o.model)?;
     let plan = match &o.plan {
@@ -195,18 +200,47 @@ pub fn run(o: Options) -> Result<Report> {
     let (mut correct, mut mismatches, mut first_mismatch) = (0, 0, None);
     let (mut link_s, mut compute_s, mut cycles) = (0.0, 0.0, 0u64);
     let t_images = Instant::now();
+    let mut reloads = 0;
     for i in 0..data.len() {
         let image = data.image(i);
-        let t = Instant::now();
         let (address, bytes) = program.places[0].linear(&cfg, image);
-        link.load(Region::Activations, address, &bytes, |_| {})?;
-        let t_run = Instant::now();
-        link.run(Duration::from_secs(120))?;
-        let t_read = Instant::now();
-        let logits = link.logits()?;
-        let counters = link.counters()?;
-        link_s += (t_run - t).as_secs_f64() + t_read.elapsed().as_secs_f64();
-        compute_s += (t_read - t_run).as_secs_f64();
+        // One image: load, run, read back. A board that was reset or power-cycled meanwhile
+        // (its run stops, or its memory no longer holds the program) gets the program again and
+        // the image is rerun, so no result comes from a board that lost its program.
+        let (logits, counters) = loop {
+            let t = Instant::now();
+            let attempt = (|| -> Result<_> {
+                link.load(Region::Activations, address, &bytes, |_| {})?;
+                let t_run = Instant::now();
+                link.run(Duration::from_secs(120))?;
+                let t_read = Instant::now();
+                let logits = link.logits()?;
+                let counters = link.counters()?;
+                let intact = link.read(Region::Params, 0, head.len())? == head;
+                Ok((logits, counters, intact, t_run, t_read))
+            })();
+            let failure = match attempt {
+                Ok((logits, counters, true, t_run, t_read)) => {
+                    link_s += (t_run - t).as_secs_f64() + t_read.elapsed().as_secs_f64();
+                    compute_s += (t_read - t_run).as_secs_f64();
+                    break (logits, counters);
+                }
+                Ok(_) => anyhow::anyhow!("the board no longer holds the program"),
+                Err(e) => e,
+            };
+            reloads += 1;
+            if reloads > MAX_RELOADS {
+                return Err(failure.context(format!(
+                    "image {i}: the board lost its program or its run {MAX_RELOADS} times; \
+                     check the board's power and reset line, then run again"
+                )));
+            }
+            pb.println(format!(
+                "image {i}: {failure:#}; the board was reset or power-cycled: loading the program \
+                 again and rerunning the image"
+            ));
+            link.load(Region::Params, 0, &params, |_| {})?;
+        };
         cycles += counters.run_cycles as u64;
         let want = golden.run(image);
         let n = want.len();
@@ -242,6 +276,7 @@ pub fn run(o: Options) -> Result<Report> {
         first_mismatch,
         images_per_s: images as f64 / elapsed.max(1e-9),
         retransmissions: s.retransmissions,
+        program_reloads: reloads,
         cycles_per_image: cycles as f64 / images.max(1) as f64,
         predicted_cycles_per_image: predicted,
         bytes_sent: s.bytes_sent,
@@ -279,6 +314,12 @@ pub fn print(r: &Report) {
         100.0 * r.link_efficiency,
         r.retransmissions
     );
+    if r.program_reloads > 0 {
+        println!(
+            "  the board was reset or power-cycled: program loaded again {} times",
+            r.program_reloads
+        );
+    }
     println!(
         "  time: program load {:.1} s; per run, link {:.1} s and compute {:.1} s in all",
         r.program_load_s, r.link_s, r.compute_s

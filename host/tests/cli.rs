@@ -373,6 +373,17 @@ fn a_noisy_line_costs_retransmissions_not_results() {
 }
 
 #[test]
+fn a_board_power_cycled_mid_run_gets_its_program_again() {
+    // The virtual board loses everything at cycle 3 M (around the tenth image): the host must
+    // notice, load the program again and rerun the image; every result still bit-exact.
+    if board_images() < 100 {
+        return;
+    }
+    let r = run_on_virtual_board(&["--power-cycle-at", "3000000"], 20);
+    assert!(r["program_reloads"].as_u64().unwrap() >= 1, "{r}");
+}
+
+#[test]
 fn probe_talks_to_a_virtual_board_and_fails_clearly_without_one() {
     let (mut child, path) = virtual_board(&["--lanes", "8"]);
     let out = lutna(&["probe", "--port", &path, "--json"]);

@@ -159,6 +159,8 @@ enum Backend {
 /// The RTL of the board top with a software UART on its pins.
 pub struct Board {
     backend: Backend,
+    lanes: u8,
+    sim: Simulator,
     line_in: FaultLine,
     line_out: FaultLine,
     pub cycles: u64,
@@ -196,10 +198,21 @@ impl Board {
         };
         Ok(Board {
             backend,
+            lanes,
+            sim,
             line_in: FaultLine::new(faults, 0x1111),
             line_out: FaultLine::new(faults, 0x2222),
             cycles: 0,
         })
+    }
+
+    /// Power-cycles the board: fresh RTL, every register and memory back to its initial state
+    /// (the program and image are gone, as after unplugging a real board). The simulated clock
+    /// count and the line faults carry on; a VCD, if any, stops at the power cycle.
+    pub fn power_cycle(&mut self) -> Result<()> {
+        let fresh = Board::with(self.lanes, None, self.sim, None)?;
+        self.backend = fresh.backend;
+        Ok(())
     }
 
     fn rusthdl_top(lanes: u8) -> Result<Top> {
@@ -315,6 +328,18 @@ impl VirtualBoard {
         sim: Simulator,
         vcd: Option<&std::path::Path>,
     ) -> Result<VirtualBoard> {
+        VirtualBoard::spawn_power_cycling(lanes, faults, sim, vcd, None)
+    }
+
+    /// As [`VirtualBoard::spawn_with`]; the board power-cycles itself once when its simulated
+    /// clock reaches `power_cycle_at` (to test what a host does when a board loses everything).
+    pub fn spawn_power_cycling(
+        lanes: u8,
+        faults: Option<Faults>,
+        sim: Simulator,
+        vcd: Option<&std::path::Path>,
+        mut power_cycle_at: Option<u64>,
+    ) -> Result<VirtualBoard> {
         let mut board = Board::with(lanes, faults, sim, vcd)?;
         let (mut master, slave) = serialport::TTYPort::pair()
             .context("cannot create a pseudo-terminal for the virtual board")?;
@@ -329,7 +354,8 @@ impl VirtualBoard {
             // The slave end stays open here so the master never sees a hang-up between host
             // connections.
             let _slave = slave;
-            let mut quiet_since = u64::MAX / 2;
+            // Idle from the start: the clock runs only while the host talks (and HOLD after).
+            let mut quiet_since = 0;
             let mut buf = [0u8; 4096];
             while !stop2.load(Ordering::Relaxed) {
                 let waiting = board.cycles.saturating_sub(quiet_since) > HOLD && !board.running();
@@ -357,6 +383,14 @@ impl VirtualBoard {
                     && !board.running()
                 {
                     continue;
+                }
+                if power_cycle_at.is_some_and(|c| board.cycles >= c) {
+                    power_cycle_at = None;
+                    if let Err(e) = board.power_cycle() {
+                        eprintln!("virtual board: {e:#}");
+                        break;
+                    }
+                    eprintln!("virtual board: power-cycled at cycle {}", board.cycles);
                 }
                 let t0 = Instant::now();
                 let out = match board.step(PASS) {
