@@ -81,7 +81,10 @@ pub fn build(lanes: u8, clocks_per_bit: u16, trace: bool) -> Result<PathBuf> {
     }
     // Built in a private folder and renamed into place, so concurrent builds never see half a
     // model.
-    let tmp = dir.with_extension(format!("tmp{}", std::process::id()));
+    // Unique per build, also between threads of one process.
+    static BUILDS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = BUILDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.with_extension(format!("tmp{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp)
         .with_context(|| format!("cannot create the build folder {}", tmp.display()))?;
