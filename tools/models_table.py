@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Prints the models/README.md table row of each committed model, from lutna's own JSON.
 
-    python3 tools/models_table.py [DATA_DIR]        (default ../shared/cifar10)
+    python3 tools/models_table.py [DATA_DIR [MODEL_STEM...]]   (default ../shared/cifar10, all)
 
 Every figure comes from `lutna info --json`, `lutna eval --json` (test split, all 10,000 images)
 and `lutna eval --onnx` (the float model run by tract), run here and now.
@@ -30,6 +30,8 @@ def main():
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for path in sorted(glob.glob(os.path.join(ROOT, "models", "*.lutna"))):
         stem = os.path.splitext(os.path.basename(path))[0]
+        if len(sys.argv) > 2 and stem not in sys.argv[2:]:
+            continue
         rel = os.path.relpath(path, ROOT)
         arch, _, width = stem.partition("-w")
         info = lutna("info", "--model", rel)
