@@ -31,7 +31,6 @@ impl LinkStats {
 pub struct Link {
     port: Box<dyn SerialPort>,
     path: String,
-    decoder: Decoder,
     seq: u8,
     /// How long to wait for a reply before retransmitting (plus `per_byte` for every byte of
     /// the request and the largest reply), and how many tries in all.
@@ -68,7 +67,6 @@ impl Link {
         Ok(Link {
             port,
             path: path.to_string(),
-            decoder: Decoder::new(),
             seq: 0,
             timeout: Duration::from_millis(500),
             // Ten bits per byte at the line rate, four times over.
@@ -112,7 +110,7 @@ impl Link {
             // Stop and wait: nothing before this try can be the reply. A false start marker
             // in earlier noise would otherwise keep the decoder waiting for a long frame and
             // swallow every reply after it.
-            self.decoder = Decoder::new();
+            let mut decoder = Decoder::new();
             self.port
                 .write_all(&bytes)
                 .with_context(|| format!("cannot write to {}", self.path))?;
@@ -131,7 +129,7 @@ impl Link {
                     }
                 };
                 self.stats.bytes_received += n as u64;
-                for ev in self.decoder.push(&buf[..n]) {
+                for ev in decoder.push(&buf[..n]) {
                     let Event::Frame(f) = ev else { continue };
                     if f.seq != seq {
                         continue; // a stale reply to an earlier try

@@ -16,7 +16,6 @@ use lutna_hw::top::Accelerator;
 use serialport::SerialPort;
 
 pub mod client;
-pub mod verilated;
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -98,11 +97,39 @@ pub const VIRTUAL_LANES: [u8; 3] = [4, 8, 16];
 macro_rules! with_top {
     ($top:expr, $t:ident => $body:expr) => {
         match $top {
-            Top::L4($t) => $body,
-            Top::L8($t) => $body,
-            Top::L16($t) => $body,
+            $crate::Top::L4($t) => $body,
+            $crate::Top::L8($t) => $body,
+            $crate::Top::L16($t) => $body,
         }
     };
+}
+
+// After `with_top!`, which it uses.
+pub mod verilated;
+
+/// The accelerator top the virtual board simulates (both simulators build from this).
+fn accelerator_top(lanes: u8) -> Result<Top> {
+    let cpb = CLOCKS_PER_BIT as u16;
+    Ok(match lanes {
+        4 => Top::L4(Box::new(Accelerator::top(
+            cpb,
+            RX_TIMEOUT_BYTES,
+            identity(4),
+        ))),
+        8 => Top::L8(Box::new(Accelerator::top(
+            cpb,
+            RX_TIMEOUT_BYTES,
+            identity(8),
+        ))),
+        16 => Top::L16(Box::new(Accelerator::top(
+            cpb,
+            RX_TIMEOUT_BYTES,
+            identity(16),
+        ))),
+        _ => anyhow::bail!(
+            "the virtual board is built with 4, 8 or 16 lanes, not {lanes}: choose one with --lanes"
+        ),
+    })
 }
 
 /// Which simulator steps the board's RTL.
@@ -182,7 +209,7 @@ impl Board {
         let cpb = CLOCKS_PER_BIT as u16;
         let backend = match sim {
             Simulator::Verilator => {
-                let exe = verilated::build(lanes, cpb, vcd.is_some())?;
+                let exe = verilated::build(lanes, vcd.is_some())?;
                 Backend::Verilator(verilated::Verilated::start(&exe, cpb, vcd)?)
             }
             Simulator::RustHdl => {
@@ -190,7 +217,7 @@ impl Board {
                     anyhow::bail!("--vcd needs the Verilator simulator (--sim verilator)");
                 }
                 Backend::RustHdl {
-                    top: Board::rusthdl_top(lanes)?,
+                    top: accelerator_top(lanes)?,
                     to_board: SoftUartTx::new(CLOCKS_PER_BIT),
                     from_board: SoftUartRx::new(CLOCKS_PER_BIT),
                 }
@@ -213,18 +240,6 @@ impl Board {
         let fresh = Board::with(self.lanes, None, self.sim, None)?;
         self.backend = fresh.backend;
         Ok(())
-    }
-
-    fn rusthdl_top(lanes: u8) -> Result<Top> {
-        let cpb = CLOCKS_PER_BIT as u16;
-        Ok(match lanes {
-            4 => Top::L4(Box::new(Accelerator::top(cpb, RX_TIMEOUT_BYTES, identity(4)))),
-            8 => Top::L8(Box::new(Accelerator::top(cpb, RX_TIMEOUT_BYTES, identity(8)))),
-            16 => Top::L16(Box::new(Accelerator::top(cpb, RX_TIMEOUT_BYTES, identity(16)))),
-            _ => anyhow::bail!(
-                "the virtual board is built with 4, 8 or 16 lanes, not {lanes}: choose one with --lanes"
-            ),
-        })
     }
 
     /// True while the accelerator runs a program.

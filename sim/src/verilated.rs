@@ -4,7 +4,6 @@
 //! this crate drives over a pipe; builds are cached by a hash of everything that goes into them.
 
 use anyhow::{bail, Context, Result};
-use lutna_hw::top::{identity, Accelerator};
 use rust_hdl::prelude::*;
 use std::hash::{Hash, Hasher};
 use std::io::{BufReader, Read, Write};
@@ -13,29 +12,10 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
 const HARNESS: &str = include_str!("../verilator/harness.cpp");
 
-/// The Verilog of the accelerator top with `lanes` lanes and `clocks_per_bit` UART clocks.
-pub fn accelerator_verilog(lanes: u8, clocks_per_bit: u16) -> Result<String> {
-    let id = identity(lanes);
-    Ok(match lanes {
-        4 => generate_verilog(&Accelerator::<4>::top(
-            clocks_per_bit,
-            crate::RX_TIMEOUT_BYTES,
-            id,
-        )),
-        8 => generate_verilog(&Accelerator::<8>::top(
-            clocks_per_bit,
-            crate::RX_TIMEOUT_BYTES,
-            id,
-        )),
-        16 => generate_verilog(&Accelerator::<16>::top(
-            clocks_per_bit,
-            crate::RX_TIMEOUT_BYTES,
-            id,
-        )),
-        _ => bail!(
-            "the virtual board is built with 4, 8 or 16 lanes, not {lanes}: choose one with --lanes"
-        ),
-    })
+/// The Verilog of the accelerator top with `lanes` lanes, built as the RustHDL board is.
+pub fn accelerator_verilog(lanes: u8) -> Result<String> {
+    let top = crate::accelerator_top(lanes)?;
+    Ok(with_top!(&top, t => generate_verilog(&**t)))
 }
 
 /// True when `verilator` (and so a C++ compiler, which Debian's package pulls in) is installed.
@@ -62,14 +42,15 @@ fn cache_root() -> PathBuf {
 }
 
 /// Compiles (or finds in the cache) the Verilated board; returns the executable's path.
-pub fn build(lanes: u8, clocks_per_bit: u16, trace: bool) -> Result<PathBuf> {
+pub fn build(lanes: u8, trace: bool) -> Result<PathBuf> {
+    let clocks_per_bit = crate::CLOCKS_PER_BIT;
     if !verilator_installed() {
         bail!(
             "verilator is not installed: `sudo apt-get install verilator` (Debian/Ubuntu), or use \
              --sim rusthdl (about 100x slower)"
         );
     }
-    let verilog = accelerator_verilog(lanes, clocks_per_bit)?;
+    let verilog = accelerator_verilog(lanes)?;
     let mut h = std::collections::hash_map::DefaultHasher::new();
     (&verilog, HARNESS, trace, env!("CARGO_PKG_VERSION")).hash(&mut h);
     let dir = cache_root()
