@@ -15,6 +15,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 mod analyze;
+mod build;
 mod run;
 
 /// Where the shipped model and sample images live, relative to the repository root.
@@ -60,6 +61,48 @@ enum Cmd {
     /// Run a model on a board (real or virtual) over its serial port, checking every result
     /// against the golden engine
     Run(RunArgs),
+    /// Build a bitstream with the open toolchain (yosys, nextpnr-ice40, icepack) and report
+    /// resources and timing
+    Build(BuildArgs),
+    /// Flash a built bitstream onto a board with iceprog
+    Prog(ProgArgs),
+}
+
+#[derive(Args)]
+struct BuildArgs {
+    /// Target board: icebreaker (iCE40UP5K-SG48) or hx8k (iCE40HX8K-CT256 breakout)
+    #[arg(long)]
+    board: lutna_hw::build::BoardKind,
+    /// accelerator (the whole design) or probe (link only: IDENTIFY / STATUS, for board bring-up)
+    #[arg(long, default_value = "accelerator")]
+    design: lutna_hw::build::DesignKind,
+    /// Lanes P of the accelerator (4, 8 or 16)
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u8).range(1..=64))]
+    lanes: u8,
+    /// Activation chunk width K of the LUT-NA lanes (the accelerator is built with 4)
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u8).range(1..=8))]
+    chunk_bits: u8,
+    /// Clock the PLL makes and nextpnr must meet, MHz (a multiple of the baud rate)
+    #[arg(long, default_value_t = 24.0)]
+    freq: f64,
+    /// UART rate the design is built for
+    #[arg(long, default_value_t = 3_000_000)]
+    baud: u32,
+    /// Build folder: Verilog, pin file, tool logs, report.json, report.md, top.bin
+    #[arg(long)]
+    out: PathBuf,
+    /// Print report.json to stdout instead of the text report
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct ProgArgs {
+    /// Bitstream file, or the build folder holding top.bin
+    bitstream: PathBuf,
+    /// Load into the FPGA's configuration RAM only (lost at power-off) instead of the flash
+    #[arg(long)]
+    sram: bool,
 }
 
 #[derive(Args)]
@@ -262,6 +305,19 @@ fn main() -> ExitCode {
         Cmd::Board(a) => board(a),
         Cmd::Probe(a) => probe(a),
         Cmd::Run(a) => run_on_board(a),
+        Cmd::Build(a) => build::run(
+            lutna_hw::build::BuildOptions {
+                board: a.board,
+                design: a.design,
+                lanes: a.lanes,
+                chunk_bits: a.chunk_bits,
+                freq_mhz: a.freq,
+                baud: a.baud,
+                out: a.out,
+            },
+            a.json,
+        ),
+        Cmd::Prog(a) => build::prog(a.bitstream, a.sram),
         Cmd::Analyze(a) => analyze::run(analyze::Options {
             out: a
                 .out

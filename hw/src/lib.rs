@@ -9,9 +9,11 @@
 //! ([`uart`], [`link`]), the [`engine::LayerEngine`] that runs whole compiled networks, and the
 //! [`top::Accelerator`] (link + command handler + engine), each tested bit-exact against
 //! lutna-core. [`cost`] and [`gatesim`] measure gate-level area and switching energy of each lane
-//! kind. Not yet written: the UP5K memory mapping (SPRAM / block RAM primitives for the engine's
-//! behavioural memories), the board tops with their PLL and pins, and the build flow.
+//! kind. [`build`] wraps a design in its board top (PLL, pins) and runs yosys, nextpnr-ice40 and
+//! icepack. Not yet written: the UP5K memory mapping (SPRAM / block RAM primitives for the
+//! engine's behavioural memories; docs/fpga-fit.md), without which the accelerator does not fit.
 
+pub mod build;
 pub mod cost;
 pub mod engine;
 pub mod fabric;
