@@ -7,14 +7,14 @@ use lutna_hw::build::{build, BuildOptions, BuildReport, DesignKind};
 use std::path::{Path, PathBuf};
 
 /// Cycles per image of the shipped iCEBreaker model on `lanes` lanes (the cycle model of
-/// lutna-core), or None when the model is not at hand.
-fn shipped_cycles(lanes: u8) -> Option<(String, u64)> {
-    let path = super::shipped(super::DEMO_MODEL).ok()?;
-    let model = lutna_core::Model::load(&path).ok()?;
-    let cfg = AccelConfig::new(lanes as usize).ok()?;
-    let plan = lutna_core::Plan::uniform("lutna".parse().ok()?);
-    let program = compile(&cfg, &model, &plan).ok()?;
-    Some((model.name.clone(), program.cycle_model().1))
+/// lutna-core), or why there is no figure.
+fn shipped_cycles(lanes: u8) -> Result<(String, u64)> {
+    let path = super::shipped(super::DEMO_MODEL)?;
+    let model = lutna_core::Model::load(&path)?;
+    let cfg = AccelConfig::new(lanes as usize)?;
+    let plan = lutna_core::Plan::uniform("lutna".parse().map_err(anyhow::Error::msg)?);
+    let program = compile(&cfg, &model, &plan)?;
+    Ok((model.name.clone(), program.cycle_model().1))
 }
 
 pub fn run(opts: BuildOptions, json: bool) -> Result<()> {
@@ -39,18 +39,26 @@ pub fn run(opts: BuildOptions, json: bool) -> Result<()> {
     let mut value = serde_json::to_value(&report)?;
     let mut extra = String::new();
     if report.design == DesignKind::Accelerator {
-        if let Some((name, cycles)) = shipped_cycles(report.lanes) {
-            let clock = report
-                .fmax_mhz
-                .map(|f| f.min(report.pll.map_or(report.target_mhz, |p| p.out_mhz)));
-            let at = clock.unwrap_or(report.target_mhz);
-            let ips = at * 1e6 / cycles as f64;
-            value["predicted_cycles_per_image"] = cycles.into();
-            value["predicted_images_per_s"] = ips.into();
-            value["predicted_model"] = name.clone().into();
-            extra = format!(
+        match shipped_cycles(report.lanes) {
+            Err(e) => {
+                extra = format!(
+                    "Cycle model: no figure for the shipped model on {} lanes ({e:#}).\n",
+                    report.lanes
+                )
+            }
+            Ok((name, cycles)) => {
+                let clock = report
+                    .fmax_mhz
+                    .map(|f| f.min(report.pll.map_or(report.target_mhz, |p| p.out_mhz)));
+                let at = clock.unwrap_or(report.target_mhz);
+                let ips = at * 1e6 / cycles as f64;
+                value["predicted_cycles_per_image"] = cycles.into();
+                value["predicted_images_per_s"] = ips.into();
+                value["predicted_model"] = name.clone().into();
+                extra = format!(
                 "Cycle model: {name} (LUT-NA) takes {cycles} cycles per image, {ips:.1} images/s at {at:.2} MHz (compute only; the UART adds about 10 ms per image at 3 Mbaud).\n"
             );
+            }
         }
     }
     write_reports(&opts.out, &report, &value, &extra)?;

@@ -252,25 +252,8 @@ pub fn fpga_cost(name: &str) -> Result<FpgaCost> {
     let dir = std::env::temp_dir().join(format!("lutna-pack-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     std::fs::write(dir.join("lane.v"), verilog)?;
-    let tool = |cmd: &str, args: &[&str]| -> Result<String> {
-        let out = Command::new(cmd)
-            .current_dir(&dir)
-            .args(args)
-            .output()
-            .map_err(|e| {
-                anyhow!(
-                    "cannot run {cmd} ({e}); install with `apt-get install yosys nextpnr-ice40`"
-                )
-            })?;
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        if !out.status.success() {
-            bail!("{cmd} failed packing {name}:\n{text}");
-        }
-        Ok(text)
+    let tool = |cmd: &str, args: &[&str], log: &str| {
+        crate::build::run_tool(&dir, cmd, args, log).with_context(|| format!("packing {name}"))
     };
     tool(
         "yosys",
@@ -279,6 +262,7 @@ pub fn fpga_cost(name: &str) -> Result<FpgaCost> {
             "-p",
             "read_verilog lane.v; synth_ice40 -top top -json lane.json",
         ],
+        "yosys.log",
     )?;
     let log = tool(
         "nextpnr-ice40",
@@ -290,6 +274,7 @@ pub fn fpga_cost(name: &str) -> Result<FpgaCost> {
             "lane.json",
             "--pack-only",
         ],
+        "nextpnr.log",
     )?;
     let _ = std::fs::remove_dir_all(&dir);
     let count = |key: &str| -> u64 {
