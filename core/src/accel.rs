@@ -492,10 +492,95 @@ pub struct Program {
     pub bank_words_used: usize,
 }
 
+/// A run of consecutive engine layers whose descriptors and weights fit parameter memory
+/// together: a program of its own (descriptors from word 0, the end marker, the weights), which
+/// the host loads and runs before the next one. Activations stay in their banks between
+/// segments, so the layers meet the same maps as in the whole program.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Segment {
+    /// Engine layers (descriptor order, concatenations not counted) the segment runs.
+    pub layers: std::ops::Range<usize>,
+    pub params: Vec<u16>,
+}
+
+impl Segment {
+    pub fn param_bytes(&self) -> Vec<u8> {
+        self.params.iter().flat_map(|w| w.to_le_bytes()).collect()
+    }
+}
+
 impl Program {
     /// The parameter memory image as LOAD sends it (16-bit words, little-endian).
     pub fn param_bytes(&self) -> Vec<u8> {
         self.params.iter().flat_map(|w| w.to_le_bytes()).collect()
+    }
+
+    /// True when the whole program fits parameter memory (loaded once, kept for every image);
+    /// otherwise it runs as [`Program::segments`], streamed for every image.
+    pub fn resident(&self) -> bool {
+        self.params.len() <= self.config.param_words
+    }
+
+    /// The program cut into as few segments as fit parameter memory, in layer order (greedy:
+    /// each segment takes layers while they fit). One segment, equal to the whole program, when
+    /// it is resident. A single layer whose weights alone exceed the memory is refused by name.
+    pub fn segments(&self) -> Result<Vec<Segment>> {
+        let engine_steps: Vec<&Step> = self
+            .steps
+            .iter()
+            .filter(|s| !matches!(s, Step::Concat))
+            .collect();
+        let cost = |s: &Step| {
+            DESCRIPTOR_WORDS
+                + match s {
+                    Step::Conv(job) => job.params.len(),
+                    _ => 0,
+                }
+        };
+        let mut segments = Vec::new();
+        let mut start = 0;
+        while start < engine_steps.len() {
+            let mut words = DESCRIPTOR_WORDS; // the end marker
+            let mut end = start;
+            while end < engine_steps.len()
+                && words + cost(engine_steps[end]) <= self.config.param_words
+            {
+                words += cost(engine_steps[end]);
+                end += 1;
+            }
+            ensure!(
+                end > start,
+                "engine layer {start} needs {} parameter words on its own; the engine holds {}: \
+                 prune that layer further",
+                cost(engine_steps[start]) + DESCRIPTOR_WORDS,
+                self.config.param_words
+            );
+            segments.push(self.segment(&engine_steps[start..end], start..end));
+            start = end;
+        }
+        Ok(segments)
+    }
+
+    /// The program of `steps` alone, their weights placed after their descriptors.
+    fn segment(&self, steps: &[&Step], layers: std::ops::Range<usize>) -> Segment {
+        let mut params = Vec::new();
+        let mut weights = Vec::new();
+        let weight_start = (steps.len() + 1) * DESCRIPTOR_WORDS;
+        for s in steps {
+            match s {
+                Step::Conv(job) => {
+                    let mut config = job.config;
+                    config.param_base = weight_start + weights.len();
+                    params.extend_from_slice(&config.descriptor());
+                    weights.extend_from_slice(&job.params);
+                }
+                Step::Window(w) => params.extend_from_slice(&w.descriptor()),
+                Step::Concat => unreachable!("concatenations have no descriptor"),
+            }
+        }
+        params.extend_from_slice(&[LayerKind::End as u16; DESCRIPTOR_WORDS]);
+        params.extend(weights);
+        Segment { layers, params }
     }
 
     /// Layers that run on the engine (concatenations are free and have no descriptor).
@@ -690,15 +775,8 @@ pub fn compile(cfg: &AccelConfig, model: &crate::Model, plan: &crate::Plan) -> R
     for w in weights {
         params.extend(w);
     }
-    ensure!(
-        params.len() <= cfg.param_words,
-        "model '{}' needs {} parameter words (descriptors and nonzero weights); the engine holds \
-         {}: streaming weights layer by layer is not implemented yet, so prune further or use a \
-         smaller model",
-        model.name,
-        params.len(),
-        cfg.param_words
-    );
+    // A program larger than parameter memory is still a program: the host streams it in
+    // segments (`Program::segments`).
     Ok(Program {
         config: *cfg,
         params,
@@ -763,6 +841,12 @@ impl Program {
             .collect();
         let total = layers.iter().map(|l| l.cycles + timing::LAYER).sum::<u64>() + timing::LAYER;
         (layers, total)
+    }
+
+    /// The cycle model's total when the program runs as `segments` runs: each run ends with its
+    /// own end-marker fetch.
+    pub fn predicted_cycles(&self, segments: usize) -> u64 {
+        self.cycle_model().1 + segments.saturating_sub(1) as u64 * timing::LAYER
     }
 }
 
@@ -867,6 +951,86 @@ fn window(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn shipped(name: &str) -> crate::Model {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../models")
+            .join(name);
+        crate::Model::load(&p).unwrap()
+    }
+
+    /// Every segment is a program of its own that fits, the segments cover the engine layers in
+    /// order, and each layer's descriptor and weights are the whole program's, relocated.
+    fn check_segments(program: &Program, segments: &[Segment]) {
+        let engine: Vec<&Step> = program
+            .steps
+            .iter()
+            .filter(|s| !matches!(s, Step::Concat))
+            .collect();
+        let mut next = 0;
+        for seg in segments {
+            assert_eq!(seg.layers.start, next);
+            next = seg.layers.end;
+            assert!(seg.params.len() <= program.config.param_words);
+            let n = seg.layers.len();
+            let end = &seg.params[n * DESCRIPTOR_WORDS..(n + 1) * DESCRIPTOR_WORDS];
+            assert!(end.iter().all(|&w| w == LayerKind::End as u16));
+            for (k, step) in engine[seg.layers.clone()].iter().enumerate() {
+                let d = &seg.params[k * DESCRIPTOR_WORDS..(k + 1) * DESCRIPTOR_WORDS];
+                match step {
+                    Step::Conv(job) => {
+                        let base = d[2] as usize;
+                        assert_eq!(&seg.params[base..base + job.params.len()], &job.params[..]);
+                        let mut want = job.config.descriptor();
+                        want[2] = d[2];
+                        assert_eq!(d, &want[..]);
+                    }
+                    Step::Window(w) => assert_eq!(d, &w.descriptor()[..]),
+                    Step::Concat => unreachable!(),
+                }
+            }
+        }
+        assert_eq!(next, engine.len());
+    }
+
+    #[test]
+    fn a_program_too_big_for_parameter_memory_is_cut_into_segments() {
+        let cfg = AccelConfig::new(8).unwrap();
+        let plan = crate::Plan::uniform("lutna".parse().unwrap());
+        // resnet34-w0.25 needs 35,921 words; the engine holds 32,768.
+        let program = compile(&cfg, &shipped("resnet34-w0.25.lutna"), &plan).unwrap();
+        assert!(!program.resident());
+        let segments = program.segments().unwrap();
+        assert_eq!(segments.len(), 2);
+        check_segments(&program, &segments);
+        assert_eq!(
+            program.predicted_cycles(2),
+            program.cycle_model().1 + timing::LAYER
+        );
+        // A resident program is its own single segment, word for word.
+        let small = compile(&cfg, &shipped("icebreaker-w0.5.lutna"), &plan).unwrap();
+        assert!(small.resident());
+        let one = small.segments().unwrap();
+        assert_eq!(one.len(), 1);
+        assert_eq!(one[0].params, small.params);
+        // A smaller memory: more segments, same invariants.
+        let tight = AccelConfig {
+            param_words: 4096,
+            ..cfg
+        };
+        let program = compile(&tight, &shipped("resnet18-w0.25.lutna"), &plan).unwrap();
+        let segments = program.segments().unwrap();
+        assert!(segments.len() > 3, "{} segments", segments.len());
+        check_segments(&program, &segments);
+        // A layer that cannot fit on its own is named.
+        let tiny = AccelConfig {
+            param_words: 256,
+            ..cfg
+        };
+        let program = compile(&tiny, &shipped("resnet18-w0.25.lutna"), &plan).unwrap();
+        let e = program.segments().unwrap_err().to_string();
+        assert!(e.contains("engine layer 0 needs"), "{e}");
+    }
 
     #[test]
     fn tap_words_round_trip() {

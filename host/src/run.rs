@@ -43,6 +43,10 @@ pub struct Report {
     pub retransmissions: u64,
     /// Times the program was loaded again because the board had been reset or power-cycled.
     pub program_reloads: usize,
+    /// "resident" (loaded once) or "streamed" (loaded segment by segment for every image).
+    pub weights: &'static str,
+    /// Programs each image runs as (1 when resident).
+    pub segments: usize,
     pub cycles_per_image: f64,
     /// The cycle model's prediction for one image (`lutna_core::accel`).
     pub predicted_cycles_per_image: u64,
@@ -168,8 +172,12 @@ pub fn run(o: Options) -> Result<Report> {
         .with_context(|| format!("the board reports {} lanes", id.lanes))?;
     let program = compile(&cfg, &model, &plan)?;
     check_board(&id, &program)?;
+    // Resident when the program fits parameter memory; otherwise its segments are streamed for
+    // every image (the host decides; the engine runs whatever program is loaded).
+    let segments = program.segments()?;
+    let streamed = segments.len() > 1;
     let golden = Engine::new(&model, &plan)?;
-    let (_, predicted) = program.cycle_model();
+    let predicted = program.predicted_cycles(segments.len());
     let bar = |len: u64, msg: &str| {
         if o.json {
             return ProgressBar::hidden();
@@ -184,12 +192,29 @@ pub fn run(o: Options) -> Result<Report> {
         pb
     };
 
-    // The program: descriptors and every nonzero weight, resident.
+    // Resident: the program (descriptors and every nonzero weight) is loaded once. Streamed:
+    // each image loads every segment before running it; the last segment stays loaded.
     let t0 = Instant::now();
-    let params = program.param_bytes();
-    let pb = bar(params.len() as u64, "program");
-    link.load(Region::Params, 0, &params, |n| pb.set_position(n as u64))?;
-    pb.finish_and_clear();
+    let segment_bytes: Vec<Vec<u8>> = segments.iter().map(|s| s.param_bytes()).collect();
+    let params = segment_bytes
+        .last()
+        .expect("a program has a segment")
+        .clone();
+    if !streamed {
+        let pb = bar(params.len() as u64, "program");
+        link.load(Region::Params, 0, &params, |n| pb.set_position(n as u64))?;
+        pb.finish_and_clear();
+    } else {
+        link.load(Region::Params, 0, &params, |_| {})?;
+        if !o.json {
+            eprintln!(
+                "the program needs {} parameter words, the board holds {}: streaming it in {} segments per image",
+                program.params.len(),
+                cfg.param_words,
+                segments.len()
+            );
+        }
+    }
     let head = link.read(Region::Params, 0, 64.min(params.len()))?;
     if head != params[..head.len()] {
         bail!("the program read back from the board differs from what was loaded: the board's memory or link is faulty");
@@ -207,23 +232,38 @@ pub fn run(o: Options) -> Result<Report> {
         // One image: load, run, read back. A board that was reset or power-cycled meanwhile
         // (its run stops, or its memory no longer holds the program) gets the program again and
         // the image is rerun, so no result comes from a board that lost its program.
-        let (logits, counters) = loop {
+        let (logits, run_cycles) = loop {
             let t = Instant::now();
             let attempt = (|| -> Result<_> {
                 link.load(Region::Activations, address, &bytes, |_| {})?;
-                let t_run = Instant::now();
-                link.run(Duration::from_secs(120))?;
-                let t_read = Instant::now();
+                let (mut run_s, mut run_cycles) = (0.0, 0u64);
+                for (k, seg) in segment_bytes.iter().enumerate() {
+                    if streamed {
+                        // The previous segment must still be there: otherwise the board was
+                        // reset between two runs and the maps in its memory are gone.
+                        if k > 0 {
+                            let prev = &segment_bytes[k - 1];
+                            let n = 64.min(prev.len());
+                            if link.read(Region::Params, 0, n)? != prev[..n] {
+                                return Ok((Vec::new(), 0, false, run_s));
+                            }
+                        }
+                        link.load(Region::Params, 0, seg, |_| {})?;
+                    }
+                    let t_run = Instant::now();
+                    link.run(Duration::from_secs(120))?;
+                    run_s += t_run.elapsed().as_secs_f64();
+                    run_cycles += link.counters()?.run_cycles as u64;
+                }
                 let logits = link.logits()?;
-                let counters = link.counters()?;
                 let intact = link.read(Region::Params, 0, head.len())? == head;
-                Ok((logits, counters, intact, t_run, t_read))
+                Ok((logits, run_cycles, intact, run_s))
             })();
             let failure = match attempt {
-                Ok((logits, counters, true, t_run, t_read)) => {
-                    link_s += (t_run - t).as_secs_f64() + t_read.elapsed().as_secs_f64();
-                    compute_s += (t_read - t_run).as_secs_f64();
-                    break (logits, counters);
+                Ok((logits, run_cycles, true, run_s)) => {
+                    link_s += t.elapsed().as_secs_f64() - run_s;
+                    compute_s += run_s;
+                    break (logits, run_cycles);
                 }
                 Ok(_) => anyhow::anyhow!("the board no longer holds the program"),
                 Err(e) => e,
@@ -239,9 +279,11 @@ pub fn run(o: Options) -> Result<Report> {
                 "image {i}: {failure:#}; the board was reset or power-cycled: loading the program \
                  again and rerunning the image"
             ));
-            link.load(Region::Params, 0, &params, |_| {})?;
+            if !streamed {
+                link.load(Region::Params, 0, &params, |_| {})?;
+            }
         };
-        cycles += counters.run_cycles as u64;
+        cycles += run_cycles;
         let want = golden.run(image);
         let n = want.len();
         if logits[..n] != want[..] {
@@ -277,6 +319,8 @@ pub fn run(o: Options) -> Result<Report> {
         images_per_s: images as f64 / elapsed.max(1e-9),
         retransmissions: s.retransmissions,
         program_reloads: reloads,
+        weights: if streamed { "streamed" } else { "resident" },
+        segments: segments.len(),
         cycles_per_image: cycles as f64 / images.max(1) as f64,
         predicted_cycles_per_image: predicted,
         bytes_sent: s.bytes_sent,
@@ -314,6 +358,12 @@ pub fn print(r: &Report) {
         100.0 * r.link_efficiency,
         r.retransmissions
     );
+    if r.weights == "streamed" {
+        println!(
+            "  weights streamed: {} program segments loaded and run per image",
+            r.segments
+        );
+    }
     if r.program_reloads > 0 {
         println!(
             "  the board was reset or power-cycled: program loaded again {} times",

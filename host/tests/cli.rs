@@ -427,8 +427,12 @@ fn board_images() -> usize {
 /// `lutna run` against `lutna board --virtual BOARD_ARGS` on the first `n` sample images; checks
 /// the report and returns it.
 fn run_on_virtual_board(board_args: &[&str], n: usize) -> serde_json::Value {
+    run_model_on_virtual_board("models/icebreaker-w0.5.lutna", board_args, n)
+}
+
+fn run_model_on_virtual_board(model: &str, board_args: &[&str], n: usize) -> serde_json::Value {
     let (mut child, path) = virtual_board(board_args);
-    let model = root().join("models/icebreaker-w0.5.lutna");
+    let model = root().join(model);
     let data = root().join("data/cifar10-sample");
     let (model, data) = (model.to_str().unwrap(), data.to_str().unwrap());
     let limit = n.to_string();
@@ -476,5 +480,38 @@ fn run_on_a_virtual_board_matches_the_golden_engine() {
             data,
         ],
         "does not exist",
+    );
+}
+
+#[test]
+fn residual_networks_run_bit_exact_streamed_when_too_big() {
+    // resnet18 (residual adds of signed maps) with its program resident, and resnet34, whose
+    // 35,921 parameter words exceed the engine's 32 K: `lutna run` streams it in segments for
+    // every image. Both on the Verilator board, i.e. on the Verilog that yosys synthesizes (the
+    // signed add once differed there from RustHDL's simulation).
+    if !lutna_sim::verilated::verilator_installed() {
+        eprintln!(
+            "NOTE: verilator not installed: the resnet18 / resnet34 board runs are SKIPPED \
+             (RustHDL would take minutes per image; ./tools/test.sh installs verilator)"
+        );
+        return;
+    }
+    let r = run_model_on_virtual_board("models/resnet18-w0.25.lutna", &[], 10);
+    assert_eq!(
+        (r["weights"].as_str(), r["segments"].as_u64()),
+        (Some("resident"), Some(1))
+    );
+    let r = run_model_on_virtual_board("models/resnet34-w0.25.lutna", &[], 5);
+    assert_eq!(
+        (r["weights"].as_str(), r["segments"].as_u64()),
+        (Some("streamed"), Some(2))
+    );
+    let (board, model) = (
+        r["cycles_per_image"].as_f64().unwrap(),
+        r["predicted_cycles_per_image"].as_f64().unwrap(),
+    );
+    assert!(
+        (board - model).abs() / model < 0.01,
+        "{board} cycles, model {model}"
     );
 }

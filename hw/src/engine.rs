@@ -317,6 +317,10 @@ pub struct LayerEngine<const P: usize> {
     w_byte: Signal<Local, Bits<8>>,
     w_value: Signal<Local, Bits<32>>,
     w_magnitude: Signal<Local, Bits<16>>,
+    /// The byte's two's-complement negation, wrapped at 8 bits. A signal of its own because
+    /// Verilog would evaluate `~byte + 1` as wide as its destination (with the 32-bit literal,
+    /// 32 bits), so -20 would come out as 0xFF14 instead of 20.
+    w_byte_negated: Signal<Local, Bits<8>>,
     w_mult: Signal<Local, Bits<16>>,
     w_term: Signal<Local, Bits<32>>,
     w_next: Signal<Local, Bits<32>>,
@@ -564,6 +568,7 @@ impl<const P: usize> LayerEngine<P> {
             w_byte: Default::default(),
             w_value: Default::default(),
             w_magnitude: Default::default(),
+            w_byte_negated: Default::default(),
             w_mult: Default::default(),
             w_term: Default::default(),
             w_next: Default::default(),
@@ -1537,9 +1542,10 @@ impl<const P: usize> Logic for LayerEngine<P> {
             self.w_mult.next = self.desc[23].q.val();
             self.w_negative.next = self.desc[1].q.val().get_bit(1) & self.w_byte.val().get_bit(7);
         }
+        self.w_byte_negated.next = !self.w_byte.val() + 1;
         self.w_magnitude.next = bit_cast::<16, 8>(self.w_byte.val());
         if self.w_negative.val() {
-            self.w_magnitude.next = bit_cast::<16, 8>(!self.w_byte.val() + 1);
+            self.w_magnitude.next = bit_cast::<16, 8>(self.w_byte_negated.val());
         }
         self.w_term.next = self.w_magnitude.val() * self.w_mult.val();
         if self.w_negative.val() {
