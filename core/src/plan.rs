@@ -33,6 +33,22 @@ impl Plan {
         }
     }
 
+    /// `schemes` taken in turn by the model's conv and linear layers: a plan that puts every
+    /// lane mode in one network, for tests and demonstrations.
+    pub fn rotating(model: &Model, schemes: &[Scheme]) -> Self {
+        let mut plan = Plan::uniform(Scheme::LUTNA);
+        for (i, l) in model
+            .layers
+            .iter()
+            .filter(|l| l.op.conv().is_some())
+            .enumerate()
+        {
+            plan.layers
+                .insert(l.name.clone(), schemes[i % schemes.len()]);
+        }
+        plan
+    }
+
     pub fn load(path: &Path) -> Result<Plan> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read plan file {}", path.display()))?;

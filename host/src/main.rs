@@ -296,6 +296,13 @@ fn progress(len: usize, msg: &str, quiet: bool) -> ProgressBar {
 }
 
 fn main() -> ExitCode {
+    // `lutna info | head` should end quietly when the reader goes away, as Unix tools do,
+    // instead of panicking on the closed pipe.
+    #[cfg(unix)]
+    // SAFETY: restores the default disposition of one signal before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let result = match cli.cmd {
         Cmd::Demo(a) => demo(a),

@@ -501,6 +501,31 @@ fn residual_networks_run_bit_exact_streamed_when_too_big() {
         (r["weights"].as_str(), r["segments"].as_u64()),
         (Some("resident"), Some(1))
     );
+    // The mixed plan `lutna analyze` chose (LUT-NA and A-LUT-NA layers) on the same board.
+    let (mut child, path) = virtual_board(&[]);
+    let out = lutna(&[
+        "run",
+        "--port",
+        &path,
+        "--model",
+        "models/resnet18-w0.25.lutna",
+        "--data",
+        "data/cifar10-sample",
+        "--limit",
+        "4",
+        "--plan",
+        "analysis/resnet18-w0.25/plan-search.json",
+        "--json",
+    ]);
+    let _ = child.kill();
+    let _ = child.wait();
+    let m: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    assert_eq!(
+        m["mismatches"].as_u64(),
+        Some(0),
+        "{m} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let r = run_model_on_virtual_board("models/resnet34-w0.25.lutna", &[], 5);
     assert_eq!(
         (r["weights"].as_str(), r["segments"].as_u64()),

@@ -132,17 +132,7 @@ fn root() -> &'static Path {
 }
 
 fn mixed_plan(model: &Model) -> Plan {
-    let mut plan = Plan::uniform(Scheme::LUTNA);
-    let modes = [Scheme::ALUTNA, Scheme::LUTNA, Scheme::ALUTNA_C];
-    for (i, l) in model
-        .layers
-        .iter()
-        .filter(|l| l.op.conv().is_some())
-        .enumerate()
-    {
-        plan.layers.insert(l.name.clone(), modes[i % 3]);
-    }
-    plan
+    Plan::rotating(model, &[Scheme::ALUTNA, Scheme::LUTNA, Scheme::ALUTNA_C])
 }
 
 /// Loads `model` through LOAD frames, runs `images` and checks logits and counters.

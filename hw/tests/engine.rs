@@ -168,18 +168,7 @@ fn layer_counters<const P: usize>(uut: &mut LayerEngine<P>, k: usize) -> (u64, u
 }
 
 fn mixed_plan(model: &Model) -> Plan {
-    // Rotate the three lane modes over the conv layers.
-    let mut plan = Plan::uniform(Scheme::LUTNA);
-    let modes = [Scheme::LUTNA, Scheme::ALUTNA_C, Scheme::ALUTNA];
-    for (i, l) in model
-        .layers
-        .iter()
-        .filter(|l| l.op.conv().is_some())
-        .enumerate()
-    {
-        plan.layers.insert(l.name.clone(), modes[i % 3]);
-    }
-    plan
+    Plan::rotating(model, &[Scheme::LUTNA, Scheme::ALUTNA_C, Scheme::ALUTNA])
 }
 
 #[test]
