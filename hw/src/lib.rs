@@ -12,6 +12,13 @@
 //! kind. [`build`] wraps a design in its board top (PLL, pins) and runs yosys, nextpnr-ice40 and
 //! icepack. Not yet written: the UP5K memory mapping (SPRAM / block RAM primitives for the
 //! engine's behavioural memories; docs/fpga-fit.md), without which the accelerator does not fit.
+//!
+//! RustHDL simulates `Bits<N>` arithmetic at N bits, but the Verilog it generates is evaluated
+//! at the width of the whole expression, and its integer literals are 32 bits wide. Twice an
+//! expression that relied on wrapping at N bits was right in RustHDL and wrong in the Verilog
+//! (`count_a - count_b != 2` on 2-bit counters; `bit_cast::<16, 8>(!byte + 1)`, which gave
+//! 0xFF14 for -20). The cure is a `Signal<Local, Bits<N>>` of its own for the wrapped value; the
+//! Verilator board (`lutna-sim`) runs the generated Verilog on whole networks to catch the next.
 
 pub mod build;
 pub mod cost;
