@@ -30,6 +30,7 @@ pub mod link;
 pub mod mac_lane;
 pub mod requant;
 pub mod sim;
+pub mod spram;
 pub mod tlut_lane;
 pub mod top;
 pub mod uart;
