@@ -374,6 +374,19 @@ pub enum LayerKind {
     Add = 4,
 }
 
+/// Descriptor words 9..14 of both layer kinds: where the walk over the input starts (row, bank
+/// word of the row, column; 16-bit two's complement) and its step per output row or group.
+fn walk_words(start: [i16; 3], step: [usize; 3]) -> [u16; 6] {
+    [
+        start[0] as u16,
+        step[0] as u16,
+        start[1] as u16,
+        step[1] as u16,
+        start[2] as u16,
+        step[2] as u16,
+    ]
+}
+
 impl ConvConfig {
     /// The descriptor the layer sequencer loads: word 0 kind, then the registers in a fixed order
     /// (the RTL reads them by these indices: see `lutna_hw::engine`).
@@ -391,12 +404,10 @@ impl ConvConfig {
         d[6] = self.groups_per_row as u16;
         d[7] = self.in_height as u16;
         d[8] = self.in_width as u16;
-        d[9] = self.y_start as u16;
-        d[10] = self.y_step as u16;
-        d[11] = self.row_start as u16;
-        d[12] = self.row_step as u16;
-        d[13] = self.x_start as u16;
-        d[14] = self.x_step as u16;
+        d[9..15].copy_from_slice(&walk_words(
+            [self.y_start, self.row_start, self.x_start],
+            [self.y_step, self.row_step, self.x_step],
+        ));
         d[15] = self.out.base as u16;
         d[16] = self.out.row_words as u16;
         d[17] = self.out.channel_words as u16;
@@ -449,12 +460,10 @@ impl WindowConfig {
         d[6] = self.in_width as u16;
         d[7] = self.kernel[0] as u16;
         d[8] = self.kernel[1] as u16;
-        d[9] = self.y_start as u16;
-        d[10] = self.y_step as u16;
-        d[11] = self.row_start as u16;
-        d[12] = self.row_step as u16;
-        d[13] = self.x_start as u16;
-        d[14] = self.x_step as u16;
+        d[9..15].copy_from_slice(&walk_words(
+            [self.y_start, self.row_start, self.x_start],
+            [self.y_step, self.row_step, self.x_step],
+        ));
         d[15] = self.a.base as u16;
         d[16] = self.a.channel_words as u16;
         d[17] = self.a.row_words as u16;
@@ -616,12 +625,16 @@ pub fn compile(cfg: &AccelConfig, model: &crate::Model, plan: &crate::Plan) -> R
             }
         }
     }
-    let root = |mut t: usize| {
-        while let Some((r, _)) = alias[t] {
+    // A tensor's root (the tensor it lives inside) and its channel offset there.
+    let resolve = |mut t: usize| {
+        let mut off = 0;
+        while let Some((r, o)) = alias[t] {
+            off += o;
             t = r;
         }
-        t
+        (t, off)
     };
+    let root = |t: usize| resolve(t).0;
     // Last layer that reads each root (a root lives until its last reader has run).
     let mut last_use = vec![0usize; n];
     for (i, l) in model.layers.iter().enumerate() {
@@ -659,12 +672,7 @@ pub fn compile(cfg: &AccelConfig, model: &crate::Model, plan: &crate::Plan) -> R
     let mut root_places: Vec<Option<MapPlace>> = vec![None; n];
     root_places[0] = Some(place_root(0, 0, &mut live)?);
     let place_of = |t: usize, root_places: &[Option<MapPlace>]| -> MapPlace {
-        let mut off = 0;
-        let mut r = t;
-        while let Some((p, o)) = alias[r] {
-            off += o;
-            r = p;
-        }
+        let (r, off) = resolve(t);
         let rp = root_places[r].expect("placed");
         MapPlace {
             base: rp.base + off * rp.channel_words,

@@ -191,6 +191,8 @@ pub struct Board {
     line_in: FaultLine,
     line_out: FaultLine,
     pub cycles: u64,
+    /// The compiled model, kept for power cycles (Verilator only).
+    verilated_exe: Option<std::path::PathBuf>,
 }
 
 impl Board {
@@ -207,10 +209,13 @@ impl Board {
         vcd: Option<&std::path::Path>,
     ) -> Result<Board> {
         let cpb = CLOCKS_PER_BIT as u16;
+        let mut verilated_exe = None;
         let backend = match sim {
             Simulator::Verilator => {
                 let exe = verilated::build(lanes, vcd.is_some())?;
-                Backend::Verilator(verilated::Verilated::start(&exe, cpb, vcd)?)
+                let started = verilated::Verilated::start(&exe, cpb, vcd)?;
+                verilated_exe = Some(exe);
+                Backend::Verilator(started)
             }
             Simulator::RustHdl => {
                 if vcd.is_some() {
@@ -230,6 +235,7 @@ impl Board {
             line_in: FaultLine::new(faults, 0x1111),
             line_out: FaultLine::new(faults, 0x2222),
             cycles: 0,
+            verilated_exe,
         })
     }
 
@@ -237,8 +243,15 @@ impl Board {
     /// (the program and image are gone, as after unplugging a real board). The simulated clock
     /// count and the line faults carry on; a VCD, if any, stops at the power cycle.
     pub fn power_cycle(&mut self) -> Result<()> {
-        let fresh = Board::with(self.lanes, None, self.sim, None)?;
-        self.backend = fresh.backend;
+        self.backend = match &self.verilated_exe {
+            // A fresh process of the same compiled model (no need to regenerate the Verilog).
+            Some(exe) => Backend::Verilator(verilated::Verilated::start(
+                exe,
+                CLOCKS_PER_BIT as u16,
+                None,
+            )?),
+            None => Board::with(self.lanes, None, self.sim, None)?.backend,
+        };
         Ok(())
     }
 
