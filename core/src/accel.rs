@@ -501,20 +501,54 @@ pub struct Program {
     pub bank_words_used: usize,
 }
 
-/// A run of consecutive engine layers whose descriptors and weights fit parameter memory
-/// together: a program of its own (descriptors from word 0, the end marker, the weights), which
-/// the host loads and runs before the next one. Activations stay in their banks between
-/// segments, so the layers meet the same maps as in the whole program.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A run of consecutive engine layers (or of parts of one: a conv layer too big for a segment is
+/// cut by output channels) whose descriptors and weights fit parameter memory together: a
+/// program of its own (descriptors from word 0, the end marker, the weights), which the host
+/// loads and runs before the next one. Activations stay in their banks between segments, so
+/// every layer meets the same maps as in the whole program.
+#[derive(Clone, Debug)]
 pub struct Segment {
-    /// Engine layers (descriptor order, concatenations not counted) the segment runs.
+    /// Engine layers (descriptor order, concatenations not counted) the segment touches.
     pub layers: std::ops::Range<usize>,
+    /// The steps it runs: whole layers, or channel ranges of conv layers.
+    pub steps: Vec<Step>,
     pub params: Vec<u16>,
 }
 
 impl Segment {
     pub fn param_bytes(&self) -> Vec<u8> {
         self.params.iter().flat_map(|w| w.to_le_bytes()).collect()
+    }
+}
+
+impl ConvJob {
+    /// Parameter words of each output channel (bias, requantizer, batches of taps).
+    pub fn channel_words(&self) -> Vec<usize> {
+        self.batches
+            .iter()
+            .map(|b| 4 + b.iter().map(|&n| 1 + 2 * n).sum::<usize>())
+            .collect()
+    }
+
+    /// The layer restricted to output channels `range`: it writes their slice of the output map
+    /// and reads their words. Logits layers are not cut (their channel is the logit's index).
+    pub fn channels(&self, range: std::ops::Range<usize>) -> ConvJob {
+        assert!(
+            self.config.out_kind != TensorKind::Logits,
+            "logits layers are not cut"
+        );
+        let words = self.channel_words();
+        let first: usize = words[..range.start].iter().sum();
+        let len: usize = words[range.clone()].iter().sum();
+        let mut config = self.config;
+        config.out_channels = range.len();
+        config.out.base += range.start * config.out.channel_words;
+        config.out.shape[0] = range.len();
+        ConvJob {
+            config,
+            params: self.params[first..first + len].to_vec(),
+            batches: self.batches[range].to_vec(),
+        }
     }
 }
 
@@ -530,15 +564,18 @@ impl Program {
         self.params.len() <= self.config.param_words
     }
 
-    /// The program cut into as few segments as fit parameter memory, in layer order (greedy:
-    /// each segment takes layers while they fit). One segment, equal to the whole program, when
-    /// it is resident. A single layer whose weights alone exceed the memory is refused by name.
+    /// The program cut into segments that fit the board's parameter memory
+    /// ([`Program::segments_within`]). One segment, equal to the whole program, when it is
+    /// resident.
     pub fn segments(&self) -> Result<Vec<Segment>> {
-        let engine_steps: Vec<&Step> = self
-            .steps
-            .iter()
-            .filter(|s| !matches!(s, Step::Concat))
-            .collect();
+        self.segments_within(self.config.param_words)
+    }
+
+    /// The program cut into segments of at most `max_words` parameter words, in layer order: a
+    /// layer joins the current segment if it fits, else starts the next; a conv layer too big
+    /// for a segment of its own is cut by output channels. A single channel, or a logits or
+    /// window layer, that cannot fit is refused by name.
+    pub fn segments_within(&self, max_words: usize) -> Result<Vec<Segment>> {
         let cost = |s: &Step| {
             DESCRIPTOR_WORDS
                 + match s {
@@ -547,49 +584,86 @@ impl Program {
                 }
         };
         let mut segments = Vec::new();
-        let mut start = 0;
-        while start < engine_steps.len() {
-            let mut words = DESCRIPTOR_WORDS; // the end marker
-            let mut end = start;
-            while end < engine_steps.len()
-                && words + cost(engine_steps[end]) <= self.config.param_words
-            {
-                words += cost(engine_steps[end]);
-                end += 1;
+        // (engine layer, step) pieces of the segment being filled, and its words so far.
+        let mut current: Vec<(usize, Step)> = Vec::new();
+        let mut words = DESCRIPTOR_WORDS; // the end marker
+        let engine = self.steps.iter().filter(|s| !matches!(s, Step::Concat));
+        for (layer, step) in engine.enumerate() {
+            let mut rest = step.clone();
+            loop {
+                if words + cost(&rest) <= max_words {
+                    words += cost(&rest);
+                    current.push((layer, rest));
+                    break;
+                }
+                if !current.is_empty() {
+                    // Close this segment: the layer goes whole into the next one, or is cut
+                    // there if it does not fit even an empty segment.
+                    segments.push(Self::segment(std::mem::take(&mut current)));
+                    words = DESCRIPTOR_WORDS;
+                    continue;
+                }
+                let too_big = |what: &str| {
+                    anyhow::anyhow!(
+                        "engine layer {layer} ({what}) needs {} parameter words; segments hold \
+                         {max_words}: prune that layer further or allow larger segments",
+                        cost(&rest) + DESCRIPTOR_WORDS
+                    )
+                };
+                let Step::Conv(job) = &rest else {
+                    return Err(too_big("a window layer"));
+                };
+                if job.config.out_kind == TensorKind::Logits {
+                    return Err(too_big("the logits layer, which is not cut"));
+                }
+                let room = max_words - 2 * DESCRIPTOR_WORDS;
+                let per_channel = job.channel_words();
+                let (mut fit, mut used) = (0, 0);
+                while used + per_channel[fit] <= room {
+                    used += per_channel[fit];
+                    fit += 1;
+                }
+                if fit == 0 {
+                    return Err(too_big("its first output channel alone does not fit"));
+                }
+                let n = per_channel.len();
+                segments.push(Self::segment(vec![(
+                    layer,
+                    Step::Conv(job.channels(0..fit)),
+                )]));
+                rest = Step::Conv(job.channels(fit..n));
             }
-            ensure!(
-                end > start,
-                "engine layer {start} needs {} parameter words on its own; the engine holds {}: \
-                 prune that layer further",
-                cost(engine_steps[start]) + DESCRIPTOR_WORDS,
-                self.config.param_words
-            );
-            segments.push(self.segment(&engine_steps[start..end], start..end));
-            start = end;
+        }
+        if !current.is_empty() {
+            segments.push(Self::segment(current));
         }
         Ok(segments)
     }
 
-    /// The program of `steps` alone, their weights placed after their descriptors.
-    fn segment(&self, steps: &[&Step], layers: std::ops::Range<usize>) -> Segment {
-        let mut params = Vec::new();
-        let mut weights = Vec::new();
-        let weight_start = (steps.len() + 1) * DESCRIPTOR_WORDS;
-        for s in steps {
-            match s {
+    /// The program of `pieces` alone, their weights placed after their descriptors.
+    fn segment(pieces: Vec<(usize, Step)>) -> Segment {
+        let layers = pieces[0].0..pieces[pieces.len() - 1].0 + 1;
+        let weight_start = (pieces.len() + 1) * DESCRIPTOR_WORDS;
+        let (mut params, mut weights, mut steps) = (Vec::new(), Vec::new(), Vec::new());
+        for (_, mut step) in pieces {
+            match &mut step {
                 Step::Conv(job) => {
-                    let mut config = job.config;
-                    config.param_base = weight_start + weights.len();
-                    params.extend_from_slice(&config.descriptor());
+                    job.config.param_base = weight_start + weights.len();
+                    params.extend_from_slice(&job.config.descriptor());
                     weights.extend_from_slice(&job.params);
                 }
                 Step::Window(w) => params.extend_from_slice(&w.descriptor()),
                 Step::Concat => unreachable!("concatenations have no descriptor"),
             }
+            steps.push(step);
         }
         params.extend_from_slice(&[LayerKind::End as u16; DESCRIPTOR_WORDS]);
         params.extend(weights);
-        Segment { layers, params }
+        Segment {
+            layers,
+            steps,
+            params,
+        }
     }
 
     /// Layers that run on the engine (concatenations are free and have no descriptor).
@@ -831,31 +905,39 @@ impl Program {
     /// total for one image (layers plus the sequencer's per-layer overhead). Computed from the
     /// compiled batches, without simulating.
     pub fn cycle_model(&self) -> (Vec<LayerCycles>, u64) {
-        let layers: Vec<LayerCycles> = self
-            .steps
-            .iter()
-            .filter_map(|s| match s {
-                Step::Conv(job) => Some(conv_cycles(job, self.config.lanes as u64)),
-                Step::Window(w) => {
-                    let reads = (w.channels * w.out_height * w.out_width) as u64
-                        * (w.kernel[0] * w.kernel[1]) as u64;
-                    Some(LayerCycles {
-                        cycles: reads + timing::WINDOW_FLUSH,
-                        issues: reads,
-                    })
-                }
-                Step::Concat => None,
-            })
-            .collect();
-        let total = layers.iter().map(|l| l.cycles + timing::LAYER).sum::<u64>() + timing::LAYER;
-        (layers, total)
+        steps_cycles(&self.steps, self.config.lanes as u64)
     }
 
-    /// The cycle model's total when the program runs as `segments` runs: each run ends with its
-    /// own end-marker fetch.
-    pub fn predicted_cycles(&self, segments: usize) -> u64 {
-        self.cycle_model().1 + segments.saturating_sub(1) as u64 * timing::LAYER
+    /// The cycle model's total for one image run as `segments`: each is a run of its own, with
+    /// its own end-marker fetch, and a cut layer pays its descriptor and pipeline once per piece.
+    pub fn segments_cycles(&self, segments: &[Segment]) -> u64 {
+        segments
+            .iter()
+            .map(|s| steps_cycles(&s.steps, self.config.lanes as u64).1)
+            .sum()
     }
+}
+
+/// The cycle model of `steps` run as one program: per engine layer, and the total (layers plus
+/// the sequencer's per-layer overhead and the end marker).
+fn steps_cycles(steps: &[Step], lanes: u64) -> (Vec<LayerCycles>, u64) {
+    let layers: Vec<LayerCycles> = steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Conv(job) => Some(conv_cycles(job, lanes)),
+            Step::Window(w) => {
+                let reads = (w.channels * w.out_height * w.out_width) as u64
+                    * (w.kernel[0] * w.kernel[1]) as u64;
+                Some(LayerCycles {
+                    cycles: reads + timing::WINDOW_FLUSH,
+                    issues: reads,
+                })
+            }
+            Step::Concat => None,
+        })
+        .collect();
+    let total = layers.iter().map(|l| l.cycles + timing::LAYER).sum::<u64>() + timing::LAYER;
+    (layers, total)
 }
 
 /// The conv unit's two processes, batch by batch: the programmer fills one table half while the
@@ -967,53 +1049,96 @@ mod tests {
         crate::Model::load(&p).unwrap()
     }
 
-    /// Every segment is a program of its own that fits, the segments cover the engine layers in
-    /// order, and each layer's descriptor and weights are the whole program's, relocated.
-    fn check_segments(program: &Program, segments: &[Segment]) {
+    /// Every segment is a program of its own that fits `max` (its descriptors point at its own
+    /// weights), and the segments' pieces put back together are the program's layers: the same
+    /// window descriptors, and for each conv layer its channels in order, each piece writing its
+    /// slice of the output map.
+    fn check_segments(program: &Program, segments: &[Segment], max: usize) {
         let engine: Vec<&Step> = program
             .steps
             .iter()
             .filter(|s| !matches!(s, Step::Concat))
             .collect();
-        let mut next = 0;
+        let mut pieces: Vec<Vec<&Step>> = vec![vec![]; engine.len()];
+        let (mut layer, mut have) = (0, 0);
         for seg in segments {
-            assert_eq!(seg.layers.start, next);
-            next = seg.layers.end;
-            assert!(seg.params.len() <= program.config.param_words);
-            let n = seg.layers.len();
+            assert!(seg.params.len() <= max);
+            let n = seg.steps.len();
             let end = &seg.params[n * DESCRIPTOR_WORDS..(n + 1) * DESCRIPTOR_WORDS];
             assert!(end.iter().all(|&w| w == LayerKind::End as u16));
-            for (k, step) in engine[seg.layers.clone()].iter().enumerate() {
+            for (k, step) in seg.steps.iter().enumerate() {
                 let d = &seg.params[k * DESCRIPTOR_WORDS..(k + 1) * DESCRIPTOR_WORDS];
                 match step {
                     Step::Conv(job) => {
-                        let base = d[2] as usize;
+                        assert_eq!(d, &job.config.descriptor()[..]);
+                        let base = job.config.param_base;
                         assert_eq!(&seg.params[base..base + job.params.len()], &job.params[..]);
-                        let mut want = job.config.descriptor();
-                        want[2] = d[2];
-                        assert_eq!(d, &want[..]);
                     }
                     Step::Window(w) => assert_eq!(d, &w.descriptor()[..]),
                     Step::Concat => unreachable!(),
                 }
+                // Pieces come in layer order; a conv layer is complete with its last channel.
+                assert!(
+                    seg.layers.contains(&layer),
+                    "piece outside the segment's layers"
+                );
+                pieces[layer].push(step);
+                have += match step {
+                    Step::Conv(j) => j.config.out_channels,
+                    _ => 0,
+                };
+                let whole = match engine[layer] {
+                    Step::Conv(j) => j.config.out_channels,
+                    _ => 0,
+                };
+                if have == whole {
+                    layer += 1;
+                    have = 0;
+                }
             }
         }
-        assert_eq!(next, engine.len());
+        assert_eq!(layer, engine.len(), "every layer complete");
+        for (layer, step) in engine.iter().enumerate() {
+            match step {
+                Step::Conv(job) => {
+                    let parts: Vec<&ConvJob> = pieces[layer]
+                        .iter()
+                        .map(|s| match s {
+                            Step::Conv(j) => j,
+                            _ => panic!("layer {layer}: a window piece for a conv layer"),
+                        })
+                        .collect();
+                    let words: Vec<u16> = parts.iter().flat_map(|j| j.params.clone()).collect();
+                    assert_eq!(words, job.params, "layer {layer}: weights");
+                    let channels: usize = parts.iter().map(|j| j.config.out_channels).sum();
+                    assert_eq!(channels, job.config.out_channels, "layer {layer}: channels");
+                    assert_eq!(parts[0].config.out.base, job.config.out.base);
+                }
+                Step::Window(w) => match pieces[layer][..] {
+                    [Step::Window(got)] => assert_eq!(got, w),
+                    _ => panic!("layer {layer}: window layer not whole"),
+                },
+                Step::Concat => unreachable!(),
+            }
+        }
     }
 
     #[test]
     fn a_program_too_big_for_parameter_memory_is_cut_into_segments() {
         let cfg = AccelConfig::new(8).unwrap();
         let plan = crate::Plan::uniform("lutna".parse().unwrap());
-        // resnet34-w0.25 needs 35,921 words; the engine holds 32,768.
+        // resnet34-w0.25 needs 35,921 words; the engine holds 32,768: two segments, no cuts.
         let program = compile(&cfg, &shipped("resnet34-w0.25.lutna"), &plan).unwrap();
         assert!(!program.resident());
         let segments = program.segments().unwrap();
         assert_eq!(segments.len(), 2);
-        check_segments(&program, &segments);
+        check_segments(&program, &segments, cfg.param_words);
+        let steps: usize = segments.iter().map(|s| s.steps.len()).sum();
+        assert_eq!(steps, program.descriptors(), "nothing cut");
         assert_eq!(
-            program.predicted_cycles(2),
-            program.cycle_model().1 + timing::LAYER
+            program.segments_cycles(&segments),
+            program.cycle_model().1 + timing::LAYER,
+            "one more end marker"
         );
         // A resident program is its own single segment, word for word.
         let small = compile(&cfg, &shipped("icebreaker-w0.5.lutna"), &plan).unwrap();
@@ -1021,23 +1146,25 @@ mod tests {
         let one = small.segments().unwrap();
         assert_eq!(one.len(), 1);
         assert_eq!(one[0].params, small.params);
-        // A smaller memory: more segments, same invariants.
-        let tight = AccelConfig {
-            param_words: 4096,
-            ..cfg
-        };
-        let program = compile(&tight, &shipped("resnet18-w0.25.lutna"), &plan).unwrap();
-        let segments = program.segments().unwrap();
-        assert!(segments.len() > 3, "{} segments", segments.len());
-        check_segments(&program, &segments);
-        // A layer that cannot fit on its own is named.
-        let tiny = AccelConfig {
-            param_words: 256,
-            ..cfg
-        };
-        let program = compile(&tiny, &shipped("resnet18-w0.25.lutna"), &plan).unwrap();
-        let e = program.segments().unwrap_err().to_string();
-        assert!(e.contains("engine layer 0 needs"), "{e}");
+        // Small segments: layers are cut by output channels, the pieces still add up.
+        for (name, max) in [
+            ("icebreaker-w0.5.lutna", 1024),
+            ("resnet18-w0.25.lutna", 1280),
+        ] {
+            let program = compile(&cfg, &shipped(name), &plan).unwrap();
+            let segments = program.segments_within(max).unwrap();
+            let steps: usize = segments.iter().map(|s| s.steps.len()).sum();
+            assert!(steps > program.descriptors(), "{name}: no layer was cut");
+            check_segments(&program, &segments, max);
+            assert!(program.segments_cycles(&segments) > program.cycle_model().1);
+        }
+        // A channel that cannot fit is named.
+        let program = compile(&cfg, &shipped("resnet18-w0.25.lutna"), &plan).unwrap();
+        let e = program.segments_within(80).unwrap_err().to_string();
+        assert!(
+            e.contains("engine layer 0") && e.contains("first output channel"),
+            "{e}"
+        );
     }
 
     #[test]

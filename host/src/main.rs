@@ -121,6 +121,11 @@ struct RunArgs {
     /// test (test_batch.bin), val (training images 45000..49999) or train (0..44999)
     #[arg(long, default_value = "test")]
     split: Split,
+    /// Stream the program in segments of at most N parameter words (layers cut by output
+    /// channels where needed) even if it fits the board: rehearses a board with a small program
+    /// buffer. Default: the board's whole parameter memory, streaming only what does not fit
+    #[arg(long, value_parser = clap::value_parser!(u32).range(128..=32768))]
+    param_words: Option<u32>,
     /// Run only the first N images of the split
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     limit: Option<u32>,
@@ -643,6 +648,7 @@ fn demo(a: DemoArgs) -> Result<()> {
         split: Split::Test,
         limit: Some(board_images as usize),
         plan: None,
+        param_words: None,
         json: false,
     })?;
     run::print(&report);
@@ -715,6 +721,7 @@ fn run_on_board(a: RunArgs) -> Result<()> {
         split: a.split,
         limit: a.limit.map(|n| n as usize),
         plan: a.plan,
+        param_words: a.param_words.map(|n| n as usize),
         json,
     })?;
     if json {

@@ -23,6 +23,8 @@ pub struct Options {
     pub split: Split,
     pub limit: Option<usize>,
     pub plan: Option<PathBuf>,
+    /// Segment size for streaming (None: the board's parameter memory).
+    pub param_words: Option<usize>,
     pub json: bool,
 }
 
@@ -174,10 +176,17 @@ pub fn run(o: Options) -> Result<Report> {
     check_board(&id, &program)?;
     // Resident when the program fits parameter memory; otherwise its segments are streamed for
     // every image (the host decides; the engine runs whatever program is loaded).
-    let segments = program.segments()?;
+    let segments = match o.param_words {
+        Some(n) if n > cfg.param_words => bail!(
+            "--param-words {n} is more than the board's {} parameter words",
+            cfg.param_words
+        ),
+        Some(n) => program.segments_within(n)?,
+        None => program.segments()?,
+    };
     let streamed = segments.len() > 1;
     let golden = Engine::new(&model, &plan)?;
-    let predicted = program.predicted_cycles(segments.len());
+    let predicted = program.segments_cycles(&segments);
     let bar = |len: u64, msg: &str| {
         if o.json {
             return ProgressBar::hidden();
@@ -208,9 +217,9 @@ pub fn run(o: Options) -> Result<Report> {
         link.load(Region::Params, 0, &params, |_| {})?;
         if !o.json {
             eprintln!(
-                "the program needs {} parameter words, the board holds {}: streaming it in {} segments per image",
+                "the program needs {} parameter words, segments hold {}: streaming it in {} segments per image",
                 program.params.len(),
-                cfg.param_words,
+                o.param_words.unwrap_or(cfg.param_words),
                 segments.len()
             );
         }

@@ -526,6 +526,36 @@ fn residual_networks_run_bit_exact_streamed_when_too_big() {
         "{m} {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // The same network through a 1,280-word program buffer: 21 segments per image, layers cut
+    // by output channels (what a board with a small block-RAM program buffer would run).
+    let (mut child, path) = virtual_board(&[]);
+    let out = lutna(&[
+        "run",
+        "--port",
+        &path,
+        "--model",
+        "models/resnet18-w0.25.lutna",
+        "--data",
+        "data/cifar10-sample",
+        "--limit",
+        "3",
+        "--param-words",
+        "1280",
+        "--json",
+    ]);
+    let _ = child.kill();
+    let _ = child.wait();
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    assert_eq!(s["mismatches"].as_u64(), Some(0), "{s}");
+    assert!(s["segments"].as_u64().unwrap() > 15, "{s}");
+    let (board, model) = (
+        s["cycles_per_image"].as_f64().unwrap(),
+        s["predicted_cycles_per_image"].as_f64().unwrap(),
+    );
+    assert!(
+        (board - model).abs() / model < 0.01,
+        "{board} cycles, model {model}"
+    );
     let r = run_model_on_virtual_board("models/resnet34-w0.25.lutna", &[], 5);
     assert_eq!(
         (r["weights"].as_str(), r["segments"].as_u64()),
