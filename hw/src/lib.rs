@@ -10,8 +10,9 @@
 //! [`top::Accelerator`] (link + command handler + engine), each tested bit-exact against
 //! lutna-core. [`cost`] and [`gatesim`] measure gate-level area and switching energy of each lane
 //! kind. [`build`] wraps a design in its board top (PLL, pins) and runs yosys, nextpnr-ice40 and
-//! icepack. Not yet written: the UP5K memory mapping (SPRAM / block RAM primitives for the
-//! engine's behavioural memories; docs/fpga-fit.md), without which the accelerator does not fit.
+//! icepack. [`spram`] and [`window_memory`] are the first bricks of the UP5K memory map (the
+//! SPRAM primitive; 8-byte windows at any alignment from four of them). Not yet written: the
+//! engine on those memories (docs/fpga-fit.md), without which the accelerator does not fit.
 //!
 //! RustHDL simulates `Bits<N>` arithmetic at N bits, but the Verilog it generates is evaluated
 //! at the width of the whole expression, and its integer literals are 32 bits wide. Twice an
@@ -34,6 +35,7 @@ pub mod spram;
 pub mod tlut_lane;
 pub mod top;
 pub mod uart;
+pub mod window_memory;
 
 pub use lane::SubMacLane;
 pub use mac_lane::{ArrayMacLane, DspMacLane, WallaceMacLane};
