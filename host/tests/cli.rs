@@ -427,18 +427,27 @@ fn board_images() -> usize {
 /// `lutna run` against `lutna board --virtual BOARD_ARGS` on the first `n` sample images; checks
 /// the report and returns it.
 fn run_on_virtual_board(board_args: &[&str], n: usize) -> serde_json::Value {
-    run_model_on_virtual_board("models/icebreaker-w0.5.lutna", board_args, n)
+    run_model_on_virtual_board("models/icebreaker-w0.5.lutna", board_args, &[], n)
 }
 
-fn run_model_on_virtual_board(model: &str, board_args: &[&str], n: usize) -> serde_json::Value {
+/// The same for `model`, with `run_args` added to `lutna run` (a `--plan` is also given to the
+/// `lutna eval` whose top-1 the board's must equal).
+fn run_model_on_virtual_board(
+    model: &str,
+    board_args: &[&str],
+    run_args: &[&str],
+    n: usize,
+) -> serde_json::Value {
     let (mut child, path) = virtual_board(board_args);
     let model = root().join(model);
     let data = root().join("data/cifar10-sample");
     let (model, data) = (model.to_str().unwrap(), data.to_str().unwrap());
     let limit = n.to_string();
-    let out = lutna(&[
+    let mut args = vec![
         "run", "--port", &path, "--model", model, "--data", data, "--limit", &limit, "--json",
-    ]);
+    ];
+    args.extend_from_slice(run_args);
+    let out = lutna(&args);
     let _ = child.kill();
     let _ = child.wait();
     assert!(
@@ -450,10 +459,15 @@ fn run_model_on_virtual_board(model: &str, board_args: &[&str], n: usize) -> ser
     assert_eq!(r["images"].as_u64(), Some(n as u64));
     assert_eq!(r["mismatches"].as_u64(), Some(0), "{r}");
     assert!(r["cycles_per_image"].as_f64().unwrap() > 100_000.0);
-    let e = lutna(&[
-        "eval", "--model", model, "--data", data, "--limit", &limit, "--scheme", "lutna", "--json",
-    ]);
-    let e: serde_json::Value = serde_json::from_slice(&e.stdout).unwrap();
+    let scheme = match run_args.iter().position(|&a| a == "--plan") {
+        Some(i) => ["--plan", run_args[i + 1]],
+        None => ["--scheme", "lutna"],
+    };
+    let mut eval = vec![
+        "eval", "--model", model, "--data", data, "--limit", &limit, "--json",
+    ];
+    eval.extend_from_slice(&scheme);
+    let e: serde_json::Value = serde_json::from_slice(&lutna(&eval).stdout).unwrap();
     assert_eq!(r["top1"].as_f64(), e["top1"].as_f64(), "board {r} eval {e}");
     eprintln!("virtual board run: {r}");
     r
@@ -496,57 +510,23 @@ fn residual_networks_run_bit_exact_streamed_when_too_big() {
         );
         return;
     }
-    let r = run_model_on_virtual_board("models/resnet18-w0.25.lutna", &[], 10);
+    let r = run_model_on_virtual_board("models/resnet18-w0.25.lutna", &[], &[], 10);
     assert_eq!(
         (r["weights"].as_str(), r["segments"].as_u64()),
         (Some("resident"), Some(1))
     );
     // The mixed plan `lutna analyze` chose (LUT-NA and A-LUT-NA layers) on the same board.
-    let (mut child, path) = virtual_board(&[]);
-    let out = lutna(&[
-        "run",
-        "--port",
-        &path,
-        "--model",
-        "models/resnet18-w0.25.lutna",
-        "--data",
-        "data/cifar10-sample",
-        "--limit",
-        "4",
-        "--plan",
-        "analysis/resnet18-w0.25/plan-search.json",
-        "--json",
-    ]);
-    let _ = child.kill();
-    let _ = child.wait();
-    let m: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-    assert_eq!(
-        m["mismatches"].as_u64(),
-        Some(0),
-        "{m} {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let plan = root().join("analysis/resnet18-w0.25/plan-search.json");
+    let plan = plan.to_str().unwrap();
+    run_model_on_virtual_board("models/resnet18-w0.25.lutna", &[], &["--plan", plan], 4);
     // The same network through a 1,280-word program buffer: 21 segments per image, layers cut
     // by output channels (what a board with a small block-RAM program buffer would run).
-    let (mut child, path) = virtual_board(&[]);
-    let out = lutna(&[
-        "run",
-        "--port",
-        &path,
-        "--model",
+    let s = run_model_on_virtual_board(
         "models/resnet18-w0.25.lutna",
-        "--data",
-        "data/cifar10-sample",
-        "--limit",
-        "3",
-        "--param-words",
-        "1280",
-        "--json",
-    ]);
-    let _ = child.kill();
-    let _ = child.wait();
-    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-    assert_eq!(s["mismatches"].as_u64(), Some(0), "{s}");
+        &[],
+        &["--param-words", "1280"],
+        3,
+    );
     assert!(s["segments"].as_u64().unwrap() > 15, "{s}");
     let (board, model) = (
         s["cycles_per_image"].as_f64().unwrap(),
@@ -556,7 +536,7 @@ fn residual_networks_run_bit_exact_streamed_when_too_big() {
         (board - model).abs() / model < 0.01,
         "{board} cycles, model {model}"
     );
-    let r = run_model_on_virtual_board("models/resnet34-w0.25.lutna", &[], 5);
+    let r = run_model_on_virtual_board("models/resnet34-w0.25.lutna", &[], &[], 5);
     assert_eq!(
         (r["weights"].as_str(), r["segments"].as_u64()),
         (Some("streamed"), Some(2))

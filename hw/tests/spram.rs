@@ -3,8 +3,7 @@
 //! under Icarus with yosys' own simulation model of the primitive, and yosys `synth_ice40`,
 //! which must place it as exactly one SPRAM and nothing else.
 
-use lutna_hw::build::{run_tool, SynthCells};
-use lutna_hw::sim::{run_icarus, tick, tool_available, XorShift};
+use lutna_hw::sim::{run_icarus, synth_ice40_cells, tick, XorShift};
 use lutna_hw::spram::{ice40_primitive_sim, Spram, SPRAM_BITS};
 use rust_hdl::prelude::*;
 use std::fmt::Write as _;
@@ -33,8 +32,7 @@ fn stream(n: usize) -> Vec<Op> {
         .collect()
 }
 
-/// Runs the RustHDL model; returns the word each read returned.
-fn model_reads(ops: &[Op]) -> Vec<u16> {
+fn connected() -> Spram {
     let mut uut = Spram::default();
     uut.clock.connect();
     uut.address.connect();
@@ -42,6 +40,12 @@ fn model_reads(ops: &[Op]) -> Vec<u16> {
     uut.write_mask.connect();
     uut.write_enable.connect();
     uut.connect_all();
+    uut
+}
+
+/// Runs the RustHDL model; returns the word each read returned.
+fn model_reads(ops: &[Op]) -> Vec<u16> {
+    let mut uut = connected();
     let mut reads = vec![];
     for &(address, data, mask, write) in ops {
         uut.address.next = (address as u64).into();
@@ -116,13 +120,7 @@ fn the_primitive_under_icarus_reads_what_the_model_reads() {
         return;
     };
     let ops = stream(1500);
-    let mut uut = Spram::default();
-    uut.clock.connect();
-    uut.address.connect();
-    uut.write_data.connect();
-    uut.write_mask.connect();
-    uut.write_enable.connect();
-    uut.connect_all();
+    let uut = connected();
     let verilog = generate_verilog(&uut);
     assert!(verilog.contains("SB_SPRAM256KA"));
     // The model starts from zeros; the chip (and yosys' model) from undefined words, so the
@@ -157,27 +155,9 @@ fn the_primitive_under_icarus_reads_what_the_model_reads() {
 
 #[test]
 fn yosys_places_it_as_one_spram_and_nothing_else() {
-    if !tool_available("yosys", "SPRAM mapping check") {
+    let Some(cells) = synth_ice40_cells("spram", &generate_verilog(&connected())) else {
         return;
-    }
-    let mut uut = Spram::default();
-    uut.clock.connect();
-    uut.address.connect();
-    uut.write_data.connect();
-    uut.write_mask.connect();
-    uut.write_enable.connect();
-    uut.connect_all();
-    let dir = std::env::temp_dir().join(format!("lutna-spram-synth-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("top.v"), generate_verilog(&uut)).unwrap();
-    let log = run_tool(
-        &dir,
-        "yosys",
-        &["-p", "read_verilog top.v; synth_ice40 -top top; stat"],
-        "yosys.log",
-    )
-    .unwrap();
-    let cells = SynthCells::parse(&log).unwrap();
+    };
     assert_eq!(
         (cells.spram, cells.bram, cells.lut4, cells.ff),
         (1, 0, 0, 0),

@@ -3,8 +3,7 @@
 //! byte array, the generated Verilog under Icarus with yosys' model of the SPRAM primitive, and
 //! yosys' placement (four SPRAMs, no block RAM).
 
-use lutna_hw::build::{run_tool, SynthCells};
-use lutna_hw::sim::{run_icarus, tick, tool_available, XorShift};
+use lutna_hw::sim::{run_icarus, synth_ice40_cells, tick, XorShift};
 use lutna_hw::spram::ice40_primitive_sim;
 use lutna_hw::window_memory::WindowMemory;
 use rust_hdl::prelude::*;
@@ -168,20 +167,9 @@ fn the_verilog_under_icarus_reads_what_the_model_reads() {
 
 #[test]
 fn yosys_places_it_in_the_four_sprams() {
-    if !tool_available("yosys", "window memory mapping check") {
+    let Some(cells) = synth_ice40_cells("window-memory", &generate_verilog(&connected())) else {
         return;
-    }
-    let dir = std::env::temp_dir().join(format!("lutna-window-synth-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("top.v"), generate_verilog(&connected())).unwrap();
-    let log = run_tool(
-        &dir,
-        "yosys",
-        &["-p", "read_verilog top.v; synth_ice40 -top top; stat"],
-        "yosys.log",
-    )
-    .unwrap();
-    let cells = SynthCells::parse(&log).unwrap();
+    };
     eprintln!("window memory on the UP5K: {cells:?}");
     assert_eq!((cells.spram, cells.bram), (4, 0), "{cells:?}");
     assert!(cells.lut4 < 400, "{cells:?}");
