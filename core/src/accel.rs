@@ -616,7 +616,7 @@ impl Program {
                 if job.config.out_kind == TensorKind::Logits {
                     return Err(too_big("the logits layer, which is not cut"));
                 }
-                let room = max_words - 2 * DESCRIPTOR_WORDS;
+                let room = max_words.saturating_sub(2 * DESCRIPTOR_WORDS);
                 let per_channel = job.channel_words();
                 let (mut fit, mut used) = (0, 0);
                 while used + per_channel[fit] <= room {
@@ -1165,6 +1165,8 @@ mod tests {
             e.contains("engine layer 0") && e.contains("first output channel"),
             "{e}"
         );
+        // Segments smaller than two descriptors: an error, not an arithmetic panic.
+        assert!(program.segments_within(40).is_err());
     }
 
     #[test]
