@@ -12,7 +12,7 @@ fn shipped_cycles(lanes: u8) -> Result<(String, u64)> {
     let path = super::shipped(super::DEMO_MODEL)?;
     let model = lutna_core::Model::load(&path)?;
     let cfg = AccelConfig::new(lanes as usize)?;
-    let plan = lutna_core::Plan::uniform("lutna".parse().map_err(anyhow::Error::msg)?);
+    let plan = lutna_core::Plan::uniform(lutna_core::Scheme::LUTNA);
     let program = compile(&cfg, &model, &plan)?;
     Ok((model.name.clone(), program.cycle_model().1))
 }

@@ -153,6 +153,13 @@ fn diagnose(
     )
 }
 
+/// Whether the board's parameter memory still starts with `program`'s first 64 bytes (after a
+/// reset or power cycle it does not).
+fn holds(link: &mut Link, program: &[u8]) -> Result<bool> {
+    let n = 64.min(program.len());
+    Ok(link.read(Region::Params, 0, n)? == program[..n])
+}
+
 /// Program reloads (after a board reset or power cycle) a run tolerates before it gives up.
 const MAX_RELOADS: usize = 3;
 
@@ -209,23 +216,18 @@ pub fn run(o: Options) -> Result<Report> {
         .last()
         .expect("a program has a segment")
         .clone();
-    if !streamed {
-        let pb = bar(params.len() as u64, "program");
-        link.load(Region::Params, 0, &params, |n| pb.set_position(n as u64))?;
-        pb.finish_and_clear();
-    } else {
-        link.load(Region::Params, 0, &params, |_| {})?;
-        if !o.json {
-            eprintln!(
-                "the program needs {} parameter words, segments hold {}: streaming it in {} segments per image",
-                program.params.len(),
-                o.param_words.unwrap_or(cfg.param_words),
-                segments.len()
-            );
-        }
+    if streamed && !o.json {
+        eprintln!(
+            "the program needs {} parameter words, segments hold {}: streaming it in {} segments per image",
+            program.params.len(),
+            o.param_words.unwrap_or(cfg.param_words),
+            segments.len()
+        );
     }
-    let head = link.read(Region::Params, 0, 64.min(params.len()))?;
-    if head != params[..head.len()] {
+    let pb = bar(params.len() as u64, "program");
+    link.load(Region::Params, 0, &params, |n| pb.set_position(n as u64))?;
+    pb.finish_and_clear();
+    if !holds(&mut link, &params)? {
         bail!("the program read back from the board differs from what was loaded: the board's memory or link is faulty");
     }
     let program_load_s = t0.elapsed().as_secs_f64();
@@ -250,12 +252,8 @@ pub fn run(o: Options) -> Result<Report> {
                     if streamed {
                         // The previous segment must still be there: otherwise the board was
                         // reset between two runs and the maps in its memory are gone.
-                        if k > 0 {
-                            let prev = &segment_bytes[k - 1];
-                            let n = 64.min(prev.len());
-                            if link.read(Region::Params, 0, n)? != prev[..n] {
-                                return Ok((Vec::new(), 0, false, run_s));
-                            }
+                        if k > 0 && !holds(&mut link, &segment_bytes[k - 1])? {
+                            return Ok((Vec::new(), 0, false, run_s));
                         }
                         link.load(Region::Params, 0, seg, |_| {})?;
                     }
@@ -265,7 +263,7 @@ pub fn run(o: Options) -> Result<Report> {
                     run_cycles += link.counters()?.run_cycles as u64;
                 }
                 let logits = link.logits()?;
-                let intact = link.read(Region::Params, 0, head.len())? == head;
+                let intact = holds(&mut link, &params)?;
                 Ok((logits, run_cycles, intact, run_s))
             })();
             let failure = match attempt {

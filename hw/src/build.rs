@@ -234,13 +234,7 @@ pub fn board_verilog(opts: &BuildOptions, pll: &PllSettings) -> Result<String> {
     };
     let (design, has_running) = match opts.design {
         DesignKind::Probe => {
-            let mut uut = crate::link::LinkEndpoint::new(
-                cpb,
-                Identity {
-                    lanes: 0,
-                    ..identity
-                },
-            );
+            let mut uut = crate::link::LinkEndpoint::new(cpb, identity);
             uut.clock.connect();
             uut.uart_rx.connect();
             uut.connect_all();
@@ -253,15 +247,13 @@ pub fn board_verilog(opts: &BuildOptions, pll: &PllSettings) -> Result<String> {
                     opts.chunk_bits
                 );
             }
-            let rx_timeout = crate::top::BOARD_RX_TIMEOUT_BYTES;
-            let verilog = match opts.lanes {
-                4 => generate_verilog(&*Box::new(crate::top::Accelerator::<4>::top(cpb, rx_timeout, identity))),
-                8 => generate_verilog(&*Box::new(crate::top::Accelerator::<8>::top(cpb, rx_timeout, identity))),
-                16 => {
-                    generate_verilog(&*Box::new(crate::top::Accelerator::<16>::top(cpb, rx_timeout, identity)))
-                }
-                n => bail!("the accelerator is built with 4, 8 or 16 lanes, not {n}: choose one with --lanes"),
-            };
+            let verilog = crate::top::AnyAccelerator::new(
+                opts.lanes,
+                cpb,
+                crate::top::BOARD_RX_TIMEOUT_BYTES,
+                identity,
+            )?
+            .verilog();
             (verilog, true)
         }
     };
@@ -406,8 +398,10 @@ pub struct RouteResult {
     pub fmax_mhz: f64,
 }
 
-impl RouteResult {
-    pub fn parse(log: &str) -> Result<RouteResult> {
+impl Resources {
+    /// The "Device utilisation" counts of a nextpnr-ice40 log (its last report; 0 for a
+    /// resource it does not list).
+    pub fn from_nextpnr_log(log: &str) -> Resources {
         let used = |key: &str| -> u64 {
             log.lines()
                 .rev()
@@ -417,6 +411,18 @@ impl RouteResult {
                 .and_then(|v| v.trim().parse().ok())
                 .unwrap_or(0)
         };
+        Resources {
+            logic_cells: used("ICESTORM_LC"),
+            bram: used("ICESTORM_RAM"),
+            spram: used("ICESTORM_SPRAM"),
+            dsp: used("ICESTORM_DSP"),
+            io: used("SB_IO"),
+        }
+    }
+}
+
+impl RouteResult {
+    pub fn parse(log: &str) -> Result<RouteResult> {
         // The last "Max frequency" block is the post-route one.
         let fmax: Vec<f64> = log
             .lines()
@@ -428,13 +434,7 @@ impl RouteResult {
             bail!("the nextpnr log has no post-route frequency");
         };
         Ok(RouteResult {
-            used: Resources {
-                logic_cells: used("ICESTORM_LC"),
-                bram: used("ICESTORM_RAM"),
-                spram: used("ICESTORM_SPRAM"),
-                dsp: used("ICESTORM_DSP"),
-                io: used("SB_IO"),
-            },
+            used: Resources::from_nextpnr_log(log),
             fmax_mhz: last,
         })
     }

@@ -277,22 +277,14 @@ pub fn fpga_cost(name: &str) -> Result<FpgaCost> {
         "nextpnr.log",
     )?;
     let _ = std::fs::remove_dir_all(&dir);
-    let count = |key: &str| -> u64 {
-        log.lines()
-            .find(|l| l.contains(&format!("{key}:")))
-            .and_then(|l| l.split(':').nth(2))
-            .and_then(|v| v.split('/').next())
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0)
-    };
-    let logic_cells = count("ICESTORM_LC");
-    if logic_cells == 0 {
+    let used = crate::build::Resources::from_nextpnr_log(&log);
+    if used.logic_cells == 0 {
         bail!("nextpnr reported no logic cells for {name}:\n{log}");
     }
     Ok(FpgaCost {
-        logic_cells,
-        bram: count("ICESTORM_RAM"),
-        dsp: count("ICESTORM_DSP"),
+        logic_cells: used.logic_cells,
+        bram: used.bram,
+        dsp: used.dsp,
     })
 }
 

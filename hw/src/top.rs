@@ -276,6 +276,42 @@ impl<const P: usize> Accelerator<P> {
     }
 }
 
+/// The accelerator top at one of the lane counts it is built with, chosen at run time (the
+/// virtual board steps it, the bitstream flow and the Verilator board take its Verilog).
+pub enum AnyAccelerator {
+    L4(Box<Accelerator<4>>),
+    L8(Box<Accelerator<8>>),
+    L16(Box<Accelerator<16>>),
+}
+
+impl AnyAccelerator {
+    /// The connected top with `lanes` lanes (4, 8 or 16), as [`Accelerator::top`] builds it.
+    pub fn new(
+        lanes: u8,
+        clocks_per_bit: u16,
+        rx_timeout_bytes: u32,
+        identity: Identity,
+    ) -> anyhow::Result<Self> {
+        let (cpb, rx, id) = (clocks_per_bit, rx_timeout_bytes, identity);
+        Ok(match lanes {
+            4 => AnyAccelerator::L4(Box::new(Accelerator::top(cpb, rx, id))),
+            8 => AnyAccelerator::L8(Box::new(Accelerator::top(cpb, rx, id))),
+            16 => AnyAccelerator::L16(Box::new(Accelerator::top(cpb, rx, id))),
+            _ => anyhow::bail!(
+                "the accelerator is built with 4, 8 or 16 lanes, not {lanes}: choose one with --lanes"
+            ),
+        })
+    }
+
+    pub fn verilog(&self) -> String {
+        match self {
+            AnyAccelerator::L4(t) => generate_verilog(&**t),
+            AnyAccelerator::L8(t) => generate_verilog(&**t),
+            AnyAccelerator::L16(t) => generate_verilog(&**t),
+        }
+    }
+}
+
 impl<const P: usize> Logic for Accelerator<P> {
     #[hdl_gen]
     fn update(&mut self) {

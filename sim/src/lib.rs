@@ -12,7 +12,6 @@
 
 use anyhow::{Context, Result};
 use lutna_hw::sim::{tick, SoftUartRx, SoftUartTx, XorShift};
-use lutna_hw::top::Accelerator;
 use serialport::SerialPort;
 
 pub mod client;
@@ -85,11 +84,7 @@ impl FaultLine {
 pub use lutna_hw::top::identity;
 
 /// The accelerator RTL for one of the lane counts the virtual board is built with.
-enum Top {
-    L4(Box<Accelerator<4>>),
-    L8(Box<Accelerator<8>>),
-    L16(Box<Accelerator<16>>),
-}
+use lutna_hw::top::AnyAccelerator as Top;
 
 /// Lane counts the virtual board can be built with.
 pub const VIRTUAL_LANES: [u8; 3] = [4, 8, 16];
@@ -109,27 +104,12 @@ pub mod verilated;
 
 /// The accelerator top the virtual board simulates (both simulators build from this).
 fn accelerator_top(lanes: u8) -> Result<Top> {
-    let cpb = CLOCKS_PER_BIT as u16;
-    Ok(match lanes {
-        4 => Top::L4(Box::new(Accelerator::top(
-            cpb,
-            RX_TIMEOUT_BYTES,
-            identity(4),
-        ))),
-        8 => Top::L8(Box::new(Accelerator::top(
-            cpb,
-            RX_TIMEOUT_BYTES,
-            identity(8),
-        ))),
-        16 => Top::L16(Box::new(Accelerator::top(
-            cpb,
-            RX_TIMEOUT_BYTES,
-            identity(16),
-        ))),
-        _ => anyhow::bail!(
-            "the virtual board is built with 4, 8 or 16 lanes, not {lanes}: choose one with --lanes"
-        ),
-    })
+    Top::new(
+        lanes,
+        CLOCKS_PER_BIT as u16,
+        RX_TIMEOUT_BYTES,
+        identity(lanes),
+    )
 }
 
 /// Which simulator steps the board's RTL.

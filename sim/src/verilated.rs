@@ -4,7 +4,6 @@
 //! this crate drives over a pipe; builds are cached by a hash of everything that goes into them.
 
 use anyhow::{bail, Context, Result};
-use rust_hdl::prelude::*;
 use std::hash::{Hash, Hasher};
 use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -14,8 +13,7 @@ const HARNESS: &str = include_str!("../verilator/harness.cpp");
 
 /// The Verilog of the accelerator top with `lanes` lanes, built as the RustHDL board is.
 pub fn accelerator_verilog(lanes: u8) -> Result<String> {
-    let top = crate::accelerator_top(lanes)?;
-    Ok(with_top!(&top, t => generate_verilog(&**t)))
+    Ok(crate::accelerator_top(lanes)?.verilog())
 }
 
 /// True when `verilator` (and so a C++ compiler, which Debian's package pulls in) is installed.
