@@ -477,7 +477,7 @@ pub struct BuildReport {
 }
 
 /// Resource estimate before synthesis (docs/fpga-fit.md): LUT4s as a fixed part plus a part per
-/// lane, fitted to yosys' counts of the 4- and 8-lane accelerator (3,170 + 707 per lane), times
+/// lane, fitted to yosys' counts of the 4- and 8-lane accelerator (3,134 + 719 per lane), times
 /// the logic cells nextpnr needed per LUT4 on the probe build (1.3); memories counted as the
 /// behavioural engine declares them.
 pub fn estimate(design: DesignKind, lanes: u8) -> Resources {
@@ -491,7 +491,7 @@ pub fn estimate(design: DesignKind, lanes: u8) -> Resources {
             io: 5,
         },
         DesignKind::Accelerator => Resources {
-            logic_cells: (3_170 + 707 * p) * 13 / 10,
+            logic_cells: (3_134 + 719 * p) * 13 / 10,
             // Per lane: 2 table copies, a 2-block partial buffer and a 64 Kbit activation
             // bank (16 blocks); parameters 128 blocks; taps, logits and counters 10.
             bram: 138 + 20 * p,
