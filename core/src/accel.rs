@@ -23,7 +23,7 @@
 
 use crate::arith::{LaneMode, Scheme, Weight9};
 use crate::model::{Conv, TensorKind};
-use anyhow::{bail, ensure, Result};
+use anyhow::{bail, ensure, Context, Result};
 
 /// Weight tables one lane bank holds at once: a 4 Kbit iCE40 block RAM is 256 x 16 bits and a
 /// 4-bit-chunk table has 16 entries.
@@ -39,6 +39,10 @@ pub const FINAL_BATCH: u16 = 0x8000;
 pub const KERNEL_MAX: usize = 7;
 /// Partial-sum entries per lane: output positions of one channel / lanes (`groups`).
 pub const PARTIAL_WORDS: usize = 256;
+
+/// Parameter words of the board builds' program buffer (four 4 Kbit block RAMs of the UP5K):
+/// every zoo program is streamed through it in segments ([`Program::segments`]).
+pub const BOARD_PARAM_WORDS: usize = 1024;
 
 /// The build parameters the layout depends on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,6 +66,29 @@ impl AccelConfig {
             bank_words: 8192,
             param_words: 32768,
         })
+    }
+
+    /// The layout for the board that answered IDENTIFY with `id`: its lanes and its memory map
+    /// (parameter words, activation bytes shared evenly by the lanes' banks).
+    pub fn for_board(id: &crate::protocol::Identity) -> Result<Self> {
+        let lanes = id.lanes as usize;
+        let mut cfg =
+            AccelConfig::new(lanes).with_context(|| format!("the board reports {lanes} lanes"))?;
+        ensure!(
+            id.param_words as usize >= 2 * DESCRIPTOR_WORDS,
+            "the board reports {} parameter words; a program needs at least {} (one layer \
+             descriptor and the end marker): is the bitstream a lutna accelerator?",
+            id.param_words,
+            2 * DESCRIPTOR_WORDS
+        );
+        ensure!(
+            (id.activation_bytes as usize).is_multiple_of(lanes) && id.activation_bytes > 0,
+            "the board reports {} activation bytes, not a multiple of its {lanes} lanes",
+            id.activation_bytes
+        );
+        cfg.param_words = id.param_words as usize;
+        cfg.bank_words = id.activation_bytes as usize / lanes;
+        Ok(cfg)
     }
 
     pub fn lane_bits(&self) -> u32 {
@@ -531,12 +558,9 @@ impl ConvJob {
     }
 
     /// The layer restricted to output channels `range`: it writes their slice of the output map
-    /// and reads their words. Logits layers are not cut (their channel is the logit's index).
+    /// and reads their words. For a logits layer the slice is of the logits memory (one word per
+    /// class from base 0, so a piece's base is its first class).
     pub fn channels(&self, range: std::ops::Range<usize>) -> ConvJob {
-        assert!(
-            self.config.out_kind != TensorKind::Logits,
-            "logits layers are not cut"
-        );
         let words = self.channel_words();
         let first: usize = words[..range.start].iter().sum();
         let len: usize = words[range.clone()].iter().sum();
@@ -573,7 +597,7 @@ impl Program {
 
     /// The program cut into segments of at most `max_words` parameter words, in layer order: a
     /// layer joins the current segment if it fits, else starts the next; a conv layer too big
-    /// for a segment of its own is cut by output channels. A single channel, or a logits or
+    /// for a segment of its own is cut by output channels. A single channel, or a
     /// window layer, that cannot fit is refused by name.
     pub fn segments_within(&self, max_words: usize) -> Result<Vec<Segment>> {
         let cost = |s: &Step| {
@@ -613,9 +637,6 @@ impl Program {
                 let Step::Conv(job) = &rest else {
                     return Err(too_big("a window layer"));
                 };
-                if job.config.out_kind == TensorKind::Logits {
-                    return Err(too_big("the logits layer, which is not cut"));
-                }
                 let room = max_words.saturating_sub(2 * DESCRIPTOR_WORDS);
                 let per_channel = job.channel_words();
                 let (mut fit, mut used) = (0, 0);
@@ -1167,6 +1188,55 @@ mod tests {
         );
         // Segments smaller than two descriptors: an error, not an arithmetic panic.
         assert!(program.segments_within(40).is_err());
+    }
+
+    #[test]
+    fn the_layout_follows_the_memory_map_the_board_reports() {
+        let id = crate::protocol::Identity::example();
+        let cfg = AccelConfig::for_board(&id).unwrap();
+        assert_eq!(
+            (cfg.lanes, cfg.param_words, cfg.bank_words),
+            (8, 1024, 8192)
+        );
+        let e = AccelConfig::for_board(&crate::protocol::Identity {
+            param_words: 16,
+            ..id
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains("16 parameter words"), "{e}");
+        let e = AccelConfig::for_board(&crate::protocol::Identity {
+            activation_bytes: 1001,
+            ..id
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains("1001 activation bytes"), "{e}");
+        assert!(AccelConfig::for_board(&crate::protocol::Identity { lanes: 3, ..id }).is_err());
+    }
+
+    #[test]
+    fn every_zoo_program_streams_through_the_board_program_buffer() {
+        // The board builds hold BOARD_PARAM_WORDS: every conv channel of every model that fits
+        // the activation banks must fit a segment of its own (with its descriptor and the end
+        // marker), under the exact and the approximate schemes.
+        let cfg = AccelConfig {
+            param_words: BOARD_PARAM_WORDS,
+            ..AccelConfig::new(8).unwrap()
+        };
+        for name in [
+            "icebreaker-w0.5.lutna",
+            "vgg11-w0.25.lutna",
+            "vgg19-w0.25.lutna",
+            "resnet18-w0.25.lutna",
+            "resnet34-w0.25.lutna",
+        ] {
+            for scheme in ["lutna", "alutna"] {
+                let plan = crate::Plan::uniform(scheme.parse().unwrap());
+                let program = compile(&cfg, &shipped(name), &plan).unwrap();
+                assert!(!program.resident(), "{name}");
+                let segments = program.segments().unwrap();
+                check_segments(&program, &segments, BOARD_PARAM_WORDS);
+            }
+        }
     }
 
     #[test]

@@ -23,7 +23,7 @@ pub const MAX_PAYLOAD: usize = 1024;
 /// Bytes around the payload: marker 2, length 2, command 1, sequence 1, CRC 2.
 pub const OVERHEAD: usize = 8;
 /// Protocol version reported by `IDENTIFY`; bumped on any incompatible change.
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
 pub const CRC_POLY: u16 = 0x1021;
 pub const CRC_INIT: u16 = 0xFFFF;
 
@@ -155,10 +155,14 @@ pub struct Identity {
     pub bram_bytes: u32,
     pub clock_hz: u32,
     pub max_payload: u16,
+    /// 16-bit words of parameter memory: what one program (or one streamed segment) may hold.
+    pub param_words: u32,
+    /// Bytes of activation memory (all banks together).
+    pub activation_bytes: u32,
 }
 
 impl Identity {
-    pub const LEN: usize = 18;
+    pub const LEN: usize = 26;
 
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut b = vec![self.version, self.lanes, self.chunk_bits, self.modes];
@@ -166,6 +170,8 @@ impl Identity {
         b.extend(self.bram_bytes.to_le_bytes());
         b.extend(self.clock_hz.to_le_bytes());
         b.extend(self.max_payload.to_le_bytes());
+        b.extend(self.param_words.to_le_bytes());
+        b.extend(self.activation_bytes.to_le_bytes());
         b
     }
 
@@ -183,7 +189,28 @@ impl Identity {
             bram_bytes: u32_at(8),
             clock_hz: u32_at(12),
             max_payload: u16::from_le_bytes([b[16], b[17]]),
+            param_words: u32_at(18),
+            activation_bytes: u32_at(22),
         })
+    }
+}
+
+#[cfg(test)]
+impl Identity {
+    /// An 8-lane board build's identity, for tests.
+    pub(crate) fn example() -> Identity {
+        Identity {
+            version: VERSION,
+            lanes: 8,
+            chunk_bits: 4,
+            modes: 7,
+            spram_bytes: 131072,
+            bram_bytes: 15360,
+            clock_hz: 24_000_000,
+            max_payload: MAX_PAYLOAD as u16,
+            param_words: 1024,
+            activation_bytes: 65536,
+        }
     }
 }
 
@@ -348,16 +375,7 @@ mod tests {
 
     #[test]
     fn identity_round_trips() {
-        let id = Identity {
-            version: VERSION,
-            lanes: 8,
-            chunk_bits: 4,
-            modes: 7,
-            spram_bytes: 131072,
-            bram_bytes: 15360,
-            clock_hz: 24_000_000,
-            max_payload: MAX_PAYLOAD as u16,
-        };
+        let id = Identity::example();
         let b = id.to_bytes();
         assert_eq!(b.len(), Identity::LEN);
         assert_eq!(Identity::from_bytes(&b), Some(id));

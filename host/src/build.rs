@@ -8,13 +8,28 @@ use std::path::{Path, PathBuf};
 
 /// Cycles per image of the shipped iCEBreaker model on `lanes` lanes (the cycle model of
 /// lutna-core), or why there is no figure.
-fn shipped_cycles(lanes: u8) -> Result<(String, u64)> {
+/// What the shipped model costs per image on the built design: its name, the cycle model's
+/// cycles, the segments it streams in, and the bytes the link carries per image (the segments
+/// when streamed, and the image).
+fn shipped_cycles(lanes: u8) -> Result<(String, u64, usize, usize)> {
     let path = super::shipped(super::DEMO_MODEL)?;
     let model = lutna_core::Model::load(&path)?;
-    let cfg = AccelConfig::new(lanes as usize)?;
+    let cfg = AccelConfig::for_board(&lutna_hw::top::board_identity(lanes))?;
     let plan = lutna_core::Plan::uniform(lutna_core::Scheme::LUTNA);
     let program = compile(&cfg, &model, &plan)?;
-    Ok((model.name.clone(), program.cycle_model().1))
+    let segments = program.segments()?;
+    let image_bytes = lutna_core::cifar::PIXELS;
+    let streamed: usize = if segments.len() > 1 {
+        segments.iter().map(|s| 2 * s.params.len()).sum()
+    } else {
+        0
+    };
+    Ok((
+        model.name.clone(),
+        program.segments_cycles(&segments),
+        segments.len(),
+        streamed + image_bytes,
+    ))
 }
 
 pub fn run(opts: BuildOptions, json: bool) -> Result<()> {
@@ -46,7 +61,7 @@ pub fn run(opts: BuildOptions, json: bool) -> Result<()> {
                     report.lanes
                 )
             }
-            Ok((name, cycles)) => {
+            Ok((name, cycles, segments, link_bytes)) => {
                 let clock = report
                     .fmax_mhz
                     .map(|f| f.min(report.pll.map_or(report.target_mhz, |p| p.out_mhz)));
@@ -55,9 +70,17 @@ pub fn run(opts: BuildOptions, json: bool) -> Result<()> {
                 value["predicted_cycles_per_image"] = cycles.into();
                 value["predicted_images_per_s"] = ips.into();
                 value["predicted_model"] = name.clone().into();
+                // 8N1: ten bit times per byte (frame headers and replies add about 1 %).
+                let link_ms = link_bytes as f64 * 10.0 / opts.baud as f64 * 1e3;
+                value["predicted_segments"] = segments.into();
+                value["predicted_link_ms_per_image"] = link_ms.into();
                 extra = format!(
-                "Cycle model: {name} (LUT-NA) takes {cycles} cycles per image, {ips:.1} images/s at {at:.2} MHz (compute only; the UART adds about 10 ms per image at 3 Mbaud).\n"
-            );
+                    "Cycle model: {name} (LUT-NA) takes {cycles} cycles per image in {segments} \
+                     segment(s), {ips:.1} images/s at {at:.2} MHz counting compute only; the \
+                     link carries {link_bytes} bytes per image (program segments and image), \
+                     about {link_ms:.1} ms at {} baud.\n",
+                    opts.baud
+                );
             }
         }
     }

@@ -748,7 +748,9 @@ fn probe(a: ProbeArgs) -> Result<()> {
             json!({"port": a.port, "version": id.version, "lanes": id.lanes,
                    "chunk_bits": id.chunk_bits, "modes": id.modes, "spram_bytes": id.spram_bytes,
                    "bram_bytes": id.bram_bytes, "clock_hz": id.clock_hz,
-                   "max_payload": id.max_payload, "retransmissions": link.stats.retransmissions})
+                   "max_payload": id.max_payload, "param_words": id.param_words,
+                   "activation_bytes": id.activation_bytes,
+                   "retransmissions": link.stats.retransmissions})
         );
     } else {
         println!("board on {}: lutna protocol version {}", a.port, id.version);
@@ -762,6 +764,11 @@ fn probe(a: ProbeArgs) -> Result<()> {
             id.bram_bytes,
             id.clock_hz as f64 / 1e6,
             id.max_payload
+        );
+        println!(
+            "  memory map: {} parameter words (one program or streamed segment), {} KiB of activations",
+            id.param_words,
+            id.activation_bytes / 1024
         );
     }
     Ok(())

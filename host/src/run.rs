@@ -160,6 +160,46 @@ fn holds(link: &mut Link, program: &[u8]) -> Result<bool> {
     Ok(link.read(Region::Params, 0, n)? == program[..n])
 }
 
+/// A pattern in the last word of every activation bank, which no map of the program uses:
+/// written after each program load, checked after each image. A board that was reset or
+/// power-cycled at any point of the image has lost it. (A streamed program loads every segment
+/// again for each image, so the parameters alone cannot tell.) None when the maps fill the banks.
+struct Canary {
+    address: u32,
+    bytes: Vec<u8>,
+}
+
+impl Canary {
+    fn new(cfg: &AccelConfig, program: &Program) -> Option<Canary> {
+        let used = program
+            .places
+            .iter()
+            .map(|p| p.base + p.shape[0] * p.channel_words)
+            .max()
+            .unwrap_or(0);
+        (used < cfg.bank_words).then(|| Canary {
+            address: ((cfg.bank_words - 1) * cfg.lanes) as u32,
+            bytes: (0..cfg.lanes)
+                .map(|i| 0xA5 ^ (i as u8).wrapping_mul(37))
+                .collect(),
+        })
+    }
+
+    fn write(canary: &Option<Canary>, link: &mut Link) -> Result<()> {
+        if let Some(c) = canary {
+            link.load(Region::Activations, c.address, &c.bytes, |_| {})?;
+        }
+        Ok(())
+    }
+
+    fn intact(canary: &Option<Canary>, link: &mut Link) -> Result<bool> {
+        Ok(match canary {
+            Some(c) => link.read(Region::Activations, c.address, c.bytes.len())? == c.bytes,
+            None => true,
+        })
+    }
+}
+
 /// Program reloads (after a board reset or power cycle) a run tolerates before it gives up.
 const MAX_RELOADS: usize = 3;
 
@@ -177,8 +217,7 @@ pub fn run(o: Options) -> Result<Report> {
     let id = link
         .identify()
         .context("the board did not identify itself")?;
-    let cfg = AccelConfig::new(id.lanes as usize)
-        .with_context(|| format!("the board reports {} lanes", id.lanes))?;
+    let cfg = AccelConfig::for_board(&id)?;
     let program = compile(&cfg, &model, &plan)?;
     check_board(&id, &program)?;
     // Resident when the program fits parameter memory; otherwise its segments are streamed for
@@ -230,6 +269,8 @@ pub fn run(o: Options) -> Result<Report> {
     if !holds(&mut link, &params)? {
         bail!("the program read back from the board differs from what was loaded: the board's memory or link is faulty");
     }
+    let canary = Canary::new(&cfg, &program);
+    Canary::write(&canary, &mut link)?;
     let program_load_s = t0.elapsed().as_secs_f64();
 
     let pb = bar(data.len() as u64, "images");
@@ -263,7 +304,7 @@ pub fn run(o: Options) -> Result<Report> {
                     run_cycles += link.counters()?.run_cycles as u64;
                 }
                 let logits = link.logits()?;
-                let intact = holds(&mut link, &params)?;
+                let intact = holds(&mut link, &params)? && Canary::intact(&canary, &mut link)?;
                 Ok((logits, run_cycles, intact, run_s))
             })();
             let failure = match attempt {
@@ -289,6 +330,7 @@ pub fn run(o: Options) -> Result<Report> {
             if !streamed {
                 link.load(Region::Params, 0, &params, |_| {})?;
             }
+            Canary::write(&canary, &mut link)?;
         };
         cycles += run_cycles;
         let want = golden.run(image);

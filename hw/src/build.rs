@@ -230,7 +230,7 @@ pub fn board_verilog(opts: &BuildOptions, pll: &PllSettings) -> Result<String> {
             opts.lanes
         },
         clock_hz: (pll.out_mhz * 1e6).round() as u32,
-        ..crate::top::identity(opts.lanes)
+        ..crate::top::board_identity(opts.lanes)
     };
     let (design, has_running) = match opts.design {
         DesignKind::Probe => {
@@ -477,7 +477,7 @@ pub struct BuildReport {
 }
 
 /// Resource estimate before synthesis (docs/fpga-fit.md): LUT4s as a fixed part plus a part per
-/// lane, fitted to yosys' counts of the 4- and 8-lane accelerator (3,134 + 719 per lane), times
+/// lane, fitted to yosys' counts of the 4- and 8-lane accelerator (3,432 + 558 per lane), times
 /// the logic cells nextpnr needed per LUT4 on the probe build (1.3); memories counted as the
 /// behavioural engine declares them.
 pub fn estimate(design: DesignKind, lanes: u8) -> Resources {
@@ -491,10 +491,11 @@ pub fn estimate(design: DesignKind, lanes: u8) -> Resources {
             io: 5,
         },
         DesignKind::Accelerator => Resources {
-            logic_cells: (3_134 + 719 * p) * 13 / 10,
+            logic_cells: (3_432 + 558 * p) * 13 / 10,
             // Per lane: 2 table copies, a 2-block partial buffer and a 64 Kbit activation
-            // bank (16 blocks); parameters 128 blocks; taps, logits and counters 10.
-            bram: 138 + 20 * p,
+            // bank (16 blocks); the 1 K-word program buffer 4 blocks; taps, logits and
+            // counters 10.
+            bram: 14 + 20 * p,
             spram: 0,
             dsp: 0,
             io: 5,
@@ -598,9 +599,9 @@ fn run_flow(opts: &BuildOptions, pll: &PllSettings, report: &mut BuildReport) ->
             opts.board.name(),
             over.join(", "),
             if opts.design == DesignKind::Accelerator {
-                ". Not yet at any lane count: until the engine's activation banks and parameters \
-                 (128 KiB) are mapped to the UP5K's SPRAM they take 138 + 20 x lanes block RAMs, \
-                 and its logic is about 1.7x the UP5K's at 8 lanes (docs/fpga-fit.md has the \
+                ". Not yet at any lane count: until the engine's activation banks (64 KiB at 8 \
+                 lanes) are mapped to the UP5K's SPRAM they take 14 + 20 x lanes block RAMs, \
+                 and its logic is about 1.5x the UP5K's at 8 lanes (docs/fpga-fit.md has the \
                  measured gap and the plan). Meanwhile `--design probe` builds the link-only \
                  bring-up bitstream"
             } else {

@@ -1,4 +1,4 @@
-//! `LayerEngine<P>`: runs a whole compiled network. A *sequencer* reads one 32-word layer
+//! `LayerEngine<P, PARAM_BITS>`: runs a whole compiled network. A *sequencer* reads one 32-word layer
 //! descriptor after the other from parameter memory (layout and descriptors: `lutna_core::accel`,
 //! which owns them) and starts the unit the layer needs: the *conv unit* for convolutions and
 //! linear layers, the *window unit* for max / average pooling and residual adds. Concatenation
@@ -30,9 +30,11 @@
 //! for the add). It is not parallel over lanes: pooling costs about a quarter of the iCEBreaker
 //! model's cycles, the next thing to speed up.
 //!
-//! Memories here are behavioural `RAM`s (activation banks 8 KiB each, parameters 32 K words); the
-//! UP5K mapping (SPRAM for activations and parameters, block RAM for banks and partial sums) and
-//! the load path from the UART link belong to the system top, which is not written yet.
+//! Memories are behavioural `RAM`s: activation banks of 8 KiB each, and parameters of
+//! `2^PARAM_BITS` words: 32 K resident ([`RESIDENT_PARAM_BITS`]) or the UP5K's 1 K-word program
+//! buffer ([`BUFFER_PARAM_BITS`]), which yosys maps to four block RAMs. The activation banks do
+//! not fit the UP5K yet (128 block RAMs at 8 lanes): docs/fpga-fit.md has the plan (the four
+//! SPRAMs through [`crate::window_memory::WindowMemory`]).
 
 use crate::Requantizer;
 use lutna_core::accel::{FINAL_BATCH, TABLE_ENTRIES};
@@ -41,8 +43,13 @@ use rust_hdl::prelude::*;
 
 /// Address bits of one activation bank (8 KiB per bank).
 pub const BANK_BITS: usize = 13;
-/// Address bits of the parameter memory (32 K words, 64 KiB).
-pub const PARAM_BITS: usize = 15;
+/// Address bits of the resident parameter memory (32 K words, 64 KiB of block RAM): every zoo
+/// program but resnet34's fits, loaded once. The RustHDL system tests use it.
+pub const RESIDENT_PARAM_BITS: usize = 15;
+/// Address bits of the UP5K program buffer (1 K words in four block RAMs): the host streams the
+/// program through it segment by segment (`lutna_core::accel::Program::segments`). The board
+/// builds and the virtual board use it.
+pub const BUFFER_PARAM_BITS: usize = lutna_core::accel::BOARD_PARAM_WORDS.trailing_zeros() as usize;
 /// Cycles from the last tap of a layer to its last output byte written (pipeline, drain walk of
 /// up to 16 lanes, requantizer): the engine waits this long before it reports done.
 pub const FLUSH_CYCLES: usize = 4 + 16 + Requantizer::LATENCY + 3;
@@ -100,23 +107,20 @@ impl Logic for SlotLane {
     }
 }
 
-/// Where lane `lane` reads its activation: input column `x_base + lane * stride`, bank
-/// `column % P`, address `row_addr + column / P`; out of the map (or beyond the active lanes of a
-/// stride-2 layer) it reads nothing and the lane gets 0.
+/// Which bank lane `lane` reads its activation from: input column `x_base + lane * stride`, bank
+/// `column % P`; out of the map (or beyond the active lanes of a stride-2 layer) it reads nothing
+/// and the lane gets 0. (The banks' addresses do not depend on the lane: see the engine's S1.)
 #[derive(LogicBlock)]
 pub struct LaneFetch {
     pub x_base: Signal<In, Bits<16>>,
     pub stride2: Signal<In, bool>,
-    pub row_addr: Signal<In, Bits<16>>,
     pub row_ok: Signal<In, bool>,
     pub in_width: Signal<In, Bits<16>>,
     pub bank: Signal<Out, Bits<4>>,
-    pub addr: Signal<Out, Bits<16>>,
     pub reads: Signal<Out, bool>,
     column: Signal<Local, Bits<16>>,
     lane1: Constant<Bits<16>>,
     lane2: Constant<Bits<16>>,
-    lane_bits: Constant<Bits<16>>,
     bank_mask: Constant<Bits<4>>,
     half_lanes: Constant<bool>,
 }
@@ -126,16 +130,13 @@ impl LaneFetch {
         Self {
             x_base: Default::default(),
             stride2: Default::default(),
-            row_addr: Default::default(),
             row_ok: Default::default(),
             in_width: Default::default(),
             bank: Default::default(),
-            addr: Default::default(),
             reads: Default::default(),
             column: Default::default(),
             lane1: Constant::new((lane as u64).into()),
             lane2: Constant::new((2 * lane as u64).into()),
-            lane_bits: Constant::new((lanes.trailing_zeros() as u64).into()),
             bank_mask: Constant::new(((lanes - 1) as u64).into()),
             // Stride 2 uses the lower half of the lanes (their columns hit distinct banks).
             half_lanes: Constant::new(lane < lanes / 2),
@@ -151,7 +152,6 @@ impl Logic for LaneFetch {
             self.column.next = self.x_base.val() + self.lane2.val();
         }
         self.bank.next = self.column.val().get_bits::<4>(0) & self.bank_mask.val();
-        self.addr.next = self.row_addr.val() + (self.column.val() >> self.lane_bits.val());
         self.reads.next = self.row_ok.val()
             & !self.column.val().get_bit(15)
             & (self.column.val() < self.in_width.val())
@@ -214,7 +214,7 @@ pub enum WindowState {
 }
 
 #[derive(LogicBlock)]
-pub struct LayerEngine<const P: usize> {
+pub struct LayerEngine<const P: usize, const PARAM_BITS: usize> {
     pub clock: Signal<In, Clock>,
     /// Runs the program at parameter word 0 (descriptors, then weights): one layer after the
     /// other until the end descriptor.
@@ -423,6 +423,16 @@ pub struct LayerEngine<const P: usize> {
     tap_y: Signal<Local, Bits<16>>,
     tap_x: Signal<Local, Bits<16>>,
     tap_row_ok: Signal<Local, bool>,
+    /// The tap's first column split into bank (`fetch_shift`) and bank word (`fetch_x_hi`, a
+    /// floor division: the column is negative in the left padding); bank b reads word
+    /// `fetch_addr0`, or the next one when b < fetch_shift (its column wrapped into the next
+    /// group of P). The same for stride 2, whose lanes use every other bank.
+    fetch_shift: Signal<Local, Bits<4>>,
+    fetch_x_hi: Signal<Local, Bits<16>>,
+    fetch_addr0: Signal<Local, Bits<16>>,
+    fetch_addr1: Signal<Local, Bits<16>>,
+    bank_index: [Constant<Bits<4>>; P],
+    sign_fill: Constant<Bits<16>>,
     // Drain.
     drain: [DFF<Bits<32>>; P],
     walking: DFF<bool>,
@@ -458,7 +468,7 @@ pub struct LayerEngine<const P: usize> {
     step_two: [Constant<bool>; 3],
 }
 
-impl<const P: usize> LayerEngine<P> {
+impl<const P: usize, const PARAM_BITS: usize> LayerEngine<P, PARAM_BITS> {
     /// An engine whose activation banks and parameter memory start with the given contents
     /// (`banks[b][a]`, `params[a]`), inputs marked driven.
     pub fn with_memories(banks: &[Vec<u8>], params: &[u16]) -> Self {
@@ -670,6 +680,12 @@ impl<const P: usize> LayerEngine<P> {
             tap_y: Default::default(),
             tap_x: Default::default(),
             tap_row_ok: Default::default(),
+            fetch_shift: Default::default(),
+            fetch_x_hi: Default::default(),
+            fetch_addr0: Default::default(),
+            fetch_addr1: Default::default(),
+            bank_index: std::array::from_fn(|b| Constant::new((b as u64).into())),
+            sign_fill: Constant::new((!(0xFFFFu64 >> P.trailing_zeros()) & 0xFFFF).into()),
             drain: std::array::from_fn(|_| Default::default()),
             walking: Default::default(),
             walk: Default::default(),
@@ -713,7 +729,7 @@ impl<const P: usize> LayerEngine<P> {
     }
 }
 
-impl<const P: usize> Logic for LayerEngine<P> {
+impl<const P: usize, const PARAM_BITS: usize> Logic for LayerEngine<P, PARAM_BITS> {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
@@ -1296,10 +1312,17 @@ impl<const P: usize> Logic for LayerEngine<P> {
         self.tap_row_ok.next =
             !self.tap_y.val().get_bit(15) & (self.tap_y.val() < self.in_height.val());
         self.s2_negative.d.next = self.taps.read_data.val().get_bit(8);
+        self.fetch_shift.next =
+            self.tap_x.val().get_bits::<4>(0) & self.bank_mask.val().get_bits::<4>(0);
+        self.fetch_x_hi.next = self.tap_x.val() >> self.lane_bits.val();
+        if self.tap_x.val().get_bit(15) {
+            self.fetch_x_hi.next = self.fetch_x_hi.val() | self.sign_fill.val();
+        }
+        self.fetch_addr0.next = self.tap_row.val() + self.fetch_x_hi.val();
+        self.fetch_addr1.next = self.fetch_addr0.val() + 1;
         for l in 0..P {
             self.fetch[l].x_base.next = self.tap_x.val();
             self.fetch[l].stride2.next = self.stride2.val();
-            self.fetch[l].row_addr.next = self.tap_row.val();
             self.fetch[l].row_ok.next = self.tap_row_ok.val();
             self.fetch[l].in_width.next = self.in_width.val();
             self.lane_bank[l].clock.next = self.clock.val();
@@ -1331,7 +1354,8 @@ impl<const P: usize> Logic for LayerEngine<P> {
             & !self.w_ix.val().get_bit(15)
             & (self.w_ix.val() < self.desc[6].q.val());
         self.w_read.next = (self.win.q.val() == WindowState::Run) & self.w_inb.val();
-        // Each bank serves the lane whose column falls in it (at most one does); when idle the
+        // While the conv unit issues, every bank reads its word of the tap's window (the lanes
+        // pick theirs in S2); in window layers the bank the window unit reads; when idle the
         // host-side read port has them.
         for b in 0..P {
             self.banks[b].read_clock.next = self.clock.val();
@@ -1340,13 +1364,11 @@ impl<const P: usize> Logic for LayerEngine<P> {
             if self.w_read.val() & (self.w_bank.val().index() == b) {
                 self.banks[b].read_address.next = self.w_addr.val().get_bits::<BANK_BITS>(0);
             }
-            for l in 0..P {
-                if self.p_valid[0].q.val()
-                    & self.fetch[l].reads.val()
-                    & (self.fetch[l].bank.val().index() == b)
-                {
+            if self.p_valid[0].q.val() {
+                self.banks[b].read_address.next = self.fetch_addr0.val().get_bits::<BANK_BITS>(0);
+                if self.bank_index[b].val() < self.fetch_shift.val() {
                     self.banks[b].read_address.next =
-                        self.fetch[l].addr.val().get_bits::<BANK_BITS>(0);
+                        self.fetch_addr1.val().get_bits::<BANK_BITS>(0);
                 }
             }
         }

@@ -11,7 +11,7 @@
 //! "busy"; a request whose payload does not fit its command or whose addresses leave the region
 //! gets NAK "bad payload". Every request gets exactly one reply.
 
-use crate::engine::{LayerEngine, BANK_BITS, PARAM_BITS};
+use crate::engine::{LayerEngine, BANK_BITS, BUFFER_PARAM_BITS};
 use crate::link::{FrameRx, FrameTx};
 use lutna_core::protocol::{
     Command, Identity, NakReason, Region, RunState, ADDRESS_BYTES, NAK, REPLY_FLAG,
@@ -41,9 +41,9 @@ pub enum ReplyKind {
     Activations,
 }
 
-/// The IDENTIFY answer of an `Accelerator<P>` build with 4-bit LUT-NA lanes in all three modes,
-/// on the UP5K's memories at a 24 MHz clock (the board tops and the virtual board use it).
-pub fn identity(lanes: u8) -> Identity {
+/// The IDENTIFY answer of an `Accelerator<P, PARAM_BITS>` build with 4-bit LUT-NA lanes in all
+/// three modes, on the UP5K at a 24 MHz clock, with `2^param_bits` parameter words.
+pub fn identity(lanes: u8, param_bits: usize) -> Identity {
     Identity {
         version: lutna_core::protocol::VERSION,
         lanes,
@@ -53,14 +53,21 @@ pub fn identity(lanes: u8) -> Identity {
         bram_bytes: 30 * 512,
         clock_hz: 24_000_000,
         max_payload: lutna_core::protocol::MAX_PAYLOAD as u16,
+        param_words: 1 << param_bits,
+        activation_bytes: (lanes as u32) << BANK_BITS,
     }
+}
+
+/// The identity of the board builds and the virtual board (the program buffer map).
+pub fn board_identity(lanes: u8) -> Identity {
+    identity(lanes, BUFFER_PARAM_BITS)
 }
 
 /// Header bytes the handler parses from a request payload (region, address, length).
 const HEADER_BYTES: usize = 8;
 
 #[derive(LogicBlock)]
-pub struct Accelerator<const P: usize> {
+pub struct Accelerator<const P: usize, const PARAM_BITS: usize> {
     pub clock: Signal<In, Clock>,
     pub uart_rx: Signal<In, bool>,
     pub uart_tx: Signal<Out, bool>,
@@ -70,7 +77,7 @@ pub struct Accelerator<const P: usize> {
     tx_uart: crate::uart::UartTx,
     rx: FrameRx,
     tx: FrameTx,
-    engine: LayerEngine<P>,
+    engine: LayerEngine<P, PARAM_BITS>,
     identity: ROM<Bits<8>, 5>,
     state: DFF<CmdState>,
     cmd_q: DFF<Bits<8>>,
@@ -148,7 +155,7 @@ pub struct Accelerator<const P: usize> {
 /// the host's retransmission timeout.
 pub const BOARD_RX_TIMEOUT_BYTES: u32 = 256;
 
-impl<const P: usize> Accelerator<P> {
+impl<const P: usize, const PARAM_BITS: usize> Accelerator<P, PARAM_BITS> {
     /// The accelerator with empty memories (the host loads the program and images over the link).
     /// A partial frame is abandoned after `rx_timeout_bytes` byte times of silence.
     pub fn new(clocks_per_bit: u16, rx_timeout_bytes: u32, identity: Identity) -> Self {
@@ -164,11 +171,16 @@ impl<const P: usize> Accelerator<P> {
         clocks_per_bit: u16,
         rx_timeout_bytes: u32,
         identity: Identity,
-        engine: LayerEngine<P>,
+        engine: LayerEngine<P, PARAM_BITS>,
     ) -> Self {
         assert_eq!(
             identity.lanes as usize, P,
             "the identity must state the build's lanes"
+        );
+        assert_eq!(
+            identity.param_words as usize,
+            1 << PARAM_BITS,
+            "the identity must state the build's parameter memory"
         );
         let bytes = identity.to_bytes();
         let rom: std::collections::BTreeMap<Bits<5>, Bits<8>> = (0..32u64)
@@ -276,12 +288,13 @@ impl<const P: usize> Accelerator<P> {
     }
 }
 
-/// The accelerator top at one of the lane counts it is built with, chosen at run time (the
-/// virtual board steps it, the bitstream flow and the Verilator board take its Verilog).
+/// The accelerator top at one of the lane counts it is built with, chosen at run time, with the
+/// UP5K's program buffer ([`BUFFER_PARAM_BITS`]; its identity is [`board_identity`]): the virtual
+/// board steps it, the bitstream flow and the Verilator board take its Verilog.
 pub enum AnyAccelerator {
-    L4(Box<Accelerator<4>>),
-    L8(Box<Accelerator<8>>),
-    L16(Box<Accelerator<16>>),
+    L4(Box<Accelerator<4, BUFFER_PARAM_BITS>>),
+    L8(Box<Accelerator<8, BUFFER_PARAM_BITS>>),
+    L16(Box<Accelerator<16, BUFFER_PARAM_BITS>>),
 }
 
 impl AnyAccelerator {
@@ -312,7 +325,7 @@ impl AnyAccelerator {
     }
 }
 
-impl<const P: usize> Logic for Accelerator<P> {
+impl<const P: usize, const PARAM_BITS: usize> Logic for Accelerator<P, PARAM_BITS> {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(

@@ -13,6 +13,7 @@ use lutna_core::protocol::{
     load_payloads, read_payload, Command, Counters, Decoder, Event, Frame, Identity, NakReason,
     Region, RunState, NAK,
 };
+use lutna_hw::engine::RESIDENT_PARAM_BITS;
 use lutna_hw::sim::{tick, SoftUartRx, SoftUartTx, XorShift};
 use lutna_hw::top::Accelerator;
 use std::path::Path;
@@ -24,11 +25,11 @@ const RX_TIMEOUT_BYTES: u32 = 4;
 const P: usize = 8;
 
 fn identity() -> Identity {
-    lutna_hw::top::identity(P as u8)
+    lutna_hw::top::identity(P as u8, RESIDENT_PARAM_BITS)
 }
 
 struct Host {
-    board: Accelerator<P>,
+    board: Accelerator<P, RESIDENT_PARAM_BITS>,
     tx: SoftUartTx,
     rx: SoftUartRx,
     decoder: Decoder,
@@ -354,6 +355,6 @@ fn garbage_and_damaged_frames_neither_hang_nor_change_it() {
 fn accelerator_verilog_is_accepted_by_yosys() {
     // Verilog generation rejects combinational loops and yosys rejects slices of expressions
     // and keywords used as names; both bit this design once.
-    let uut = Accelerator::<P>::top(CPB as u16, RX_TIMEOUT_BYTES, identity());
+    let uut = Accelerator::<P, RESIDENT_PARAM_BITS>::top(CPB as u16, RX_TIMEOUT_BYTES, identity());
     lutna_hw::sim::validate_with_yosys("accelerator", &rust_hdl::prelude::generate_verilog(&uut));
 }

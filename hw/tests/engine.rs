@@ -12,7 +12,7 @@ use lutna_core::cifar::{self, Split};
 use lutna_core::engine::{Activation, Engine};
 use lutna_core::model::{Conv, Layer, Model, Op, SparseWeights, TensorInfo, TensorKind};
 use lutna_core::plan::Plan;
-use lutna_hw::engine::LayerEngine;
+use lutna_hw::engine::{LayerEngine, RESIDENT_PARAM_BITS};
 use lutna_hw::sim::{tick, XorShift};
 use std::path::{Path, PathBuf};
 
@@ -89,7 +89,7 @@ fn check_layer_on<const P: usize>(
     let mut params = job.config.descriptor().to_vec();
     params.extend([0u16; DESCRIPTOR_WORDS]);
     params.extend(&job.params);
-    let mut uut = LayerEngine::<P>::with_memories(&banks, &params);
+    let mut uut = LayerEngine::<P, RESIDENT_PARAM_BITS>::with_memories(&banks, &params);
     run_program(&mut uut);
     let want = values(&dumps[index + 1]);
     let [c, h, w] = out_info.shape;
@@ -144,7 +144,7 @@ fn check_layer_on<const P: usize>(
 
 /// Starts the program in parameter memory and steps until the engine is idle.
 /// Returns the cycles from start to idle.
-fn run_program<const P: usize>(uut: &mut LayerEngine<P>) -> u64 {
+fn run_program<const P: usize>(uut: &mut LayerEngine<P, RESIDENT_PARAM_BITS>) -> u64 {
     uut.start.next = true;
     tick(uut, |u| &mut u.clock);
     uut.start.next = false;
@@ -158,7 +158,10 @@ fn run_program<const P: usize>(uut: &mut LayerEngine<P>) -> u64 {
 }
 
 /// (cycles, issue cycles) the engine recorded for layer `k` of its last program.
-fn layer_counters<const P: usize>(uut: &mut LayerEngine<P>, k: usize) -> (u64, u64) {
+fn layer_counters<const P: usize>(
+    uut: &mut LayerEngine<P, RESIDENT_PARAM_BITS>,
+    k: usize,
+) -> (u64, u64) {
     uut.ext_addr.next = (k as u64).into();
     tick(uut, |u| &mut u.clock);
     (
@@ -307,7 +310,7 @@ fn check_network<const P: usize>(
     for &i in images {
         let mut banks = vec![vec![0u8; program.bank_words_used]; P];
         program.places[0].store(&cfg, data.image(i), &mut banks);
-        let mut uut = LayerEngine::<P>::with_memories(&banks, &program.params);
+        let mut uut = LayerEngine::<P, RESIDENT_PARAM_BITS>::with_memories(&banks, &program.params);
         per_image = run_program(&mut uut);
         assert_eq!(
             uut.layers_done.val().index(),

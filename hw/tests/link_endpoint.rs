@@ -10,7 +10,7 @@ const CPB: usize = 4;
 
 fn identity() -> Identity {
     Identity {
-        version: 1,
+        version: lutna_core::protocol::VERSION,
         lanes: 8,
         chunk_bits: 4,
         modes: 7,
@@ -18,6 +18,8 @@ fn identity() -> Identity {
         bram_bytes: 30 * 512,
         clock_hz: 24_000_000,
         max_payload: 1024,
+        param_words: 1024,
+        activation_bytes: 65536,
     }
 }
 

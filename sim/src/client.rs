@@ -187,11 +187,16 @@ impl Link {
     pub fn identify(&mut self) -> Result<Identity> {
         let p = self.request(Command::Identify, &[])?;
         Identity::from_bytes(&p).ok_or_else(|| {
+            // The version byte comes first in every version of the reply.
+            let version = p.first().map_or("unknown".to_string(), |v| v.to_string());
             anyhow!(
-                "the IDENTIFY reply from {} has {} bytes, not {} (a different protocol?)",
+                "the IDENTIFY reply from {} has {} bytes, not {}: the board speaks lutna \
+                 protocol version {version}, this host version {}; build and flash the \
+                 bitstream from this release (`lutna build`, `lutna prog`)",
                 self.path,
                 p.len(),
-                Identity::LEN
+                Identity::LEN,
+                lutna_core::protocol::VERSION
             )
         })
     }

@@ -81,7 +81,7 @@ impl FaultLine {
 }
 
 /// What the virtual board is: the accelerator build's identity.
-pub use lutna_hw::top::identity;
+pub use lutna_hw::top::board_identity as identity;
 
 /// The accelerator RTL for one of the lane counts the virtual board is built with.
 use lutna_hw::top::AnyAccelerator as Top;
