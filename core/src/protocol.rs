@@ -137,7 +137,7 @@ pub enum NakReason {
     UnknownCommand = 3,
     BadPayload = 4,
     Busy = 5,
-    /// A version-1 command this bitstream does not implement (yet).
+    /// A command of the protocol this bitstream does not implement (yet).
     Unsupported = 6,
     /// The frame stopped arriving after its header (a byte was lost): abandoned.
     Timeout = 7,

@@ -2,7 +2,7 @@
 //! transmitter of [`crate::link`]), the command handler, and the [`LayerEngine`]. This is what the
 //! board tops wrap and what the virtual board steps.
 //!
-//! The command handler serves protocol version 1 (`lutna_core::protocol`, docs/protocol.md):
+//! The command handler serves protocol version 2 (`lutna_core::protocol`, docs/protocol.md):
 //! IDENTIFY, STATUS (at any time), LOAD and LOAD_IMAGE (copied from the frame buffer into
 //! parameter or activation memory), RUN (starts the engine; a repeated RUN with the same sequence
 //! number is answered without running again), READ_LOGITS, READ_COUNTERS, READ (parameter or
