@@ -598,7 +598,12 @@ fn run_flow(opts: &BuildOptions, pll: &PllSettings, report: &mut BuildReport) ->
             "the design does not fit the {} ({}){}",
             opts.board.name(),
             over.join(", "),
-            if opts.design == DesignKind::Accelerator {
+            if opts.design == DesignKind::Accelerator && opts.board == BoardKind::Hx8k {
+                ". The HX8K has no SPRAM and 32 block RAMs (16 KiB in all): the engine's \
+                 activation banks (64 KiB at 8 lanes) cannot live on this chip at any lane \
+                 count; the iCEBreaker's UP5K has 128 KiB of SPRAM for them (docs/fpga-fit.md). \
+                 Meanwhile `--design probe` builds the link-only bring-up bitstream"
+            } else if opts.design == DesignKind::Accelerator {
                 ". Not yet at any lane count: until the engine's activation banks (64 KiB at 8 \
                  lanes) are mapped to the UP5K's SPRAM they take 14 + 20 x lanes block RAMs, \
                  and its logic is about 1.5x the UP5K's at 8 lanes (docs/fpga-fit.md has the \
