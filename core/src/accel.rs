@@ -1218,10 +1218,8 @@ mod tests {
         // The board builds hold BOARD_PARAM_WORDS: every conv channel of every model that fits
         // the activation banks must fit a segment of its own (with its descriptor and the end
         // marker), under the exact and the approximate schemes.
-        let cfg = AccelConfig {
-            param_words: BOARD_PARAM_WORDS,
-            ..AccelConfig::new(8).unwrap()
-        };
+        let cfg = AccelConfig::for_board(&crate::protocol::Identity::example()).unwrap();
+        assert_eq!(cfg.param_words, BOARD_PARAM_WORDS);
         for name in [
             "icebreaker-w0.5.lutna",
             "vgg11-w0.25.lutna",

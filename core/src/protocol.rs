@@ -208,7 +208,7 @@ impl Identity {
             bram_bytes: 15360,
             clock_hz: 24_000_000,
             max_payload: MAX_PAYLOAD as u16,
-            param_words: 1024,
+            param_words: crate::accel::BOARD_PARAM_WORDS as u32,
             activation_bytes: 65536,
         }
     }

@@ -6,8 +6,6 @@ use lutna_core::accel::{compile, AccelConfig};
 use lutna_hw::build::{build, BuildOptions, BuildReport, DesignKind};
 use std::path::{Path, PathBuf};
 
-/// Cycles per image of the shipped iCEBreaker model on `lanes` lanes (the cycle model of
-/// lutna-core), or why there is no figure.
 /// What the shipped model costs per image on the built design: its name, the cycle model's
 /// cycles, the segments it streams in, and the bytes the link carries per image (the segments
 /// when streamed, and the image).

@@ -174,7 +174,7 @@ impl Canary {
         let used = program
             .places
             .iter()
-            .map(|p| p.base + p.shape[0] * p.channel_words)
+            .map(|p| p.base + p.words())
             .max()
             .unwrap_or(0);
         (used < cfg.bank_words).then(|| Canary {
