@@ -911,6 +911,40 @@ pub mod timing {
     pub const WINDOW_FLUSH: u64 = 3 + 7 + 2 + 2;
     /// Sequencer: descriptor fetch, dispatch and record per layer.
     pub const LAYER: u64 = 32 + 3;
+    /// The activations take one access per cycle (the window memory in the UP5K's SPRAMs), and
+    /// a write takes it from the readers. A conv group's output bytes are gathered and stored by
+    /// two window writes, three when the group has eight bytes; the issuer holds its tap in the
+    /// cycles this many cycles plus the walk's length after the group's last tap (pipeline 4,
+    /// drain walk, requantizer and write stage 7, one cycle ahead of each write).
+    pub const CONV_WRITE_AFTER: u64 = 11;
+    /// The same for the window unit: its read is held this many cycles after an output's last
+    /// read (S1, S2, requantizer and write stage).
+    pub const WINDOW_WRITE_AFTER: u64 = 9;
+}
+
+/// The cycles in which the activations are written (and so cannot be read), in rising order.
+#[derive(Default)]
+struct WriteCycles(std::collections::VecDeque<u64>);
+
+impl WriteCycles {
+    /// The first cycle from `t` on that no write takes.
+    fn free_from(&mut self, mut t: u64) -> u64 {
+        while let Some(&w) = self.0.front() {
+            if w < t {
+                self.0.pop_front();
+            } else if w == t {
+                self.0.pop_front();
+                t += 1;
+            } else {
+                break;
+            }
+        }
+        t
+    }
+
+    fn push(&mut self, from: u64, count: u64) {
+        self.0.extend(from..from + count);
+    }
 }
 
 /// Predicted cycles of one layer: as the engine's counter records it (`cycles`, from dispatch to
@@ -947,11 +981,20 @@ fn steps_cycles(steps: &[Step], lanes: u64) -> (Vec<LayerCycles>, u64) {
         .filter_map(|s| match s {
             Step::Conv(job) => Some(conv_cycles(job, lanes)),
             Step::Window(w) => {
-                let reads = (w.channels * w.out_height * w.out_width) as u64
-                    * (w.kernel[0] * w.kernel[1]) as u64;
+                let outputs = (w.channels * w.out_height * w.out_width) as u64;
+                let per_output = (w.kernel[0] * w.kernel[1]) as u64;
+                // One read per cycle, except in the cycles an earlier output is written.
+                let mut writes = WriteCycles::default();
+                let mut t = 0;
+                for _ in 0..outputs {
+                    for _ in 0..per_output {
+                        t = writes.free_from(t) + 1;
+                    }
+                    writes.push(t - 1 + timing::WINDOW_WRITE_AFTER, 1);
+                }
                 Some(LayerCycles {
-                    cycles: reads + timing::WINDOW_FLUSH,
-                    issues: reads,
+                    cycles: t + timing::WINDOW_FLUSH,
+                    issues: outputs * per_output,
                 })
             }
             Step::Concat => None,
@@ -965,7 +1008,25 @@ fn steps_cycles(steps: &[Step], lanes: u64) -> (Vec<LayerCycles>, u64) {
 /// issuer walks the map with the other; a half is reprogrammed only after the issuer released it.
 fn conv_cycles(job: &ConvJob, lanes: u64) -> LayerCycles {
     use timing::*;
-    let groups = job.config.groups() as u64;
+    let c = &job.config;
+    let groups = c.groups() as u64;
+    // Window writes of a group (the logits go to their own memory): the drain walks
+    // `lanes_active` positions, the last group of a row may have fewer bytes; byte 7's odd copy
+    // takes a third write.
+    let writes_of = |g: u64| -> u64 {
+        if c.out_kind == TensorKind::Logits {
+            return 0;
+        }
+        let x0 = (g % c.groups_per_row as u64) * c.lanes_active as u64;
+        let bytes = (c.lanes_active as u64).min(c.out_width as u64 - x0);
+        if bytes >= 8 {
+            3
+        } else {
+            2
+        }
+    };
+    let walk = c.lanes_active as u64;
+    let mut writes = WriteCycles::default();
     let mut prog = 1; // the programmer starts the cycle after dispatch
     let mut issue = 0;
     let mut issues = 0;
@@ -985,17 +1046,24 @@ fn conv_cycles(job: &ConvJob, lanes: u64) -> LayerCycles {
             prog += 1;
             // The issuer takes the batch the cycle after the hand-off.
             let start = issue.max(handoff + 1) + BATCH_GAP;
-            // A final batch's groups end in the drain, which needs `lanes` cycles per group,
-            // counted from the previous final group (possibly of the previous channel).
-            let last = if last_batch {
-                let first_end = (start + n - 1).max(drained + lanes);
-                first_end + (groups - 1) * n.max(lanes)
-            } else {
-                start + groups * n - 1
-            };
-            if last_batch {
-                drained = last;
+            // One tap per cycle, except where a byte is written; a final batch's groups end in
+            // the drain, which needs `lanes` cycles per group, counted from the previous final
+            // group (possibly of the previous channel).
+            let mut t = start;
+            for g in 0..groups {
+                for tap in 0..n {
+                    t = writes.free_from(t);
+                    if last_batch && tap + 1 == n && t < drained + lanes {
+                        t = writes.free_from(drained + lanes);
+                    }
+                    t += 1;
+                }
+                if last_batch {
+                    drained = t - 1;
+                    writes.push(t - 1 + CONV_WRITE_AFTER + walk, writes_of(g));
+                }
             }
+            let last = t - 1;
             issues += n * groups;
             released.push(last + HALF_RELEASE);
             issue = last + 1;

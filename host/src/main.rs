@@ -76,7 +76,7 @@ struct BuildArgs {
     /// accelerator (the whole design) or probe (link only: IDENTIFY / STATUS, for board bring-up)
     #[arg(long, default_value = "accelerator")]
     design: lutna_hw::build::DesignKind,
-    /// Lanes P of the accelerator (4, 8 or 16)
+    /// Lanes P of the accelerator (4 or 8)
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u8).range(1..=64))]
     lanes: u8,
     /// Activation chunk width K of the LUT-NA lanes (the accelerator is built with 4)

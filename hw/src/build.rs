@@ -477,9 +477,9 @@ pub struct BuildReport {
 }
 
 /// Resource estimate before synthesis (docs/fpga-fit.md): LUT4s as a fixed part plus a part per
-/// lane, fitted to yosys' counts of the 4- and 8-lane accelerator (3,432 + 558 per lane), times
+/// lane, fitted to yosys' counts of the 4- and 8-lane accelerator (4,675 + 334 per lane), times
 /// the logic cells nextpnr needed per LUT4 on the probe build (1.3); memories counted as the
-/// behavioural engine declares them.
+/// engine declares them.
 pub fn estimate(design: DesignKind, lanes: u8) -> Resources {
     let p = lanes as u64;
     match design {
@@ -491,12 +491,12 @@ pub fn estimate(design: DesignKind, lanes: u8) -> Resources {
             io: 5,
         },
         DesignKind::Accelerator => Resources {
-            logic_cells: (3_432 + 558 * p) * 13 / 10,
-            // Per lane: 2 table copies, a 2-block partial buffer and a 64 Kbit activation
-            // bank (16 blocks); the 1 K-word program buffer 4 blocks; taps, logits and
-            // counters 10.
-            bram: 14 + 20 * p,
-            spram: 0,
+            logic_cells: (4_675 + 334 * p) * 13 / 10,
+            // Per lane: 2 table copies and a 2-block partial buffer; the 1 K-word program
+            // buffer 4 blocks; taps, logits, counters and the frame buffer 10. The activations
+            // are in the four SPRAMs (the window memory).
+            bram: 14 + 4 * p,
+            spram: 4,
             dsp: 0,
             io: 5,
         },
@@ -600,15 +600,14 @@ fn run_flow(opts: &BuildOptions, pll: &PllSettings, report: &mut BuildReport) ->
             over.join(", "),
             if opts.design == DesignKind::Accelerator && opts.board == BoardKind::Hx8k {
                 ". The HX8K has no SPRAM and 32 block RAMs (16 KiB in all): the engine's \
-                 activation banks (64 KiB at 8 lanes) cannot live on this chip at any lane \
+                 activation memory (64 KiB in SPRAM) cannot live on this chip at any lane \
                  count; the iCEBreaker's UP5K has 128 KiB of SPRAM for them (docs/fpga-fit.md). \
                  Meanwhile `--design probe` builds the link-only bring-up bitstream"
             } else if opts.design == DesignKind::Accelerator {
-                ". Not yet at any lane count: until the engine's activation banks (64 KiB at 8 \
-                 lanes) are mapped to the UP5K's SPRAM they take 14 + 20 x lanes block RAMs, \
-                 and its logic is about 1.5x the UP5K's at 8 lanes (docs/fpga-fit.md has the \
-                 measured gap and the plan). Meanwhile `--design probe` builds the link-only \
-                 bring-up bitstream"
+                ". Not yet at any lane count: the memories fit at 4 lanes (14 + 4 x lanes block \
+                 RAMs, the activations in the four SPRAMs), the logic does not (about 1.14x the \
+                 UP5K's LUTs at 4 lanes, 1.4x at 8; docs/fpga-fit.md has the measured gap and \
+                 the plan). Meanwhile `--design probe` builds the link-only bring-up bitstream"
             } else {
                 ": build a smaller design"
             }

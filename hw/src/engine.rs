@@ -36,6 +36,7 @@
 //! not fit the UP5K yet (128 block RAMs at 8 lanes): docs/fpga-fit.md has the plan (the four
 //! SPRAMs through [`crate::window_memory::WindowMemory`]).
 
+use crate::window_memory::WindowMemory;
 use crate::Requantizer;
 use lutna_core::accel::{FINAL_BATCH, TABLE_ENTRIES};
 use lutna_core::arith::{LaneMode, Scheme};
@@ -50,8 +51,8 @@ pub const RESIDENT_PARAM_BITS: usize = 15;
 /// program through it segment by segment (`lutna_core::accel::Program::segments`). The board
 /// builds and the virtual board use it.
 pub const BUFFER_PARAM_BITS: usize = lutna_core::accel::BOARD_PARAM_WORDS.trailing_zeros() as usize;
-/// Cycles from the last tap of a layer to its last output byte written (pipeline, drain walk of
-/// up to 16 lanes, requantizer): the engine waits this long before it reports done.
+/// Cycles from the last tap of a layer to its last output byte written (pipeline, drain walk,
+/// requantizer, group writer; 22 at 8 lanes): the engine waits this long before it reports done.
 pub const FLUSH_CYCLES: usize = 4 + 16 + Requantizer::LATENCY + 3;
 
 /// A LUT-NA lane whose bank holds [`lutna_core::accel::TABLE_SLOTS`] tables (one 256 x 16 block RAM per copy):
@@ -107,21 +108,20 @@ impl Logic for SlotLane {
     }
 }
 
-/// Which bank lane `lane` reads its activation from: input column `x_base + lane * stride`, bank
-/// `column % P`; out of the map (or beyond the active lanes of a stride-2 layer) it reads nothing
-/// and the lane gets 0. (The banks' addresses do not depend on the lane: see the engine's S1.)
+/// Whether lane `lane` reads its activation: input column `x_base + lane * stride` is in the map
+/// (and the lane is one of the active lanes of a stride-2 layer); otherwise it gets 0, which is
+/// what zero padding means. (Its byte's place in the window does not depend on the map: see the
+/// engine's S2.)
 #[derive(LogicBlock)]
 pub struct LaneFetch {
     pub x_base: Signal<In, Bits<16>>,
     pub stride2: Signal<In, bool>,
     pub row_ok: Signal<In, bool>,
     pub in_width: Signal<In, Bits<16>>,
-    pub bank: Signal<Out, Bits<4>>,
     pub reads: Signal<Out, bool>,
     column: Signal<Local, Bits<16>>,
     lane1: Constant<Bits<16>>,
     lane2: Constant<Bits<16>>,
-    bank_mask: Constant<Bits<4>>,
     half_lanes: Constant<bool>,
 }
 
@@ -132,12 +132,10 @@ impl LaneFetch {
             stride2: Default::default(),
             row_ok: Default::default(),
             in_width: Default::default(),
-            bank: Default::default(),
             reads: Default::default(),
             column: Default::default(),
             lane1: Constant::new((lane as u64).into()),
             lane2: Constant::new((2 * lane as u64).into()),
-            bank_mask: Constant::new(((lanes - 1) as u64).into()),
             // Stride 2 uses the lower half of the lanes (their columns hit distinct banks).
             half_lanes: Constant::new(lane < lanes / 2),
         }
@@ -151,7 +149,6 @@ impl Logic for LaneFetch {
         if self.stride2.val() {
             self.column.next = self.x_base.val() + self.lane2.val();
         }
-        self.bank.next = self.column.val().get_bits::<4>(0) & self.bank_mask.val();
         self.reads.next = self.row_ok.val()
             & !self.column.val().get_bit(15)
             & (self.column.val() < self.in_width.val())
@@ -302,7 +299,6 @@ pub struct LayerEngine<const P: usize, const PARAM_BITS: usize> {
     w_x_last: Signal<Local, bool>,
     w_y_last: Signal<Local, bool>,
     w_add: Signal<Local, bool>,
-    w_bank: Signal<Local, Bits<4>>,
     w_negative: Signal<Local, bool>,
     w_flush_cycles: Constant<Bits<5>>,
     // S1 of the window unit.
@@ -311,9 +307,7 @@ pub struct LayerEngine<const P: usize, const PARAM_BITS: usize> {
     w1_last: DFF<bool>,
     w1_inb: DFF<bool>,
     w1_tap_b: DFF<bool>,
-    w1_bank: DFF<Bits<4>>,
     w1_out_addr: DFF<Bits<16>>,
-    w1_out_bank: DFF<Bits<4>>,
     w_byte: Signal<Local, Bits<8>>,
     w_value: Signal<Local, Bits<32>>,
     w_magnitude: Signal<Local, Bits<16>>,
@@ -329,8 +323,7 @@ pub struct LayerEngine<const P: usize, const PARAM_BITS: usize> {
     w2_valid: DFF<bool>,
     w2_value: DFF<Bits<32>>,
     w2_out_addr: DFF<Bits<16>>,
-    w2_out_bank: DFF<Bits<4>>,
-    banks: [RAM<Bits<8>, BANK_BITS>; P],
+    activations: WindowMemory,
     params: RAM<Bits<16>, PARAM_BITS>,
     taps: RAM<Bits<32>, 4>,
     partial: [RAM<Bits<32>, 8>; P],
@@ -411,7 +404,6 @@ pub struct LayerEngine<const P: usize, const PARAM_BITS: usize> {
     p_row_base: DFF<Bits<16>>,
     p_x_base: DFF<Bits<16>>,
     s2_negative: DFF<bool>,
-    lane_bank: [DFF<Bits<4>>; P],
     lane_reads: [DFF<bool>; P],
     acc: [DFF<Bits<32>>; P],
     sum: [Signal<Local, Bits<32>>; P],
@@ -423,16 +415,17 @@ pub struct LayerEngine<const P: usize, const PARAM_BITS: usize> {
     tap_y: Signal<Local, Bits<16>>,
     tap_x: Signal<Local, Bits<16>>,
     tap_row_ok: Signal<Local, bool>,
-    /// The tap's first column split into bank (`fetch_shift`) and bank word (`fetch_x_hi`, a
-    /// floor division: the column is negative in the left padding); bank b reads word
-    /// `fetch_addr0`, or the next one when b < fetch_shift (its column wrapped into the next
-    /// group of P). The same for stride 2, whose lanes use every other bank.
-    fetch_shift: Signal<Local, Bits<4>>,
-    fetch_x_hi: Signal<Local, Bits<16>>,
-    fetch_addr0: Signal<Local, Bits<16>>,
-    fetch_addr1: Signal<Local, Bits<16>>,
-    bank_index: [Constant<Bits<4>>; P],
-    sign_fill: Constant<Bits<16>>,
+    /// The byte address of the tap's first column (`row * P + x`, wrapping below 0 in the left
+    /// padding: the lanes out of the map ignore their byte). The window memory returns the 8
+    /// bytes from there; lane l takes byte l, or byte 2l for stride 2 (`window_even`).
+    fetch_addr: Signal<Local, Bits<16>>,
+    window_even: Signal<Local, Bits<64>>,
+    /// The group writer writes next cycle: the conv issuer holds its tap, so that S1's window
+    /// read does not meet the write (one SPRAM access per cycle).
+    write_next: Signal<Local, bool>,
+    /// A byte is written this cycle: the window unit holds its read.
+    w_stall: Signal<Local, bool>,
+    ext_byte_addr: Signal<Local, Bits<16>>,
     // Drain.
     drain: [DFF<Bits<32>>; P],
     walking: DFF<bool>,
@@ -443,9 +436,28 @@ pub struct LayerEngine<const P: usize, const PARAM_BITS: usize> {
     walk_shift: DFF<Bits<6>>,
     walk_x: Signal<Local, Bits<16>>,
     out_valid: [DFF<bool>; 7],
-    out_bank: [DFF<Bits<4>>; 7],
     out_addr: [DFF<Bits<16>>; 7],
-    ext_bank_q: DFF<Bits<4>>,
+    /// The drain walk's lane, and its last step, along the same stages.
+    out_lane: [DFF<Bits<4>>; 7],
+    out_end: [DFF<bool>; 7],
+    // Group writer: a conv drain's bytes are gathered and stored by window writes (three for a
+    // group of eight: even copy, odd copy of the first seven, odd copy of the last), so a group
+    // costs the issuer 2 or 3 cycles instead of one per byte.
+    conv_layer: Signal<Local, bool>,
+    out_byte64: Signal<Local, Bits<64>>,
+    lane_shift: Signal<Local, Bits<8>>,
+    gather: DFF<Bits<64>>,
+    gather_mask: DFF<Bits<8>>,
+    gather_base: DFF<Bits<16>>,
+    gather_next: Signal<Local, Bits<64>>,
+    gather_mask_next: Signal<Local, Bits<8>>,
+    gather_base_next: Signal<Local, Bits<16>>,
+    /// 0 idle, 1 even-copy write next, 2 odd copy of bytes 0..6, 3 odd copy of byte 7.
+    wstate: DFF<Bits<2>>,
+    wdata: DFF<Bits<64>>,
+    wmask: DFF<Bits<8>>,
+    wbase: DFF<Bits<16>>,
+    one8: Constant<Bits<8>>,
     fill_addr: Signal<Local, Bits<8>>,
     prog_slot: Signal<Local, Bits<4>>,
     issue_slot: Signal<Local, Bits<4>>,
@@ -472,7 +484,11 @@ impl<const P: usize, const PARAM_BITS: usize> LayerEngine<P, PARAM_BITS> {
     /// An engine whose activation banks and parameter memory start with the given contents
     /// (`banks[b][a]`, `params[a]`), inputs marked driven.
     pub fn with_memories(banks: &[Vec<u8>], params: &[u16]) -> Self {
-        assert!(P.is_power_of_two() && (2..=16).contains(&P), "P is 2..=16");
+        // The window memory serves 8 bytes per cycle: at most 8 lanes.
+        assert!(
+            P.is_power_of_two() && (2..=8).contains(&P),
+            "P is 2, 4 or 8"
+        );
         assert_eq!(banks.len(), P, "one activation bank per lane");
         assert!(params.len() <= 1 << PARAM_BITS, "parameters exceed memory");
         let affine = |m: LaneMode| match m.scheme() {
@@ -564,7 +580,6 @@ impl<const P: usize, const PARAM_BITS: usize> LayerEngine<P, PARAM_BITS> {
             w_x_last: Default::default(),
             w_y_last: Default::default(),
             w_add: Default::default(),
-            w_bank: Default::default(),
             w_negative: Default::default(),
             w_flush_cycles: Constant::new(((3 + Requantizer::LATENCY + 2) as u64).into()),
             w1_valid: Default::default(),
@@ -572,9 +587,7 @@ impl<const P: usize, const PARAM_BITS: usize> LayerEngine<P, PARAM_BITS> {
             w1_last: Default::default(),
             w1_inb: Default::default(),
             w1_tap_b: Default::default(),
-            w1_bank: Default::default(),
             w1_out_addr: Default::default(),
-            w1_out_bank: Default::default(),
             w_byte: Default::default(),
             w_value: Default::default(),
             w_magnitude: Default::default(),
@@ -586,16 +599,23 @@ impl<const P: usize, const PARAM_BITS: usize> LayerEngine<P, PARAM_BITS> {
             w2_valid: Default::default(),
             w2_value: Default::default(),
             w2_out_addr: Default::default(),
-            w2_out_bank: Default::default(),
             conv_start: Default::default(),
             window_start: Default::default(),
             ext_cycles: Default::default(),
             ext_issues: Default::default(),
             layers_done: Default::default(),
-            banks: std::array::from_fn(|b| {
-                assert!(banks[b].len() <= 1 << BANK_BITS, "bank contents too long");
-                RAM::from(banks[b].iter().map(|&v| Bits::<8>::from(v as u64)))
-            }),
+            activations: {
+                // Bank b's word a is byte a * P + b of the window memory.
+                let words = banks.iter().map(Vec::len).max().unwrap_or(0);
+                assert!(words <= 1 << BANK_BITS, "bank contents too long");
+                let mut bytes = vec![0u8; words * P];
+                for (b, bank) in banks.iter().enumerate() {
+                    for (a, &v) in bank.iter().enumerate() {
+                        bytes[a * P + b] = v;
+                    }
+                }
+                WindowMemory::with_contents(&bytes)
+            },
             params: RAM::from(params.iter().map(|&v| Bits::<16>::from(v as u64))),
             taps: Default::default(),
             partial: std::array::from_fn(|_| Default::default()),
@@ -669,7 +689,6 @@ impl<const P: usize, const PARAM_BITS: usize> LayerEngine<P, PARAM_BITS> {
             p_row_base: Default::default(),
             p_x_base: Default::default(),
             s2_negative: Default::default(),
-            lane_bank: std::array::from_fn(|_| Default::default()),
             lane_reads: std::array::from_fn(|_| Default::default()),
             acc: std::array::from_fn(|_| Default::default()),
             sum: std::array::from_fn(|_| Default::default()),
@@ -680,12 +699,11 @@ impl<const P: usize, const PARAM_BITS: usize> LayerEngine<P, PARAM_BITS> {
             tap_y: Default::default(),
             tap_x: Default::default(),
             tap_row_ok: Default::default(),
-            fetch_shift: Default::default(),
-            fetch_x_hi: Default::default(),
-            fetch_addr0: Default::default(),
-            fetch_addr1: Default::default(),
-            bank_index: std::array::from_fn(|b| Constant::new((b as u64).into())),
-            sign_fill: Constant::new((!(0xFFFFu64 >> P.trailing_zeros()) & 0xFFFF).into()),
+            fetch_addr: Default::default(),
+            window_even: Default::default(),
+            write_next: Default::default(),
+            w_stall: Default::default(),
+            ext_byte_addr: Default::default(),
             drain: std::array::from_fn(|_| Default::default()),
             walking: Default::default(),
             walk: Default::default(),
@@ -695,9 +713,23 @@ impl<const P: usize, const PARAM_BITS: usize> LayerEngine<P, PARAM_BITS> {
             walk_shift: Default::default(),
             walk_x: Default::default(),
             out_valid: Default::default(),
-            out_bank: Default::default(),
             out_addr: Default::default(),
-            ext_bank_q: Default::default(),
+            out_lane: Default::default(),
+            out_end: Default::default(),
+            conv_layer: Default::default(),
+            out_byte64: Default::default(),
+            lane_shift: Default::default(),
+            gather: Default::default(),
+            gather_mask: Default::default(),
+            gather_base: Default::default(),
+            gather_next: Default::default(),
+            gather_mask_next: Default::default(),
+            gather_base_next: Default::default(),
+            wstate: Default::default(),
+            wdata: Default::default(),
+            wmask: Default::default(),
+            wbase: Default::default(),
+            one8: Constant::new(1.into()),
             fill_addr: Default::default(),
             prog_slot: Default::default(),
             issue_slot: Default::default(),
@@ -787,7 +819,6 @@ impl<const P: usize, const PARAM_BITS: usize> Logic for LayerEngine<P, PARAM_BIT
             walk_row,
             walk_mult,
             walk_shift,
-            ext_bank_q,
             seq,
             seq_addr,
             fetch_count,
@@ -817,14 +848,18 @@ impl<const P: usize, const PARAM_BITS: usize> Logic for LayerEngine<P, PARAM_BIT
             w1_last,
             w1_inb,
             w1_tap_b,
-            w1_bank,
             w1_out_addr,
-            w1_out_bank,
             w_acc,
             w2_valid,
             w2_value,
             w2_out_addr,
-            w2_out_bank
+            gather,
+            gather_mask,
+            gather_base,
+            wstate,
+            wdata,
+            wmask,
+            wbase
         );
         for h in 0..2 {
             self.meta_n[h].clock.next = self.clock.val();
@@ -857,8 +892,9 @@ impl<const P: usize, const PARAM_BITS: usize> Logic for LayerEngine<P, PARAM_BIT
         }
         for s in 0..7 {
             self.out_valid[s].clock.next = self.clock.val();
-            self.out_bank[s].clock.next = self.clock.val();
             self.out_addr[s].clock.next = self.clock.val();
+            self.out_lane[s].clock.next = self.clock.val();
+            self.out_end[s].clock.next = self.clock.val();
         }
         self.requant.clock.next = self.clock.val();
         self.params.read_clock.next = self.clock.val();
@@ -879,7 +915,6 @@ impl<const P: usize, const PARAM_BITS: usize> Logic for LayerEngine<P, PARAM_BIT
         self.logit_mem.write_data.next = 0.into();
         self.logit_mem.read_address.next = self.ext_addr.val().get_bits::<8>(0);
         self.ext_logit.next = self.logit_mem.read_data.val();
-        self.ext_bank_q.d.next = self.ext_bank.val();
 
         // ---------------- sequencer: descriptors -> layer registers -> units ----------------
         for k in 0..32 {
@@ -890,6 +925,7 @@ impl<const P: usize, const PARAM_BITS: usize> Logic for LayerEngine<P, PARAM_BIT
             }
         }
         self.mode.next = self.desc[1].q.val().get_bits::<2>(0);
+        self.conv_layer.next = self.desc[0].q.val() == 1;
         self.signed_out.next = self.desc[1].q.val().get_bit(2);
         self.logits.next = self.desc[1].q.val().get_bit(3);
         self.stride2.next = self.desc[1].q.val().get_bit(4);
@@ -1163,8 +1199,12 @@ impl<const P: usize, const PARAM_BITS: usize> Logic for LayerEngine<P, PARAM_BIT
             & self.row_last.val()
             & ((self.gy.q.val() + 1) == self.out_height.val());
         // Captures for the drain must be at least P cycles apart (its walk length).
-        self.may_issue.next =
-            !(self.group_last.val() & self.cur_final.q.val()) | (self.gap.q.val() == 0);
+        self.write_next.next = (self.out_end[6].q.val() & self.conv_layer.val())
+            | (self.wstate.q.val() == 1)
+            | ((self.wstate.q.val() == 2) & self.wmask.q.val().get_bit(7));
+        self.may_issue.next = (!(self.group_last.val() & self.cur_final.q.val())
+            | (self.gap.q.val() == 0))
+            & !self.write_next.val();
         if self.gap.q.val() != 0 {
             self.gap.d.next = self.gap.q.val() - 1;
         }
@@ -1312,22 +1352,13 @@ impl<const P: usize, const PARAM_BITS: usize> Logic for LayerEngine<P, PARAM_BIT
         self.tap_row_ok.next =
             !self.tap_y.val().get_bit(15) & (self.tap_y.val() < self.in_height.val());
         self.s2_negative.d.next = self.taps.read_data.val().get_bit(8);
-        self.fetch_shift.next =
-            self.tap_x.val().get_bits::<4>(0) & self.bank_mask.val().get_bits::<4>(0);
-        self.fetch_x_hi.next = self.tap_x.val() >> self.lane_bits.val();
-        if self.tap_x.val().get_bit(15) {
-            self.fetch_x_hi.next = self.fetch_x_hi.val() | self.sign_fill.val();
-        }
-        self.fetch_addr0.next = self.tap_row.val() + self.fetch_x_hi.val();
-        self.fetch_addr1.next = self.fetch_addr0.val() + 1;
+        self.fetch_addr.next = (self.tap_row.val() << self.lane_bits.val()) + self.tap_x.val();
         for l in 0..P {
             self.fetch[l].x_base.next = self.tap_x.val();
             self.fetch[l].stride2.next = self.stride2.val();
             self.fetch[l].row_ok.next = self.tap_row_ok.val();
             self.fetch[l].in_width.next = self.in_width.val();
-            self.lane_bank[l].clock.next = self.clock.val();
             self.lane_reads[l].clock.next = self.clock.val();
-            self.lane_bank[l].d.next = self.fetch[l].bank.val();
             self.lane_reads[l].d.next = self.fetch[l].reads.val();
         }
         // Window unit S0 (its counters advance further below): the element it reads.
@@ -1347,43 +1378,39 @@ impl<const P: usize, const PARAM_BITS: usize> Logic for LayerEngine<P, PARAM_BIT
                 self.w_base.next = self.w_chan_b.q.val() + self.w_row.q.val();
             }
         }
-        self.w_addr.next = self.w_base.val() + (self.w_ix.val() >> self.lane_bits.val());
-        self.w_bank.next = self.w_ix.val().get_bits::<4>(0) & self.bank_mask.val().get_bits::<4>(0);
+        self.w_addr.next = (self.w_base.val() << self.lane_bits.val()) + self.w_ix.val();
         self.w_inb.next = !self.w_iy.val().get_bit(15)
             & (self.w_iy.val() < self.desc[5].q.val())
             & !self.w_ix.val().get_bit(15)
             & (self.w_ix.val() < self.desc[6].q.val());
-        self.w_read.next = (self.win.q.val() == WindowState::Run) & self.w_inb.val();
-        // While the conv unit issues, every bank reads its word of the tap's window (the lanes
-        // pick theirs in S2); in window layers the bank the window unit reads; when idle the
-        // host-side read port has them.
-        for b in 0..P {
-            self.banks[b].read_clock.next = self.clock.val();
-            self.banks[b].write_clock.next = self.clock.val();
-            self.banks[b].read_address.next = self.ext_addr.val().get_bits::<BANK_BITS>(0);
-            if self.w_read.val() & (self.w_bank.val().index() == b) {
-                self.banks[b].read_address.next = self.w_addr.val().get_bits::<BANK_BITS>(0);
-            }
-            if self.p_valid[0].q.val() {
-                self.banks[b].read_address.next = self.fetch_addr0.val().get_bits::<BANK_BITS>(0);
-                if self.bank_index[b].val() < self.fetch_shift.val() {
-                    self.banks[b].read_address.next =
-                        self.fetch_addr1.val().get_bits::<BANK_BITS>(0);
-                }
-            }
+        self.w_stall.next = self.out_valid[6].q.val();
+        self.w_read.next =
+            (self.win.q.val() == WindowState::Run) & self.w_inb.val() & !self.w_stall.val();
+        // One window read per cycle: the tap's window while the conv unit issues, the element
+        // the window unit reads in window layers, the host-side read port when idle. (Writes
+        // win, below; the units hold their reads in those cycles.)
+        self.activations.clock.next = self.clock.val();
+        self.ext_byte_addr.next =
+            (self.ext_addr.val() << self.lane_bits.val()) + bit_cast::<16, 4>(self.ext_bank.val());
+        self.activations.read_addr.next = self.ext_byte_addr.val();
+        if self.w_read.val() {
+            self.activations.read_addr.next = self.w_addr.val();
         }
-        self.ext_byte.next = 0.into();
-        for b in 0..P {
-            if self.ext_bank_q.q.val().index() == b {
-                self.ext_byte.next = self.banks[b].read_data.val();
-            }
+        if self.p_valid[0].q.val() {
+            self.activations.read_addr.next = self.fetch_addr.val();
         }
-        // S2: rotate the bank outputs to their lanes; lane operands.
+        self.ext_byte.next = self.activations.window.val().get_bits::<8>(0);
+        // S2: lane l takes byte l of the window (stride 2: byte 2l); lane operands.
+        self.window_even.next = bit_cast::<64, 8>(self.activations.window.val().get_bits::<8>(0))
+            | (bit_cast::<64, 8>(self.activations.window.val().get_bits::<8>(16)) << 8)
+            | (bit_cast::<64, 8>(self.activations.window.val().get_bits::<8>(32)) << 16)
+            | (bit_cast::<64, 8>(self.activations.window.val().get_bits::<8>(48)) << 24);
         for l in 0..P {
             self.lanes[l].activation.next = 0.into();
-            for b in 0..P {
-                if self.lane_reads[l].q.val() & (self.lane_bank[l].q.val().index() == b) {
-                    self.lanes[l].activation.next = self.banks[b].read_data.val();
+            if self.lane_reads[l].q.val() {
+                self.lanes[l].activation.next = self.activations.window.val().get_bits::<8>(8 * l);
+                if self.stride2.val() {
+                    self.lanes[l].activation.next = self.window_even.val().get_bits::<8>(8 * l);
                 }
             }
             self.lanes[l].slot.next = self.p_slot[1].q.val();
@@ -1464,21 +1491,20 @@ impl<const P: usize, const PARAM_BITS: usize> Logic for LayerEngine<P, PARAM_BIT
         self.requant.tag.next = self.walk.q.val();
         self.out_valid[0].d.next =
             self.walking.q.val() & (self.walk_x.val() < bit_cast::<16, 8>(self.out_width.val()));
-        self.out_bank[0].d.next =
-            self.walk_x.val().get_bits::<4>(0) & self.bank_mask.val().get_bits::<4>(0);
         self.out_addr[0].d.next =
-            self.walk_row.q.val() + (self.walk_x.val() >> self.lane_bits.val());
+            (self.walk_row.q.val() << self.lane_bits.val()) + self.walk_x.val();
+        self.out_lane[0].d.next = self.walk.q.val().get_bits::<4>(0);
+        self.out_end[0].d.next = self.walking.q.val()
+            & ((self.walk.q.val() == self.last_lane.val())
+                | (self.stride2.val() & ((self.walk.q.val() + 1) == self.lanes_half.val())));
         // ---------------- window unit: pools and the residual add ----------------
-        self.w1_valid.d.next = self.win.q.val() == WindowState::Run;
+        self.w1_valid.d.next = (self.win.q.val() == WindowState::Run) & !self.w_stall.val();
         self.w1_first.d.next = !self.w_ky.q.val().any() & !self.w_kx.q.val().any();
         self.w1_last.d.next = self.w_row_last.val();
         self.w1_inb.d.next = self.w_inb.val();
         self.w1_tap_b.d.next = self.w_kx.q.val().any();
-        self.w1_bank.d.next = self.w_bank.val();
         self.w1_out_addr.d.next =
-            self.w_out_row.q.val() + (bit_cast::<16, 8>(self.w_ox.q.val()) >> self.lane_bits.val());
-        self.w1_out_bank.d.next =
-            self.w_ox.q.val().get_bits::<4>(0) & self.bank_mask.val().get_bits::<4>(0);
+            (self.w_out_row.q.val() << self.lane_bits.val()) + bit_cast::<16, 8>(self.w_ox.q.val());
         match self.win.q.val() {
             WindowState::Idle => {
                 if self.window_start.val() {
@@ -1500,40 +1526,44 @@ impl<const P: usize, const PARAM_BITS: usize> Logic for LayerEngine<P, PARAM_BIT
                 }
             }
             WindowState::Run => {
-                self.w_reads.d.next = self.w_reads.q.val() + 1;
-                self.w_kx.d.next = self.w_kx.q.val() + 1;
-                if self.w_tap_last.val() {
-                    self.w_kx.d.next = 0.into();
-                    self.w_ky.d.next = self.w_ky.q.val() + 1;
-                    self.w_ky_row.d.next = self.w_ky_row.q.val() + self.desc[17].q.val();
-                    if self.w_row_last.val() {
-                        self.w_ky.d.next = 0.into();
-                        self.w_ky_row.d.next = 0.into();
-                        self.w_ox.d.next = self.w_ox.q.val() + 1;
-                        self.w_x.d.next = self.w_x.q.val() + self.desc[14].q.val();
-                        if self.w_x_last.val() {
-                            self.w_ox.d.next = 0.into();
-                            self.w_x.d.next = self.desc[13].q.val();
-                            self.w_oy.d.next = self.w_oy.q.val() + 1;
-                            self.w_y.d.next = self.w_y.q.val() + self.desc[10].q.val();
-                            self.w_row.d.next = self.w_row.q.val() + self.desc[12].q.val();
-                            self.w_out_row.d.next = self.w_out_row.q.val() + self.desc[21].q.val();
-                            if self.w_y_last.val() {
-                                self.w_oy.d.next = 0.into();
-                                self.w_y.d.next = self.desc[9].q.val();
-                                self.w_row.d.next = self.desc[11].q.val();
-                                self.w_ch.d.next = self.w_ch.q.val() + 1;
-                                self.w_chan_a.d.next =
-                                    self.w_chan_a.q.val() + self.desc[16].q.val();
-                                self.w_chan_b.d.next =
-                                    self.w_chan_b.q.val() + self.desc[16].q.val();
-                                self.w_out_chan.d.next =
-                                    self.w_out_chan.q.val() + self.desc[20].q.val();
+                // A byte is written this cycle: hold (the read would be lost).
+                if !self.w_stall.val() {
+                    self.w_reads.d.next = self.w_reads.q.val() + 1;
+                    self.w_kx.d.next = self.w_kx.q.val() + 1;
+                    if self.w_tap_last.val() {
+                        self.w_kx.d.next = 0.into();
+                        self.w_ky.d.next = self.w_ky.q.val() + 1;
+                        self.w_ky_row.d.next = self.w_ky_row.q.val() + self.desc[17].q.val();
+                        if self.w_row_last.val() {
+                            self.w_ky.d.next = 0.into();
+                            self.w_ky_row.d.next = 0.into();
+                            self.w_ox.d.next = self.w_ox.q.val() + 1;
+                            self.w_x.d.next = self.w_x.q.val() + self.desc[14].q.val();
+                            if self.w_x_last.val() {
+                                self.w_ox.d.next = 0.into();
+                                self.w_x.d.next = self.desc[13].q.val();
+                                self.w_oy.d.next = self.w_oy.q.val() + 1;
+                                self.w_y.d.next = self.w_y.q.val() + self.desc[10].q.val();
+                                self.w_row.d.next = self.w_row.q.val() + self.desc[12].q.val();
                                 self.w_out_row.d.next =
-                                    self.w_out_chan.q.val() + self.desc[20].q.val();
-                                if (self.w_ch.q.val() + 1) == self.desc[2].q.val() {
-                                    self.w_flush.d.next = self.w_flush_cycles.val();
-                                    self.win.d.next = WindowState::Flush;
+                                    self.w_out_row.q.val() + self.desc[21].q.val();
+                                if self.w_y_last.val() {
+                                    self.w_oy.d.next = 0.into();
+                                    self.w_y.d.next = self.desc[9].q.val();
+                                    self.w_row.d.next = self.desc[11].q.val();
+                                    self.w_ch.d.next = self.w_ch.q.val() + 1;
+                                    self.w_chan_a.d.next =
+                                        self.w_chan_a.q.val() + self.desc[16].q.val();
+                                    self.w_chan_b.d.next =
+                                        self.w_chan_b.q.val() + self.desc[16].q.val();
+                                    self.w_out_chan.d.next =
+                                        self.w_out_chan.q.val() + self.desc[20].q.val();
+                                    self.w_out_row.d.next =
+                                        self.w_out_chan.q.val() + self.desc[20].q.val();
+                                    if (self.w_ch.q.val() + 1) == self.desc[2].q.val() {
+                                        self.w_flush.d.next = self.w_flush_cycles.val();
+                                        self.win.d.next = WindowState::Flush;
+                                    }
                                 }
                             }
                         }
@@ -1552,10 +1582,8 @@ impl<const P: usize, const PARAM_BITS: usize> Logic for LayerEngine<P, PARAM_BIT
         }
         // S1: fold the byte into the window's accumulator (max, sum, or signed sum of products).
         self.w_byte.next = 0.into();
-        for b in 0..P {
-            if self.w1_inb.q.val() & (self.w1_bank.q.val().index() == b) {
-                self.w_byte.next = self.banks[b].read_data.val();
-            }
+        if self.w1_inb.q.val() {
+            self.w_byte.next = self.activations.window.val().get_bits::<8>(0);
         }
         self.w_value.next = bit_cast::<32, 8>(self.w_byte.val());
         self.w_mult.next = self.desc[22].q.val();
@@ -1596,7 +1624,6 @@ impl<const P: usize, const PARAM_BITS: usize> Logic for LayerEngine<P, PARAM_BIT
                 self.w2_valid.d.next = true;
                 self.w2_value.d.next = self.w_next.val();
                 self.w2_out_addr.d.next = self.w1_out_addr.q.val();
-                self.w2_out_bank.d.next = self.w1_out_bank.q.val();
             }
         }
         // S2: the window's result takes the requantizer (the conv drain is idle in window layers).
@@ -1606,33 +1633,75 @@ impl<const P: usize, const PARAM_BITS: usize> Logic for LayerEngine<P, PARAM_BIT
             self.requant.shift.next = self.desc[25].q.val().get_bits::<6>(0);
             self.requant.valid.next = true;
             self.out_valid[0].d.next = true;
-            self.out_bank[0].d.next = self.w2_out_bank.q.val();
             self.out_addr[0].d.next = self.w2_out_addr.q.val();
         }
         for s in 1..7 {
             self.out_valid[s].d.next = self.out_valid[s - 1].q.val();
-            self.out_bank[s].d.next = self.out_bank[s - 1].q.val();
             self.out_addr[s].d.next = self.out_addr[s - 1].q.val();
+            self.out_lane[s].d.next = self.out_lane[s - 1].q.val();
+            self.out_end[s].d.next = self.out_end[s - 1].q.val();
         }
-        for b in 0..P {
-            self.banks[b].write_enable.next = false;
-            self.banks[b].write_address.next = 0.into();
-            self.banks[b].write_data.next = self.requant.out.val();
-            for s in 6..7 {
-                self.banks[b].write_address.next =
-                    self.out_addr[s].q.val().get_bits::<BANK_BITS>(0);
-                if self.out_valid[s].q.val()
-                    & self.requant.out_valid.val()
-                    & (self.out_bank[s].q.val().index() == b)
-                {
-                    self.banks[b].write_enable.next = true;
-                }
+        // Window layers write each byte (both copies) as it leaves the requantizer; a conv
+        // layer's drain gathers its group's bytes and the group writer stores them.
+        self.activations.write.next =
+            self.out_valid[6].q.val() & self.requant.out_valid.val() & !self.conv_layer.val();
+        self.activations.write_addr.next = self.out_addr[6].q.val();
+        self.activations.write_data.next = self.requant.out.val();
+        self.out_byte64.next = bit_cast::<64, 8>(self.requant.out.val());
+        self.lane_shift.next = bit_cast::<8, 4>(self.out_lane[6].q.val()) << 3;
+        self.gather_next.next = self.gather.q.val();
+        self.gather_mask_next.next = self.gather_mask.q.val();
+        self.gather_base_next.next = self.gather_base.q.val();
+        if self.out_valid[6].q.val() & self.requant.out_valid.val() & self.conv_layer.val() {
+            if self.out_lane[6].q.val() == 0 {
+                self.gather_next.next = self.out_byte64.val();
+                self.gather_mask_next.next = 1.into();
+                self.gather_base_next.next = self.out_addr[6].q.val();
+            } else {
+                self.gather_next.next =
+                    self.gather.q.val() | (self.out_byte64.val() << self.lane_shift.val());
+                self.gather_mask_next.next =
+                    self.gather_mask.q.val() | (self.one8.val() << self.out_lane[6].q.val());
             }
-            if self.ext_write_byte.val() & (self.ext_bank.val().index() == b) {
-                self.banks[b].write_enable.next = true;
-                self.banks[b].write_address.next = self.ext_addr.val().get_bits::<BANK_BITS>(0);
-                self.banks[b].write_data.next = self.ext_data.val().get_bits::<8>(0);
+        }
+        self.gather.d.next = self.gather_next.val();
+        self.gather_mask.d.next = self.gather_mask_next.val();
+        self.gather_base.d.next = self.gather_base_next.val();
+        self.activations.write_window.next = false;
+        self.activations.window_data.next = self.wdata.q.val();
+        self.activations.window_mask.next = self.wmask.q.val();
+        if self.wstate.q.val() == 1 {
+            self.activations.write_window.next = true;
+            self.activations.read_addr.next = self.wbase.q.val();
+            self.wstate.d.next = 2.into();
+        }
+        if self.wstate.q.val() == 2 {
+            self.activations.write_window.next = true;
+            self.activations.read_addr.next = self.wbase.q.val() - 1;
+            self.activations.window_data.next = self.wdata.q.val() << 8;
+            self.activations.window_mask.next = self.wmask.q.val() << 1;
+            self.wstate.d.next = 0.into();
+            if self.wmask.q.val().get_bit(7) {
+                self.wstate.d.next = 3.into();
             }
+        }
+        if self.wstate.q.val() == 3 {
+            self.activations.write_window.next = true;
+            self.activations.read_addr.next = self.wbase.q.val() + 7;
+            self.activations.window_data.next = self.wdata.q.val() >> 56;
+            self.activations.window_mask.next = self.wmask.q.val() >> 7;
+            self.wstate.d.next = 0.into();
+        }
+        if self.out_end[6].q.val() & self.conv_layer.val() {
+            self.wdata.d.next = self.gather_next.val();
+            self.wmask.d.next = self.gather_mask_next.val();
+            self.wbase.d.next = self.gather_base_next.val();
+            self.wstate.d.next = 1.into();
+        }
+        if self.ext_write_byte.val() {
+            self.activations.write.next = true;
+            self.activations.write_addr.next = self.ext_byte_addr.val();
+            self.activations.write_data.next = self.ext_data.val().get_bits::<8>(0);
         }
         // RESET: every unit back to idle (the pipelines drain by themselves).
         if self.abort.val() {

@@ -45,6 +45,17 @@ impl Default for Spram {
 impl Spram {
     /// What the model's `read_data` shows after a write cycle (undefined on the chip).
     pub const AFTER_WRITE: u16 = 0xdead;
+
+    /// Simulation only: sets word `at` of the model, as if written before the test starts (the
+    /// generated Verilog is not affected: an SPRAM cannot be initialized by a bitstream).
+    pub fn preload(&mut self, at: usize, word: u16) {
+        self._words[at] = word;
+    }
+
+    /// Simulation only: word `at` of the model.
+    pub fn peek(&self, at: usize) -> u16 {
+        self._words[at]
+    }
 }
 
 impl Logic for Spram {

@@ -294,11 +294,11 @@ impl<const P: usize, const PARAM_BITS: usize> Accelerator<P, PARAM_BITS> {
 pub enum AnyAccelerator {
     L4(Box<Accelerator<4, BUFFER_PARAM_BITS>>),
     L8(Box<Accelerator<8, BUFFER_PARAM_BITS>>),
-    L16(Box<Accelerator<16, BUFFER_PARAM_BITS>>),
 }
 
 impl AnyAccelerator {
-    /// The connected top with `lanes` lanes (4, 8 or 16), as [`Accelerator::top`] builds it.
+    /// The connected top with `lanes` lanes (4 or 8: the window memory serves 8 bytes per
+    /// cycle), as [`Accelerator::top`] builds it.
     pub fn new(
         lanes: u8,
         clocks_per_bit: u16,
@@ -309,9 +309,9 @@ impl AnyAccelerator {
         Ok(match lanes {
             4 => AnyAccelerator::L4(Box::new(Accelerator::top(cpb, rx, id))),
             8 => AnyAccelerator::L8(Box::new(Accelerator::top(cpb, rx, id))),
-            16 => AnyAccelerator::L16(Box::new(Accelerator::top(cpb, rx, id))),
             _ => anyhow::bail!(
-                "the accelerator is built with 4, 8 or 16 lanes, not {lanes}: choose one with --lanes"
+                "the accelerator is built with 4 or 8 lanes, not {lanes}: choose one with --lanes \
+                 (its activation memory, the UP5K's four SPRAMs, serves 8 bytes per cycle)"
             ),
         })
     }
@@ -320,7 +320,6 @@ impl AnyAccelerator {
         match self {
             AnyAccelerator::L4(t) => generate_verilog(&**t),
             AnyAccelerator::L8(t) => generate_verilog(&**t),
-            AnyAccelerator::L16(t) => generate_verilog(&**t),
         }
     }
 }

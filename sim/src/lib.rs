@@ -87,14 +87,13 @@ pub use lutna_hw::top::board_identity as identity;
 use lutna_hw::top::AnyAccelerator as Top;
 
 /// Lane counts the virtual board can be built with.
-pub const VIRTUAL_LANES: [u8; 3] = [4, 8, 16];
+pub const VIRTUAL_LANES: [u8; 2] = [4, 8];
 
 macro_rules! with_top {
     ($top:expr, $t:ident => $body:expr) => {
         match $top {
             $crate::Top::L4($t) => $body,
             $crate::Top::L8($t) => $body,
-            $crate::Top::L16($t) => $body,
         }
     };
 }

@@ -11,9 +11,18 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
 const HARNESS: &str = include_str!("../verilator/harness.cpp");
 
-/// The Verilog of the accelerator top with `lanes` lanes, built as the RustHDL board is.
+/// The Verilog of the accelerator top with `lanes` lanes, built as the RustHDL board is, with
+/// yosys' simulation model of the iCE40 SPRAM its activation memory instantiates.
 pub fn accelerator_verilog(lanes: u8) -> Result<String> {
-    Ok(crate::accelerator_top(lanes)?.verilog())
+    let mut verilog = crate::accelerator_top(lanes)?.verilog();
+    if verilog.contains("SB_SPRAM256KA") {
+        let model = lutna_hw::spram::ice40_primitive_sim("SB_SPRAM256KA").context(
+            "the virtual board needs yosys' model of the iCE40 SPRAM (ice40/cells_sim.v), and \
+             it was not found: install yosys (`sudo apt-get install yosys`), or use --sim rusthdl",
+        )?;
+        verilog.push_str(&model);
+    }
+    Ok(verilog)
 }
 
 /// True when `verilator` (and so a C++ compiler, which Debian's package pulls in) is installed.
