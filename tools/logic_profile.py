@@ -50,7 +50,8 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "coarse.json")
         script = (
-            f"read_verilog {verilog}; hierarchy -top lutna_design; "
+            # The iCE40 primitives (SB_SPRAM256KA, SB_MAC16) as black boxes.
+            f"read_verilog -lib +/ice40/cells_sim.v; read_verilog {verilog}; hierarchy -top lutna_design; "
             f"synth -top lutna_design -run :fine; opt -full; write_json {out}"
         )
         r = subprocess.run(["yosys", "-q", "-p", script], capture_output=True, text=True)

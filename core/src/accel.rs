@@ -63,7 +63,8 @@ impl AccelConfig {
         );
         Ok(AccelConfig {
             lanes,
-            bank_words: 8192,
+            // The engine's 64 KiB of activations (the UP5K's SPRAMs) shared by the banks.
+            bank_words: 65536 / lanes,
             param_words: 32768,
         })
     }

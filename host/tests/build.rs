@@ -142,13 +142,14 @@ fn an_accelerator_that_does_not_fit_is_refused_by_name() {
     if !toolchain() {
         return;
     }
-    let dir = out_dir("acc4");
+    // 8 lanes: over the UP5K in block RAM (46 of 30) as well as in logic.
+    let dir = out_dir("acc8");
     let out = lutna(&[
         "build",
         "--board",
         "icebreaker",
         "--lanes",
-        "4",
+        "8",
         "--out",
         dir.to_str().unwrap(),
     ]);

@@ -12,17 +12,19 @@
 //!   position, sign) in the tap memory. A batch is up to [`lutna_core::accel::BATCH_TAPS`] weights: the banks hold
 //!   two batches, so the next batch is programmed while the lanes compute the current one.
 //! - The *issuer* walks the output map in groups of P neighbouring positions (P / 2 for stride 2)
-//!   and, for each group, the batch's taps, one per cycle: every lane reads its activation from
-//!   its bank (P byte-wide activation banks, one address each, so P bytes of a row arrive in one
-//!   cycle; out-of-map positions read as 0, which is what zero padding means), looks it up in the
+//!   and, for each group, the batch's taps, one per cycle: the activation memory returns the 8
+//!   bytes of the row from the tap's first column (whatever its alignment), every lane takes its
+//!   byte (out-of-map positions read as 0, which is what zero padding means), looks it up in the
 //!   tap's table slot and adds the product to its accumulator. The first tap of a group starts
 //!   from the bias (first batch) or the partial sum the previous batch left; the last one either
 //!   stores the partial sum (per-lane partial buffer) or hands the P sums to the drain.
-//! - The *drain* walks the P sums through the shared [`Requantizer`] and writes the output bytes
-//!   into the activation banks (or, for the logits layer, the i32 sums into the logits memory).
+//! - The *drain* walks the P sums through the shared [`Requantizer`]; the *group writer* gathers
+//!   the output bytes and stores them with two or three window writes (for the logits layer the
+//!   i32 sums go to the logits memory instead). The activation memory serves one access per
+//!   cycle, so the issuer holds its tap in the cycle before each write.
 //!
-//! Pipeline from issue (S0): S1 tap memory read out, lane addresses formed and bank reads issued;
-//! S2 activations rotated to their lanes, lane operands; S3 table read; S4 product, accumulate.
+//! Pipeline from issue (S0): S1 tap memory read out, window address formed and read issued; S2
+//! the lanes take their bytes, lane operands; S3 table read; S4 product, accumulate.
 //!
 //! Window unit: one element read per cycle (S0 address, S1 fold into max / sum / signed sum of
 //! products, S2 into the same requantizer, whose multiply-round-shift-clamp is every window
@@ -30,11 +32,11 @@
 //! for the add). It is not parallel over lanes: pooling costs about a quarter of the iCEBreaker
 //! model's cycles, the next thing to speed up.
 //!
-//! Memories are behavioural `RAM`s: activation banks of 8 KiB each, and parameters of
-//! `2^PARAM_BITS` words: 32 K resident ([`RESIDENT_PARAM_BITS`]) or the UP5K's 1 K-word program
-//! buffer ([`BUFFER_PARAM_BITS`]), which yosys maps to four block RAMs. The activation banks do
-//! not fit the UP5K yet (128 block RAMs at 8 lanes): docs/fpga-fit.md has the plan (the four
-//! SPRAMs through [`crate::window_memory::WindowMemory`]).
+//! Memories: the activations in the UP5K's four SPRAMs ([`WindowMemory`], 64 KiB; the compiler's
+//! view of P banks is kept, bank b's word a being byte `a * P + b`), so at most 8 lanes; the
+//! parameters in `2^PARAM_BITS` words: 32 K resident ([`RESIDENT_PARAM_BITS`]) or the UP5K's
+//! 1 K-word program buffer ([`BUFFER_PARAM_BITS`]), which yosys maps to four block RAMs; the
+//! tables, partial sums, taps, logits and counters in block RAM (`RAM`s).
 
 use crate::window_memory::WindowMemory;
 use crate::Requantizer;
@@ -42,8 +44,9 @@ use lutna_core::accel::{FINAL_BATCH, TABLE_ENTRIES};
 use lutna_core::arith::{LaneMode, Scheme};
 use rust_hdl::prelude::*;
 
-/// Address bits of one activation bank (8 KiB per bank).
-pub const BANK_BITS: usize = 13;
+/// Bytes of activation memory (the window memory in the four SPRAMs), whatever the lanes: the
+/// compiler's P banks get `ACTIVATION_BYTES / P` words each.
+pub const ACTIVATION_BYTES: usize = WindowMemory::BYTES;
 /// Address bits of the resident parameter memory (32 K words, 64 KiB of block RAM): every zoo
 /// program but resnet34's fits, loaded once. The RustHDL system tests use it.
 pub const RESIDENT_PARAM_BITS: usize = 15;
@@ -217,10 +220,10 @@ pub struct LayerEngine<const P: usize, const PARAM_BITS: usize> {
     /// other until the end descriptor.
     pub start: Signal<In, bool>,
     pub busy: Signal<Out, bool>,
-    /// Read port for the host side (while idle): activation bank `ext_bank` at `ext_addr`,
+    /// Read port for the host side (while idle): activation byte `ext_addr` (bank b's word a is
+    /// byte `a * P + b`),
     /// logit `ext_addr`, and layer `ext_addr`'s counters (cycles from dispatch to done, and
     /// issue cycles: taps sent to the lanes, or window reads), one cycle later.
-    pub ext_bank: Signal<In, Bits<4>>,
     pub ext_addr: Signal<In, Bits<16>>,
     pub ext_byte: Signal<Out, Bits<8>>,
     pub ext_logit: Signal<Out, Bits<32>>,
@@ -228,7 +231,7 @@ pub struct LayerEngine<const P: usize, const PARAM_BITS: usize> {
     pub ext_issues: Signal<Out, Bits<32>>,
     pub ext_param: Signal<Out, Bits<16>>,
     /// Host-side writes (while idle): `ext_data` into parameter word `ext_addr`, or its low byte
-    /// into activation bank `ext_bank` at `ext_addr`.
+    /// into activation byte `ext_addr`.
     pub ext_write_param: Signal<In, bool>,
     pub ext_write_byte: Signal<In, bool>,
     pub ext_data: Signal<In, Bits<16>>,
@@ -287,7 +290,6 @@ pub struct LayerEngine<const P: usize, const PARAM_BITS: usize> {
     w_x: DFF<Bits<16>>,
     w_ky_row: DFF<Bits<16>>,
     w_flush: DFF<Bits<5>>,
-    w_reads: DFF<Bits<32>>,
     w_iy: Signal<Local, Bits<16>>,
     w_ix: Signal<Local, Bits<16>>,
     w_base: Signal<Local, Bits<16>>,
@@ -386,6 +388,8 @@ pub struct LayerEngine<const P: usize, const PARAM_BITS: usize> {
     gap: DFF<Bits<5>>,
     flush: DFF<Bits<6>>,
     done_line: [DFF<bool>; 4],
+    /// The running layer's issue cycles: taps sent to the lanes, or window reads (one counter:
+    /// the units never run together).
     issue_count_total: DFF<Bits<32>>,
     // Pipeline registers, index 0 = S1 .. 3 = S4.
     p_valid: [DFF<bool>; 4],
@@ -425,7 +429,6 @@ pub struct LayerEngine<const P: usize, const PARAM_BITS: usize> {
     write_next: Signal<Local, bool>,
     /// A byte is written this cycle: the window unit holds its read.
     w_stall: Signal<Local, bool>,
-    ext_byte_addr: Signal<Local, Bits<16>>,
     // Drain.
     drain: [DFF<Bits<32>>; P],
     walking: DFF<bool>,
@@ -471,7 +474,6 @@ pub struct LayerEngine<const P: usize, const PARAM_BITS: usize> {
     lanes_half: Constant<Bits<5>>,
     last_lane: Constant<Bits<5>>,
     lane_bits: Constant<Bits<16>>,
-    bank_mask: Constant<Bits<16>>,
     final_bit: Constant<Bits<16>>,
     last_entry: Constant<Bits<4>>,
     flush_cycles: Constant<Bits<6>>,
@@ -513,7 +515,6 @@ impl<const P: usize, const PARAM_BITS: usize> LayerEngine<P, PARAM_BITS> {
             clock: Default::default(),
             start: Default::default(),
             busy: Default::default(),
-            ext_bank: Default::default(),
             ext_addr: Default::default(),
             ext_byte: Default::default(),
             ext_logit: Default::default(),
@@ -568,7 +569,6 @@ impl<const P: usize, const PARAM_BITS: usize> LayerEngine<P, PARAM_BITS> {
             w_x: Default::default(),
             w_ky_row: Default::default(),
             w_flush: Default::default(),
-            w_reads: Default::default(),
             w_iy: Default::default(),
             w_ix: Default::default(),
             w_base: Default::default(),
@@ -607,7 +607,7 @@ impl<const P: usize, const PARAM_BITS: usize> LayerEngine<P, PARAM_BITS> {
             activations: {
                 // Bank b's word a is byte a * P + b of the window memory.
                 let words = banks.iter().map(Vec::len).max().unwrap_or(0);
-                assert!(words <= 1 << BANK_BITS, "bank contents too long");
+                assert!(words * P <= ACTIVATION_BYTES, "bank contents too long");
                 let mut bytes = vec![0u8; words * P];
                 for (b, bank) in banks.iter().enumerate() {
                     for (a, &v) in bank.iter().enumerate() {
@@ -703,7 +703,6 @@ impl<const P: usize, const PARAM_BITS: usize> LayerEngine<P, PARAM_BITS> {
             window_even: Default::default(),
             write_next: Default::default(),
             w_stall: Default::default(),
-            ext_byte_addr: Default::default(),
             drain: std::array::from_fn(|_| Default::default()),
             walking: Default::default(),
             walk: Default::default(),
@@ -741,7 +740,6 @@ impl<const P: usize, const PARAM_BITS: usize> LayerEngine<P, PARAM_BITS> {
             lanes_half: Constant::new((P as u64 / 2).into()),
             last_lane: Constant::new((P as u64 - 1).into()),
             lane_bits: Constant::new((P.trailing_zeros() as u64).into()),
-            bank_mask: Constant::new((P as u64 - 1).into()),
             final_bit: Constant::new((FINAL_BATCH as u64).into()),
             last_entry: Constant::new((TABLE_ENTRIES as u64 - 1).into()),
             flush_cycles: Constant::new((FLUSH_CYCLES as u64).into()),
@@ -750,7 +748,6 @@ impl<const P: usize, const PARAM_BITS: usize> LayerEngine<P, PARAM_BITS> {
         };
         uut.clock.connect();
         uut.start.connect();
-        uut.ext_bank.connect();
         uut.ext_addr.connect();
         uut.ext_write_param.connect();
         uut.ext_write_byte.connect();
@@ -842,7 +839,6 @@ impl<const P: usize, const PARAM_BITS: usize> Logic for LayerEngine<P, PARAM_BIT
             w_x,
             w_ky_row,
             w_flush,
-            w_reads,
             w1_valid,
             w1_first,
             w1_last,
@@ -958,9 +954,6 @@ impl<const P: usize, const PARAM_BITS: usize> Logic for LayerEngine<P, PARAM_BIT
         self.counter_issues.write_address.next = self.layer_index.q.val();
         self.counter_cycles.write_data.next = self.layer_cycles.q.val();
         self.counter_issues.write_data.next = self.issue_count_total.q.val();
-        if self.desc[0].q.val() != 1 {
-            self.counter_issues.write_data.next = self.w_reads.q.val();
-        }
         self.counter_cycles.write_enable.next = false;
         self.counter_issues.write_enable.next = false;
         self.ext_cycles.next = self.counter_cycles.read_data.val();
@@ -1343,7 +1336,7 @@ impl<const P: usize, const PARAM_BITS: usize> Logic for LayerEngine<P, PARAM_BIT
             self.p_shift[s].d.next = self.p_shift[s - 1].q.val();
             self.p_bias[s].d.next = self.p_bias[s - 1].q.val();
         }
-        // S1: decode the tap, form each lane's bank address.
+        // S1: decode the tap, form the window's address.
         self.tap_ky.next = bit_cast::<16, 3>(self.taps.read_data.val().get_bits::<3>(9));
         self.tap_kx.next = bit_cast::<16, 3>(self.taps.read_data.val().get_bits::<3>(12));
         self.tap_row.next = self.p_row_base.q.val() + self.taps.read_data.val().get_bits::<16>(16);
@@ -1390,9 +1383,7 @@ impl<const P: usize, const PARAM_BITS: usize> Logic for LayerEngine<P, PARAM_BIT
         // the window unit reads in window layers, the host-side read port when idle. (Writes
         // win, below; the units hold their reads in those cycles.)
         self.activations.clock.next = self.clock.val();
-        self.ext_byte_addr.next =
-            (self.ext_addr.val() << self.lane_bits.val()) + bit_cast::<16, 4>(self.ext_bank.val());
-        self.activations.read_addr.next = self.ext_byte_addr.val();
+        self.activations.read_addr.next = self.ext_addr.val();
         if self.w_read.val() {
             self.activations.read_addr.next = self.w_addr.val();
         }
@@ -1521,14 +1512,14 @@ impl<const P: usize, const PARAM_BITS: usize> Logic for LayerEngine<P, PARAM_BIT
                     self.w_row.d.next = self.desc[11].q.val();
                     self.w_x.d.next = self.desc[13].q.val();
                     self.w_ky_row.d.next = 0.into();
-                    self.w_reads.d.next = 0.into();
+                    self.issue_count_total.d.next = 0.into();
                     self.win.d.next = WindowState::Run;
                 }
             }
             WindowState::Run => {
                 // A byte is written this cycle: hold (the read would be lost).
                 if !self.w_stall.val() {
-                    self.w_reads.d.next = self.w_reads.q.val() + 1;
+                    self.issue_count_total.d.next = self.issue_count_total.q.val() + 1;
                     self.w_kx.d.next = self.w_kx.q.val() + 1;
                     if self.w_tap_last.val() {
                         self.w_kx.d.next = 0.into();
@@ -1700,7 +1691,7 @@ impl<const P: usize, const PARAM_BITS: usize> Logic for LayerEngine<P, PARAM_BIT
         }
         if self.ext_write_byte.val() {
             self.activations.write.next = true;
-            self.activations.write_addr.next = self.ext_byte_addr.val();
+            self.activations.write_addr.next = self.ext_addr.val();
             self.activations.write_data.next = self.ext_data.val().get_bits::<8>(0);
         }
         // RESET: every unit back to idle (the pipelines drain by themselves).

@@ -10,9 +10,9 @@
 //! [`top::Accelerator`] (link + command handler + engine), each tested bit-exact against
 //! lutna-core. [`cost`] and [`gatesim`] measure gate-level area and switching energy of each lane
 //! kind. [`build`] wraps a design in its board top (PLL, pins) and runs yosys, nextpnr-ice40 and
-//! icepack. [`spram`] and [`window_memory`] are the first bricks of the UP5K memory map (the
-//! SPRAM primitive; 8-byte windows at any alignment from four of them). Not yet written: the
-//! engine on those memories (docs/fpga-fit.md), without which the accelerator does not fit.
+//! icepack. [`spram`] and [`window_memory`] hold the engine's activations on the UP5K (the
+//! SPRAM primitive; 8-byte windows at any alignment from four of them). The accelerator's
+//! memories fit the UP5K at 4 lanes; its logic does not yet (docs/fpga-fit.md).
 //!
 //! RustHDL simulates `Bits<N>` arithmetic at N bits, but the Verilog it generates is evaluated
 //! at the width of the whole expression, and its integer literals are 32 bits wide. Twice an

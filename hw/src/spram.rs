@@ -1,8 +1,8 @@
 //! `Spram`: one of the iCE40UP5K's four single-port RAMs (`SB_SPRAM256KA`: 16 K words of 16 bits,
 //! 256 Kbit) as a RustHDL block: a behavioural model in simulation, the primitive itself in the
 //! generated Verilog, so yosys places it without inference rules (it infers SPRAM only for
-//! memories of exactly this shape, and the engine's are not). The first brick of the UP5K memory
-//! map (docs/fpga-fit.md); nothing in the engine uses it yet.
+//! memories of exactly this shape, and the engine's are not). Four of them hold the engine's
+//! activations ([`crate::window_memory::WindowMemory`], docs/fpga-fit.md).
 //!
 //! One access per clock: a read (data on `read_data` after the edge) or a write of the nibbles
 //! `write_mask` selects. On hardware the output is undefined after a write; the model drives

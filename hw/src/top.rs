@@ -11,7 +11,7 @@
 //! "busy"; a request whose payload does not fit its command or whose addresses leave the region
 //! gets NAK "bad payload". Every request gets exactly one reply.
 
-use crate::engine::{LayerEngine, BANK_BITS, BUFFER_PARAM_BITS};
+use crate::engine::{LayerEngine, ACTIVATION_BYTES, BUFFER_PARAM_BITS};
 use crate::link::{FrameRx, FrameTx};
 use lutna_core::protocol::{
     Command, Identity, NakReason, Region, RunState, ADDRESS_BYTES, NAK, REPLY_FLAG,
@@ -54,7 +54,7 @@ pub fn identity(lanes: u8, param_bits: usize) -> Identity {
         clock_hz: 24_000_000,
         max_payload: lutna_core::protocol::MAX_PAYLOAD as u16,
         param_words: 1 << param_bits,
-        activation_bytes: (lanes as u32) << BANK_BITS,
+        activation_bytes: ACTIVATION_BYTES as u32,
     }
 }
 
@@ -88,7 +88,9 @@ pub struct Accelerator<const P: usize, const PARAM_BITS: usize> {
     parse_prev: DFF<Bits<4>>,
     parse_prev_valid: DFF<bool>,
     copy_index: DFF<Bits<11>>,
-    copy_addr: DFF<Bits<32>>,
+    /// Addresses inside a region: 17 bits (regions are at most 64 KiB; the request's 32-bit
+    /// address is checked against its region before it is kept).
+    copy_addr: DFF<Bits<17>>,
     copy_params: DFF<bool>,
     copy_prev_valid: DFF<bool>,
     low_byte: DFF<Bits<8>>,
@@ -96,7 +98,7 @@ pub struct Accelerator<const P: usize, const PARAM_BITS: usize> {
     reply_cmd: DFF<Bits<8>>,
     reply_len: DFF<Bits<11>>,
     nak_reason: DFF<Bits<8>>,
-    read_base: DFF<Bits<32>>,
+    read_base: DFF<Bits<17>>,
     last_cmd: DFF<Bits<8>>,
     last_seq: DFF<Bits<8>>,
     ran: DFF<bool>,
@@ -105,22 +107,21 @@ pub struct Accelerator<const P: usize, const PARAM_BITS: usize> {
     // Decoded request fields.
     region: Signal<Local, Bits<8>>,
     address: Signal<Local, Bits<32>>,
+    /// The address is below 128 K, so `span_end` (18 bits) cannot wrap.
+    address_fits: Signal<Local, bool>,
+    address_low: Signal<Local, Bits<18>>,
     data_start: Signal<Local, Bits<11>>,
-    data_len: Signal<Local, Bits<32>>,
-    read_len: Signal<Local, Bits<32>>,
-    span_end: Signal<Local, Bits<32>>,
-    byte_addr: Signal<Local, Bits<32>>,
+    data_len: Signal<Local, Bits<11>>,
+    read_len: Signal<Local, Bits<16>>,
+    span_end: Signal<Local, Bits<18>>,
+    byte_addr: Signal<Local, Bits<17>>,
     counter_byte: Signal<Local, Bits<16>>,
     counter_value: Signal<Local, Bits<32>>,
     logit_shifted: Signal<Local, Bits<32>>,
     counter_shifted: Signal<Local, Bits<32>>,
     cycles_shifted: Signal<Local, Bits<32>>,
-    byte_word: Signal<Local, Bits<32>>,
-    byte_bank: Signal<Local, Bits<32>>,
-    byte_row: Signal<Local, Bits<32>>,
-    copy_word: Signal<Local, Bits<32>>,
-    copy_bank: Signal<Local, Bits<32>>,
-    copy_row: Signal<Local, Bits<32>>,
+    byte_word: Signal<Local, Bits<17>>,
+    copy_word: Signal<Local, Bits<17>>,
     // Constants.
     parse_last: Constant<Bits<4>>,
     read_request_len: Constant<Bits<11>>,
@@ -141,13 +142,11 @@ pub struct Accelerator<const P: usize, const PARAM_BITS: usize> {
     nak_busy: Constant<Bits<8>>,
     region_params: Constant<Bits<8>>,
     region_acts: Constant<Bits<8>>,
-    params_bytes: Constant<Bits<32>>,
-    acts_bytes: Constant<Bits<32>>,
-    max_payload: Constant<Bits<32>>,
+    params_bytes: Constant<Bits<18>>,
+    acts_bytes: Constant<Bits<18>>,
+    max_payload: Constant<Bits<16>>,
     state_running: Constant<Bits<8>>,
     state_done: Constant<Bits<8>>,
-    lane_bits: Constant<Bits<32>>,
-    bank_mask: Constant<Bits<32>>,
 }
 
 /// Silence, in byte times, after which a board abandons a partial frame. Long enough for the
@@ -192,7 +191,6 @@ impl<const P: usize, const PARAM_BITS: usize> Accelerator<P, PARAM_BITS> {
             })
             .collect();
         let c8 = |v: u8| Constant::new((v as u64).into());
-        let c32 = |v: u64| Constant::new(v.into());
         Self {
             clock: Default::default(),
             uart_rx: Default::default(),
@@ -229,6 +227,8 @@ impl<const P: usize, const PARAM_BITS: usize> Accelerator<P, PARAM_BITS> {
             run_cycles: Default::default(),
             region: Default::default(),
             address: Default::default(),
+            address_fits: Default::default(),
+            address_low: Default::default(),
             data_start: Default::default(),
             data_len: Default::default(),
             read_len: Default::default(),
@@ -240,11 +240,7 @@ impl<const P: usize, const PARAM_BITS: usize> Accelerator<P, PARAM_BITS> {
             counter_shifted: Default::default(),
             cycles_shifted: Default::default(),
             byte_word: Default::default(),
-            byte_bank: Default::default(),
-            byte_row: Default::default(),
             copy_word: Default::default(),
-            copy_bank: Default::default(),
-            copy_row: Default::default(),
             parse_last: Constant::new((HEADER_BYTES as u64).into()),
             // READ: region u8, address, length u16.
             read_request_len: Constant::new((1 + ADDRESS_BYTES as u64 + 2).into()),
@@ -265,13 +261,11 @@ impl<const P: usize, const PARAM_BITS: usize> Accelerator<P, PARAM_BITS> {
             nak_busy: c8(NakReason::Busy as u8),
             region_params: c8(Region::Params as u8),
             region_acts: c8(Region::Activations as u8),
-            params_bytes: c32(2 << PARAM_BITS),
-            acts_bytes: c32((P as u64) << BANK_BITS),
-            max_payload: c32(lutna_core::protocol::MAX_PAYLOAD as u64),
+            params_bytes: Constant::new((2u64 << PARAM_BITS).into()),
+            acts_bytes: Constant::new((ACTIVATION_BYTES as u64).into()),
+            max_payload: Constant::new((lutna_core::protocol::MAX_PAYLOAD as u64).into()),
             state_running: c8(RunState::Running as u8),
             state_done: c8(RunState::Done as u8),
-            lane_bits: c32(P.trailing_zeros() as u64),
-            bank_mask: c32(P as u64 - 1),
         }
     }
 
@@ -385,8 +379,8 @@ impl<const P: usize, const PARAM_BITS: usize> Logic for Accelerator<P, PARAM_BIT
             | (bit_cast::<32, 8>(self.header[3].q.val()) << 16)
             | (bit_cast::<32, 8>(self.header[4].q.val()) << 24);
         self.data_start.next = 5.into();
-        self.read_len.next = bit_cast::<32, 8>(self.header[5].q.val())
-            | (bit_cast::<32, 8>(self.header[6].q.val()) << 8);
+        self.read_len.next = bit_cast::<16, 8>(self.header[5].q.val())
+            | (bit_cast::<16, 8>(self.header[6].q.val()) << 8);
         if self.cmd_q.q.val() == self.cmd_load_image.val() {
             self.region.next = self.region_acts.val();
             self.address.next = bit_cast::<32, 8>(self.header[0].q.val())
@@ -395,11 +389,12 @@ impl<const P: usize, const PARAM_BITS: usize> Logic for Accelerator<P, PARAM_BIT
                 | (bit_cast::<32, 8>(self.header[3].q.val()) << 24);
             self.data_start.next = 4.into();
         }
-        self.data_len.next =
-            bit_cast::<32, 11>(self.len_q.q.val()) - bit_cast::<32, 11>(self.data_start.val());
-        self.span_end.next = self.address.val() + self.data_len.val();
+        self.data_len.next = self.len_q.q.val() - self.data_start.val();
+        self.address_fits.next = !self.address.val().get_bits::<15>(17).any();
+        self.address_low.next = bit_cast::<18, 17>(self.address.val().get_bits::<17>(0));
+        self.span_end.next = self.address_low.val() + bit_cast::<18, 11>(self.data_len.val());
         if self.cmd_q.q.val() == self.cmd_read.val() {
-            self.span_end.next = self.address.val() + self.read_len.val();
+            self.span_end.next = self.address_low.val() + bit_cast::<18, 16>(self.read_len.val());
         }
 
         // Defaults: engine ports idle, frame buffer read for parsing / copying.
@@ -408,7 +403,6 @@ impl<const P: usize, const PARAM_BITS: usize> Logic for Accelerator<P, PARAM_BIT
         self.engine.ext_write_param.next = false;
         self.engine.ext_write_byte.next = false;
         self.engine.ext_data.next = bit_cast::<16, 8>(self.rx.read_data.val());
-        self.engine.ext_bank.next = 0.into();
         self.engine.ext_addr.next = 0.into();
         self.rx.read_addr.next = bit_cast::<10, 4>(self.parse_index.q.val());
         self.tx.start.next = false;
@@ -430,7 +424,7 @@ impl<const P: usize, const PARAM_BITS: usize> Logic for Accelerator<P, PARAM_BIT
         // overrides the engine port while a LOAD is copied.
         self.identity.address.next = self.tx.payload_addr.val().get_bits::<5>(0);
         self.byte_addr.next =
-            self.read_base.q.val() + bit_cast::<32, 10>(self.tx.payload_addr.val());
+            self.read_base.q.val() + bit_cast::<17, 10>(self.tx.payload_addr.val());
         self.counter_byte.next = bit_cast::<16, 10>(self.tx.payload_addr.val()) - 5;
         self.counter_value.next = self.engine.ext_cycles.val();
         if self.counter_byte.val().get_bit(2) {
@@ -444,11 +438,7 @@ impl<const P: usize, const PARAM_BITS: usize> Logic for Accelerator<P, PARAM_BIT
         self.cycles_shifted.next =
             self.run_cycles.q.val() >> (bit_cast::<32, 10>(self.tx.payload_addr.val()) << 3);
         self.byte_word.next = self.byte_addr.val() >> 1;
-        self.byte_bank.next = self.byte_addr.val() & self.bank_mask.val();
-        self.byte_row.next = self.byte_addr.val() >> self.lane_bits.val();
         self.copy_word.next = self.copy_addr.q.val() >> 1;
-        self.copy_bank.next = self.copy_addr.q.val() & self.bank_mask.val();
-        self.copy_row.next = self.copy_addr.q.val() >> self.lane_bits.val();
         self.tx.payload_data.next = 0.into();
         match self.reply_kind.q.val() {
             ReplyKind::Identity => {
@@ -492,8 +482,7 @@ impl<const P: usize, const PARAM_BITS: usize> Logic for Accelerator<P, PARAM_BIT
                 }
             }
             ReplyKind::Activations => {
-                self.engine.ext_bank.next = self.byte_bank.val().get_bits::<4>(0);
-                self.engine.ext_addr.next = self.byte_row.val().get_bits::<16>(0);
+                self.engine.ext_addr.next = self.byte_addr.val().get_bits::<16>(0);
                 self.tx.payload_data.next = self.engine.ext_byte.val();
             }
             _ => {}
@@ -565,7 +554,7 @@ impl<const P: usize, const PARAM_BITS: usize> Logic for Accelerator<P, PARAM_BIT
                 {
                     // Parameter loads are whole 16-bit words; both regions are bounded.
                     self.copy_index.d.next = self.data_start.val();
-                    self.copy_addr.d.next = self.address.val();
+                    self.copy_addr.d.next = self.address.val().get_bits::<17>(0);
                     self.copy_params.d.next = self.region.val() == self.region_params.val();
                     self.state.d.next = CmdState::Copy;
                     if (self.len_q.q.val() < self.data_start.val())
@@ -575,6 +564,7 @@ impl<const P: usize, const PARAM_BITS: usize> Logic for Accelerator<P, PARAM_BIT
                             & (self.span_end.val() <= self.params_bytes.val()))
                             | ((self.region.val() == self.region_acts.val())
                                 & (self.span_end.val() <= self.acts_bytes.val())))
+                        | !self.address_fits.val()
                     {
                         self.state.d.next = CmdState::Reply;
                         self.reply_cmd.d.next = self.nak_cmd.val();
@@ -594,7 +584,7 @@ impl<const P: usize, const PARAM_BITS: usize> Logic for Accelerator<P, PARAM_BIT
                     self.reply_len.d.next =
                         (bit_cast::<11, 8>(self.engine.layers_done.val()) << 3) + 5;
                 } else if self.cmd_q.q.val() == self.cmd_read.val() {
-                    self.read_base.d.next = self.address.val();
+                    self.read_base.d.next = self.address.val().get_bits::<17>(0);
                     self.reply_len.d.next = self.read_len.val().get_bits::<11>(0);
                     self.reply_kind.d.next = ReplyKind::Activations;
                     if self.region.val() == self.region_params.val() {
@@ -606,6 +596,7 @@ impl<const P: usize, const PARAM_BITS: usize> Logic for Accelerator<P, PARAM_BIT
                             & (self.span_end.val() <= self.params_bytes.val()))
                             | ((self.region.val() == self.region_acts.val())
                                 & (self.span_end.val() <= self.acts_bytes.val())))
+                        | !self.address_fits.val()
                     {
                         self.reply_cmd.d.next = self.nak_cmd.val();
                         self.reply_kind.d.next = ReplyKind::Nak;
@@ -636,8 +627,7 @@ impl<const P: usize, const PARAM_BITS: usize> Logic for Accelerator<P, PARAM_BIT
                             | bit_cast::<16, 8>(self.low_byte.q.val());
                         self.engine.ext_write_param.next = self.copy_addr.q.val().get_bit(0);
                     } else {
-                        self.engine.ext_bank.next = self.copy_bank.val().get_bits::<4>(0);
-                        self.engine.ext_addr.next = self.copy_row.val().get_bits::<16>(0);
+                        self.engine.ext_addr.next = self.copy_addr.q.val().get_bits::<16>(0);
                         self.engine.ext_write_byte.next = true;
                     }
                 } else if self.copy_index.q.val() == self.len_q.q.val() {

@@ -103,8 +103,7 @@ fn check_layer_on<const P: usize>(
                     got.push(uut.ext_logit.val().index() as u32 as i32);
                 } else {
                     let (b, a) = out_place.locate(&cfg, ch, y, x);
-                    uut.ext_bank.next = (b as u64).into();
-                    uut.ext_addr.next = (a as u64).into();
+                    uut.ext_addr.next = ((a * P + b) as u64).into();
                     tick(&mut uut, |u| &mut u.clock);
                     let v = uut.ext_byte.val().index() as u8;
                     got.push(if out_info.kind == TensorKind::I8 {
@@ -381,6 +380,16 @@ fn icebreaker_network_matches_the_golden_engine() {
         100.0 * use_
     );
     assert!(use_ >= 0.70, "conv lane utilization below 70 %");
+}
+
+#[test]
+fn icebreaker_network_on_four_lanes_matches_the_golden_engine() {
+    // Four lanes is the build whose memories fit the UP5K: the 64 KiB of activations shared by
+    // four banks of 16 K words, windows of which the lanes use half, stride 2 on two lanes.
+    let model = load("icebreaker-w0.5.lutna");
+    let plan = mixed_plan(&model);
+    let (_, per_image) = check_network::<4>(&model, &plan, &[3]);
+    println!("icebreaker-w0.5 on 4 lanes, mixed plan: {per_image} cycles per image");
 }
 
 #[test]
