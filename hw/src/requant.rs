@@ -44,6 +44,8 @@ pub struct Requantizer {
     valid_q: [DFF<bool>; 7],
     tag_q: [DFF<Bits<5>>; 7],
     unit: Signal<Local, Bits<52>>,
+    /// All ones when the rounded value is negative.
+    sign_fill: Signal<Local, Bits<52>>,
 }
 
 impl Logic for Requantizer {
@@ -113,10 +115,15 @@ impl Logic for Requantizer {
         self.rounded_q.d.next =
             self.signed_q.q.val() + ((self.unit.val() << self.shift_q[3].q.val()) >> 1);
         // 6: arithmetic shift.
-        self.shifted_q.d.next = self.rounded_q.q.val() >> self.shift_q[4].q.val();
+        // An arithmetic shift with one barrel shifter: a negative value is complemented, shifted
+        // (shifting in zeros) and complemented back, which shifts in ones.
+        self.sign_fill.next = 0.into();
         if self.rounded_q.q.val().get_bit(51) {
-            self.shifted_q.d.next = !((!self.rounded_q.q.val()) >> self.shift_q[4].q.val());
+            self.sign_fill.next = 0xF_FFFF_FFFF_FFFF_u64.into();
         }
+        self.shifted_q.d.next = ((self.rounded_q.q.val() ^ self.sign_fill.val())
+            >> self.shift_q[4].q.val())
+            ^ self.sign_fill.val();
         // 7: clamp (default: in range, keep the low byte).
         self.out_q.d.next = self.shifted_q.q.val().get_bits::<8>(0);
         if self.signed_kind[5].q.val() {
