@@ -501,6 +501,35 @@ fn run_on_a_virtual_board_matches_the_golden_engine() {
 }
 
 #[test]
+fn four_lanes_run_bit_exact_on_the_virtual_board() {
+    // Four lanes is the build whose memories fit the UP5K: the same 64 KiB window memory, of
+    // whose 8-byte windows the lanes use 4 (2 in stride-2 layers). Its Verilog (other widths
+    // than the 8-lane one's) on Verilator, with residual adds and stride 2 (resnet18).
+    if !lutna_sim::verilated::verilator_installed() {
+        eprintln!(
+            "NOTE: verilator not installed: the 4-lane board runs are SKIPPED \
+             (./tools/test.sh installs verilator)"
+        );
+        return;
+    }
+    for (model, n) in [
+        ("models/icebreaker-w0.5.lutna", 5),
+        ("models/resnet18-w0.25.lutna", 2),
+    ] {
+        let r = run_model_on_virtual_board(model, &["--lanes", "4"], &[], n);
+        assert_eq!(r["lanes"].as_u64(), Some(4), "{r}");
+        let (board, predicted) = (
+            r["cycles_per_image"].as_f64().unwrap(),
+            r["predicted_cycles_per_image"].as_f64().unwrap(),
+        );
+        assert!(
+            (board - predicted).abs() / predicted < 0.01,
+            "{model}: {board} cycles, model {predicted}"
+        );
+    }
+}
+
+#[test]
 fn residual_networks_run_bit_exact_streamed_through_the_program_buffer() {
     // The virtual board is the UP5K build: a 1,024-word program buffer, so `lutna run` streams
     // every zoo program in segments for every image (conv layers cut by output channels).
