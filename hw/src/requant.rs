@@ -5,10 +5,12 @@
 //! Seven pipeline stages, each one carry chain or one multiplier deep, so the stage closes timing
 //! behind the lane array on the UP5K (a first two-stage version ran at 13 MHz there):
 //! (1) `|acc|`; (2) its two 16-bit halves times the 15-bit multiplier (two 16 x 16 products, the
-//! shape of two SB_MAC16); (3) the halves joined; (4) the sign restored; (5) the rounding half
-//! added; (6) the arithmetic shift; (7) the clamp. A `tag` (e.g. which lane the accumulator came
-//! from) travels alongside, so users need not know the latency. 52-bit arithmetic: |acc| < 2^31
-//! and mult < 2^15 keep every intermediate below 2^47 in magnitude.
+//! shape of two SB_MAC16); (3) the halves joined; (4) the sign restored; (5) twice the product
+//! shifted right (arithmetic); (6) plus one, halved: `(2x >> s) + 1 >> 1` is
+//! `(x + 2^(s-1)) >> s` for every s >= 1 and x for s = 0, the rounding without a 2^(s-1)
+//! decoder; (7) the clamp. A `tag` (e.g. which lane the accumulator came from) travels
+//! alongside, so users need not know the latency. 48-bit arithmetic (49 for the doubled value):
+//! |acc| <= 2^31 and mult < 2^15 keep the product below 2^46 in magnitude.
 
 use rust_hdl::prelude::*;
 
@@ -32,20 +34,21 @@ pub struct Requantizer {
     mult_q: DFF<Bits<16>>,
     low_q: DFF<Bits<32>>,
     high_q: DFF<Bits<32>>,
-    product_q: DFF<Bits<52>>,
-    signed_q: DFF<Bits<52>>,
-    rounded_q: DFF<Bits<52>>,
-    shifted_q: DFF<Bits<52>>,
+    product_q: DFF<Bits<48>>,
+    signed_q: DFF<Bits<48>>,
+    doubled_q: DFF<Bits<49>>,
+    shifted_q: DFF<Bits<48>>,
     out_q: DFF<Bits<8>>,
     // The control travels beside the data, one register per stage.
     negative: [DFF<bool>; 4],
-    shift_q: [DFF<Bits<6>>; 5],
+    shift_q: [DFF<Bits<6>>; 4],
     signed_kind: [DFF<bool>; 7],
     valid_q: [DFF<bool>; 7],
     tag_q: [DFF<Bits<5>>; 7],
-    unit: Signal<Local, Bits<52>>,
-    /// All ones when the rounded value is negative.
-    sign_fill: Signal<Local, Bits<52>>,
+    doubled: Signal<Local, Bits<49>>,
+    /// All ones when the value is negative.
+    sign_fill: Signal<Local, Bits<49>>,
+    rounded: Signal<Local, Bits<49>>,
 }
 
 impl Logic for Requantizer {
@@ -60,7 +63,7 @@ impl Logic for Requantizer {
             high_q,
             product_q,
             signed_q,
-            rounded_q,
+            doubled_q,
             shifted_q,
             out_q
         );
@@ -68,7 +71,7 @@ impl Logic for Requantizer {
             self.negative[i].clock.next = self.clock.val();
             self.negative[i].d.next = self.negative[i].q.val();
         }
-        for i in 0..5 {
+        for i in 0..4 {
             self.shift_q[i].clock.next = self.clock.val();
             self.shift_q[i].d.next = self.shift_q[i].q.val();
         }
@@ -85,7 +88,7 @@ impl Logic for Requantizer {
         for i in 1..4 {
             self.negative[i].d.next = self.negative[i - 1].q.val();
         }
-        for i in 1..5 {
+        for i in 1..4 {
             self.shift_q[i].d.next = self.shift_q[i - 1].q.val();
         }
         for i in 1..7 {
@@ -103,40 +106,38 @@ impl Logic for Requantizer {
         self.low_q.d.next = self.magnitude_q.q.val().get_bits::<16>(0) * self.mult_q.q.val();
         self.high_q.d.next = self.magnitude_q.q.val().get_bits::<16>(16) * self.mult_q.q.val();
         // 3: join.
-        self.product_q.d.next = (bit_cast::<52, 32>(self.high_q.q.val()) << 16)
-            + bit_cast::<52, 32>(self.low_q.q.val());
+        self.product_q.d.next = (bit_cast::<48, 32>(self.high_q.q.val()) << 16)
+            + bit_cast::<48, 32>(self.low_q.q.val());
         // 4: sign.
         self.signed_q.d.next = self.product_q.q.val();
         if self.negative[2].q.val() {
             self.signed_q.d.next = !self.product_q.q.val() + 1;
         }
         // 5: round half up.
-        self.unit.next = 1.into();
-        self.rounded_q.d.next =
-            self.signed_q.q.val() + ((self.unit.val() << self.shift_q[3].q.val()) >> 1);
-        // 6: arithmetic shift.
         // An arithmetic shift with one barrel shifter: a negative value is complemented, shifted
         // (shifting in zeros) and complemented back, which shifts in ones.
+        self.doubled.next = bit_cast::<49, 48>(self.signed_q.q.val()) << 1;
         self.sign_fill.next = 0.into();
-        if self.rounded_q.q.val().get_bit(51) {
-            self.sign_fill.next = 0xF_FFFF_FFFF_FFFF_u64.into();
+        if self.signed_q.q.val().get_bit(47) {
+            self.sign_fill.next = 0x1_FFFF_FFFF_FFFF_u64.into();
         }
-        self.shifted_q.d.next = ((self.rounded_q.q.val() ^ self.sign_fill.val())
-            >> self.shift_q[4].q.val())
+        self.doubled_q.d.next = ((self.doubled.val() ^ self.sign_fill.val())
+            >> self.shift_q[3].q.val())
             ^ self.sign_fill.val();
-        // 7: clamp (default: in range, keep the low byte).
+        self.rounded.next = self.doubled_q.q.val() + 1;
+        self.shifted_q.d.next = self.rounded.val().get_bits::<48>(1);
         self.out_q.d.next = self.shifted_q.q.val().get_bits::<8>(0);
         if self.signed_kind[5].q.val() {
-            if self.shifted_q.q.val().get_bit(51) {
-                if !self.shifted_q.q.val().get_bits::<45>(7).all() {
+            if self.shifted_q.q.val().get_bit(47) {
+                if !self.shifted_q.q.val().get_bits::<41>(7).all() {
                     self.out_q.d.next = 0x80.into();
                 }
-            } else if self.shifted_q.q.val().get_bits::<45>(7).any() {
+            } else if self.shifted_q.q.val().get_bits::<41>(7).any() {
                 self.out_q.d.next = 0x7F.into();
             }
-        } else if self.shifted_q.q.val().get_bit(51) {
+        } else if self.shifted_q.q.val().get_bit(47) {
             self.out_q.d.next = 0.into();
-        } else if self.shifted_q.q.val().get_bits::<44>(8).any() {
+        } else if self.shifted_q.q.val().get_bits::<40>(8).any() {
             self.out_q.d.next = 0xFF.into();
         }
         self.out.next = self.out_q.q.val();

@@ -34,6 +34,17 @@ fn requantizer_matches_core() {
             }
         }
     }
+    // The ends of the contract (mult < 2^15, shift <= 47), which from_real does not reach:
+    // shift 0 (the window unit's max pool) and 1, the widest products at the largest shifts.
+    for &acc in &edge_acc {
+        for mult in [1, 2, 32767] {
+            for shift in [0, 1, 2, 30, 45, 46, 47] {
+                for kind in [ActKind::U8, ActKind::I8] {
+                    cases.push((acc, Requant { mult, shift }, kind));
+                }
+            }
+        }
+    }
     for _ in 0..100_000 {
         let acc = match rng.next_u64() % 3 {
             0 => rng.next_u64() as i32,
