@@ -477,7 +477,7 @@ pub struct BuildReport {
 }
 
 /// Resource estimate before synthesis (docs/fpga-fit.md): LUT4s as a fixed part plus a part per
-/// lane, fitted to yosys' counts of the 4- and 8-lane accelerator (4,552 + 336 per lane), times
+/// lane, fitted to yosys' counts of the 4- and 8-lane accelerator (4,436 + 343 per lane), times
 /// the logic cells nextpnr needed per LUT4 on the probe build (1.3); memories counted as the
 /// engine declares them.
 pub fn estimate(design: DesignKind, lanes: u8) -> Resources {
@@ -491,7 +491,7 @@ pub fn estimate(design: DesignKind, lanes: u8) -> Resources {
             io: 5,
         },
         DesignKind::Accelerator => Resources {
-            logic_cells: (4_552 + 336 * p) * 13 / 10,
+            logic_cells: (4_436 + 343 * p) * 13 / 10,
             // Per lane: 2 table copies and a 2-block partial buffer; the 1 K-word program
             // buffer 4 blocks; taps, logits, counters and the frame buffer 10. The activations
             // are in the four SPRAMs (the window memory).
@@ -606,8 +606,8 @@ fn run_flow(opts: &BuildOptions, pll: &PllSettings, report: &mut BuildReport) ->
                  Meanwhile `--design probe` builds the link-only bring-up bitstream"
             } else if opts.design == DesignKind::Accelerator {
                 ". Not yet at any lane count: the memories fit at 4 lanes (14 + 4 x lanes block \
-                 RAMs, the activations in the four SPRAMs), the logic does not (about 1.12x the \
-                 UP5K's LUTs at 4 lanes, 1.37x at 8; docs/fpga-fit.md has the measured gap and \
+                 RAMs, the activations in the four SPRAMs), the logic does not (about 1.10x the \
+                 UP5K's LUTs at 4 lanes, 1.36x at 8; docs/fpga-fit.md has the measured gap and \
                  the plan). Meanwhile `--design probe` builds the link-only bring-up bitstream"
             } else {
                 ": build a smaller design"
