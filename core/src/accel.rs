@@ -44,6 +44,10 @@ pub const PARTIAL_WORDS: usize = 256;
 /// every zoo program is streamed through it in segments ([`Program::segments`]).
 pub const BOARD_PARAM_WORDS: usize = 1024;
 
+/// Activation bytes of the board builds (the UP5K's four SPRAMs, each byte kept twice), shared
+/// by the P banks whatever P is.
+pub const BOARD_ACTIVATION_BYTES: usize = 65536;
+
 /// The build parameters the layout depends on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AccelConfig {
@@ -63,8 +67,7 @@ impl AccelConfig {
         );
         Ok(AccelConfig {
             lanes,
-            // The engine's 64 KiB of activations (the UP5K's SPRAMs) shared by the banks.
-            bank_words: 65536 / lanes,
+            bank_words: BOARD_ACTIVATION_BYTES / lanes,
             param_words: 32768,
         })
     }
@@ -147,6 +150,13 @@ impl MapPlace {
                 }
             }
         }
+    }
+
+    /// Element (c, y, x) in the activation memory's byte space (byte `a` is bank `a % lanes`,
+    /// word `a / lanes`, as LOAD and READ address it).
+    pub fn byte_address(&self, cfg: &AccelConfig, c: usize, y: usize, x: usize) -> usize {
+        let (bank, word) = self.locate(cfg, c, y, x);
+        word * cfg.lanes + bank
     }
 
     /// The map in the activation memory's byte space (byte `a` is bank `a % lanes`, word

@@ -209,7 +209,7 @@ impl Identity {
             clock_hz: 24_000_000,
             max_payload: MAX_PAYLOAD as u16,
             param_words: crate::accel::BOARD_PARAM_WORDS as u32,
-            activation_bytes: 65536,
+            activation_bytes: crate::accel::BOARD_ACTIVATION_BYTES as u32,
         }
     }
 }

@@ -46,7 +46,8 @@ use rust_hdl::prelude::*;
 
 /// Bytes of activation memory (the window memory in the four SPRAMs), whatever the lanes: the
 /// compiler's P banks get `ACTIVATION_BYTES / P` words each.
-pub const ACTIVATION_BYTES: usize = WindowMemory::BYTES;
+pub const ACTIVATION_BYTES: usize = lutna_core::accel::BOARD_ACTIVATION_BYTES;
+const _: () = assert!(ACTIVATION_BYTES == WindowMemory::BYTES);
 /// Address bits of the resident parameter memory (32 K words, 64 KiB of block RAM): every zoo
 /// program but resnet34's fits, loaded once. The RustHDL system tests use it.
 pub const RESIDENT_PARAM_BITS: usize = 15;
@@ -54,8 +55,10 @@ pub const RESIDENT_PARAM_BITS: usize = 15;
 /// program through it segment by segment (`lutna_core::accel::Program::segments`). The board
 /// builds and the virtual board use it.
 pub const BUFFER_PARAM_BITS: usize = lutna_core::accel::BOARD_PARAM_WORDS.trailing_zeros() as usize;
-/// Cycles from the last tap of a layer to its last output byte written (pipeline, drain walk,
-/// requantizer, group writer; 22 at 8 lanes): the engine waits this long before it reports done.
+/// Cycles the engine waits after the last tap of a layer before it reports done: at least until
+/// its last output byte is written (pipeline 4, drain walk up to 8, requantizer and write
+/// stages, group writer: 22 cycles at 8 lanes). The 16 is the drain walk of the 16 lanes the
+/// engine once had; kept, as the cycle model's `timing::CONV_FLUSH` counts it.
 pub const FLUSH_CYCLES: usize = 4 + 16 + Requantizer::LATENCY + 3;
 
 /// A LUT-NA lane whose bank holds [`lutna_core::accel::TABLE_SLOTS`] tables (one 256 x 16 block RAM per copy):
@@ -139,7 +142,7 @@ impl LaneFetch {
             column: Default::default(),
             lane1: Constant::new((lane as u64).into()),
             lane2: Constant::new((2 * lane as u64).into()),
-            // Stride 2 uses the lower half of the lanes (their columns hit distinct banks).
+            // Stride 2 uses the lower half of the lanes (their bytes 0, 2, 4, 6 of the window).
             half_lanes: Constant::new(lane < lanes / 2),
         }
     }
@@ -220,10 +223,10 @@ pub struct LayerEngine<const P: usize, const PARAM_BITS: usize> {
     /// other until the end descriptor.
     pub start: Signal<In, bool>,
     pub busy: Signal<Out, bool>,
-    /// Read port for the host side (while idle): activation byte `ext_addr` (bank b's word a is
-    /// byte `a * P + b`),
-    /// logit `ext_addr`, and layer `ext_addr`'s counters (cycles from dispatch to done, and
-    /// issue cycles: taps sent to the lanes, or window reads), one cycle later.
+    /// Read port for the host side (while idle): activation byte `ext_addr` (in the byte space
+    /// of `lutna_core::accel::MapPlace::byte_address`), logit `ext_addr`, and layer `ext_addr`'s
+    /// counters (cycles from dispatch to done, and issue cycles: taps sent to the lanes, or
+    /// window reads), one cycle later.
     pub ext_addr: Signal<In, Bits<16>>,
     pub ext_byte: Signal<Out, Bits<8>>,
     pub ext_logit: Signal<Out, Bits<32>>,
@@ -427,7 +430,7 @@ pub struct LayerEngine<const P: usize, const PARAM_BITS: usize> {
     /// The group writer writes next cycle: the conv issuer holds its tap, so that S1's window
     /// read does not meet the write (one SPRAM access per cycle).
     write_next: Signal<Local, bool>,
-    /// A byte is written this cycle: the window unit holds its read.
+    /// The window unit's output byte is written this cycle: it holds its read.
     w_stall: Signal<Local, bool>,
     // Drain.
     drain: [DFF<Bits<32>>; P],
@@ -483,15 +486,15 @@ pub struct LayerEngine<const P: usize, const PARAM_BITS: usize> {
 }
 
 impl<const P: usize, const PARAM_BITS: usize> LayerEngine<P, PARAM_BITS> {
-    /// An engine whose activation banks and parameter memory start with the given contents
-    /// (`banks[b][a]`, `params[a]`), inputs marked driven.
-    pub fn with_memories(banks: &[Vec<u8>], params: &[u16]) -> Self {
+    /// An engine whose activation memory and parameter memory start with the given contents
+    /// (`activations` from byte 0, in the byte space of `MapPlace::linear`; `params[a]`),
+    /// inputs marked driven.
+    pub fn with_memories(activations: &[u8], params: &[u16]) -> Self {
         // The window memory serves 8 bytes per cycle: at most 8 lanes.
         assert!(
             P.is_power_of_two() && (2..=8).contains(&P),
             "P is 2, 4 or 8"
         );
-        assert_eq!(banks.len(), P, "one activation bank per lane");
         assert!(params.len() <= 1 << PARAM_BITS, "parameters exceed memory");
         let affine = |m: LaneMode| match m.scheme() {
             Scheme::Lut(s) => {
@@ -604,18 +607,7 @@ impl<const P: usize, const PARAM_BITS: usize> LayerEngine<P, PARAM_BITS> {
             ext_cycles: Default::default(),
             ext_issues: Default::default(),
             layers_done: Default::default(),
-            activations: {
-                // Bank b's word a is byte a * P + b of the window memory.
-                let words = banks.iter().map(Vec::len).max().unwrap_or(0);
-                assert!(words * P <= ACTIVATION_BYTES, "bank contents too long");
-                let mut bytes = vec![0u8; words * P];
-                for (b, bank) in banks.iter().enumerate() {
-                    for (a, &v) in bank.iter().enumerate() {
-                        bytes[a * P + b] = v;
-                    }
-                }
-                WindowMemory::with_contents(&bytes)
-            },
+            activations: WindowMemory::with_contents(activations),
             params: RAM::from(params.iter().map(|&v| Bits::<16>::from(v as u64))),
             taps: Default::default(),
             partial: std::array::from_fn(|_| Default::default()),

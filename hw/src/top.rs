@@ -162,7 +162,7 @@ impl<const P: usize, const PARAM_BITS: usize> Accelerator<P, PARAM_BITS> {
             clocks_per_bit,
             rx_timeout_bytes,
             identity,
-            LayerEngine::with_memories(&vec![vec![]; P], &[]),
+            LayerEngine::with_memories(&[], &[]),
         )
     }
 

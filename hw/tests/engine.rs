@@ -82,14 +82,15 @@ fn check_layer_on<const P: usize>(
         2 * DESCRIPTOR_WORDS,
     )
     .unwrap();
-    let mut banks = vec![vec![0u8; in_place.words() + out_place.words()]; P];
     let bytes: Vec<u8> = values(input).iter().map(|&v| v as u8).collect();
-    in_place.store(&cfg, &bytes, &mut banks);
+    let (address, image) = in_place.linear(&cfg, &bytes);
+    let mut activations = vec![0u8; address as usize];
+    activations.extend(image);
 
     let mut params = job.config.descriptor().to_vec();
     params.extend([0u16; DESCRIPTOR_WORDS]);
     params.extend(&job.params);
-    let mut uut = LayerEngine::<P, RESIDENT_PARAM_BITS>::with_memories(&banks, &params);
+    let mut uut = LayerEngine::<P, RESIDENT_PARAM_BITS>::with_memories(&activations, &params);
     run_program(&mut uut);
     let want = values(&dumps[index + 1]);
     let [c, h, w] = out_info.shape;
@@ -102,8 +103,7 @@ fn check_layer_on<const P: usize>(
                     tick(&mut uut, |u| &mut u.clock);
                     got.push(uut.ext_logit.val().index() as u32 as i32);
                 } else {
-                    let (b, a) = out_place.locate(&cfg, ch, y, x);
-                    uut.ext_addr.next = ((a * P + b) as u64).into();
+                    uut.ext_addr.next = (out_place.byte_address(&cfg, ch, y, x) as u64).into();
                     tick(&mut uut, |u| &mut u.clock);
                     let v = uut.ext_byte.val().index() as u8;
                     got.push(if out_info.kind == TensorKind::I8 {
@@ -307,9 +307,11 @@ fn check_network<const P: usize>(
     let mut counters = vec![];
     let mut per_image = 0;
     for &i in images {
-        let mut banks = vec![vec![0u8; program.bank_words_used]; P];
-        program.places[0].store(&cfg, data.image(i), &mut banks);
-        let mut uut = LayerEngine::<P, RESIDENT_PARAM_BITS>::with_memories(&banks, &program.params);
+        let (address, image) = program.places[0].linear(&cfg, data.image(i));
+        let mut activations = vec![0u8; address as usize];
+        activations.extend(image);
+        let mut uut =
+            LayerEngine::<P, RESIDENT_PARAM_BITS>::with_memories(&activations, &program.params);
         per_image = run_program(&mut uut);
         assert_eq!(
             uut.layers_done.val().index(),
