@@ -36,8 +36,10 @@
 //! view of P banks is kept, bank b's word a being byte `a * P + b`), so at most 8 lanes; the
 //! parameters in `2^PARAM_BITS` words: 32 K resident ([`RESIDENT_PARAM_BITS`]) or the UP5K's
 //! 1 K-word program buffer ([`BUFFER_PARAM_BITS`]), which yosys maps to four block RAMs; the
-//! tables, partial sums, taps, logits and counters in block RAM (`RAM`s).
+//! tables, partial sums, taps, logits and counters in block RAM ([`BlockRam`]s: no unit reads a
+//! word in the cycle it is written, which their simulation checks).
 
+use crate::block_ram::BlockRam;
 use crate::window_memory::WindowMemory;
 use crate::Requantizer;
 use lutna_core::accel::{FINAL_BATCH, TABLE_ENTRIES};
@@ -77,8 +79,8 @@ pub struct SlotLane {
     pub valid: Signal<In, bool>,
     pub product: Signal<Out, Bits<32>>,
     pub product_valid: Signal<Out, bool>,
-    low_copy: RAM<Bits<16>, 8>,
-    high_copy: RAM<Bits<16>, 8>,
+    low_copy: BlockRam<16, 8>,
+    high_copy: BlockRam<16, 8>,
     low_addr: Signal<Local, Bits<8>>,
     high_addr: Signal<Local, Bits<8>>,
     combiner: crate::lane::ChunkCombiner,
@@ -275,8 +277,8 @@ pub struct LayerEngine<const P: usize, const PARAM_BITS: usize> {
     layer_index: DFF<Bits<8>>,
     layer_cycles: DFF<Bits<32>>,
     launched: DFF<bool>,
-    counter_cycles: RAM<Bits<32>, 8>,
-    counter_issues: RAM<Bits<32>, 8>,
+    counter_cycles: BlockRam<32, 8>,
+    counter_issues: BlockRam<32, 8>,
     // Window unit (pools, add).
     win: DFF<WindowState>,
     w_ch: DFF<Bits<16>>,
@@ -329,10 +331,10 @@ pub struct LayerEngine<const P: usize, const PARAM_BITS: usize> {
     w2_value: DFF<Bits<32>>,
     w2_out_addr: DFF<Bits<16>>,
     activations: WindowMemory,
-    params: RAM<Bits<16>, PARAM_BITS>,
-    taps: RAM<Bits<32>, 4>,
-    partial: [RAM<Bits<32>, 8>; P],
-    logit_mem: RAM<Bits<32>, 8>,
+    params: BlockRam<16, PARAM_BITS>,
+    taps: BlockRam<32, 4>,
+    partial: [BlockRam<32, 8>; P],
+    logit_mem: BlockRam<32, 8>,
     lanes: [SlotLane; P],
     fetch: [LaneFetch; P],
     requant: Requantizer,
@@ -608,7 +610,7 @@ impl<const P: usize, const PARAM_BITS: usize> LayerEngine<P, PARAM_BITS> {
             ext_issues: Default::default(),
             layers_done: Default::default(),
             activations: WindowMemory::with_contents(activations),
-            params: RAM::from(params.iter().map(|&v| Bits::<16>::from(v as u64))),
+            params: BlockRam::with_contents(params.iter().map(|&v| v as u64)),
             taps: Default::default(),
             partial: std::array::from_fn(|_| Default::default()),
             logit_mem: Default::default(),

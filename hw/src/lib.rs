@@ -21,6 +21,7 @@
 //! 0xFF14 for -20). The cure is a `Signal<Local, Bits<N>>` of its own for the wrapped value; the
 //! Verilator board (`lutna-sim`) runs the generated Verilog on whole networks to catch the next.
 
+pub mod block_ram;
 pub mod build;
 pub mod cost;
 pub mod engine;

@@ -14,6 +14,7 @@
 //! later marker (that would need the whole frame buffered twice); a frame hidden inside a damaged
 //! one is lost and the host retransmits it after its timeout (docs/protocol.md).
 
+use crate::block_ram::BlockRam;
 use lutna_core::protocol::{Identity, NakReason, CRC_INIT, CRC_POLY, MAX_PAYLOAD, SOF};
 use rust_hdl::prelude::*;
 
@@ -96,7 +97,7 @@ pub struct FrameRx {
     ok_q: DFF<bool>,
     bad_q: DFF<bool>,
     reason_q: DFF<Bits<8>>,
-    buffer: RAM<Bits<8>, 10>,
+    buffer: BlockRam<8, 10>,
     crc_step: Crc16Byte,
     received_crc: Signal<Local, Bits<16>>,
     sof0: Constant<Bits<8>>,
