@@ -168,6 +168,39 @@ fn an_accelerator_that_does_not_fit_is_refused_by_name() {
 }
 
 #[test]
+fn a_design_over_the_logic_cells_is_refused_with_the_packed_count() {
+    if !toolchain() {
+        return;
+    }
+    // 4 lanes: the memories fit (30 of 30 block RAMs), the logic does not: nextpnr's packing
+    // decides, and its count is reported.
+    let dir = out_dir("acc4");
+    let out = lutna(&[
+        "build",
+        "--board",
+        "icebreaker",
+        "--lanes",
+        "4",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("logic cells after packing") && err.contains("docs/fpga-fit.md"),
+        "{err}"
+    );
+    assert!(!dir.join("top.bin").exists() && dir.join("pack.log").exists());
+    let r = report(&dir);
+    assert_eq!(r["fits"], false);
+    assert!(r["bitstream"].is_null());
+    assert!(r["bram"].as_u64().unwrap() <= r["bram_max"].as_u64().unwrap());
+    let packed = r["packed_logic_cells"].as_u64().unwrap();
+    assert!(packed > r["logic_cells_max"].as_u64().unwrap(), "{r}");
+    assert!(packed > r["synth"]["lut4"].as_u64().unwrap(), "{r}");
+}
+
+#[test]
 fn bad_build_options_are_refused_before_any_tool_runs() {
     let dir = out_dir("bad");
     let d = dir.to_str().unwrap();

@@ -456,6 +456,10 @@ pub struct BuildReport {
     pub estimate: Resources,
     /// yosys cells after synthesis.
     pub synth: Option<SynthCells>,
+    /// nextpnr's logic cells after packing, before placement (a design over the device's
+    /// count is refused there).
+    pub packed_logic_cells: Option<u64>,
+    /// Logic cells after placement.
     pub logic_cells: Option<u64>,
     pub logic_cells_max: u64,
     pub bram: Option<u64>,
@@ -476,10 +480,10 @@ pub struct BuildReport {
     pub seconds: f64,
 }
 
-/// Resource estimate before synthesis (docs/fpga-fit.md): LUT4s as a fixed part plus a part per
-/// lane, fitted to yosys' counts of the 4- and 8-lane accelerator (4,436 + 343 per lane), times
-/// the logic cells nextpnr needed per LUT4 on the probe build (1.3); memories counted as the
-/// engine declares them.
+/// Resource estimate before synthesis (docs/fpga-fit.md): logic cells as a fixed part plus a
+/// part per lane, fitted to nextpnr's packed counts of the 4- and 8-lane accelerator (7,373 and
+/// 8,772 at the sixth session's engine: 5,973 + 350 per lane); memories counted as the engine
+/// declares them.
 pub fn estimate(design: DesignKind, lanes: u8) -> Resources {
     let p = lanes as u64;
     match design {
@@ -491,7 +495,7 @@ pub fn estimate(design: DesignKind, lanes: u8) -> Resources {
             io: 5,
         },
         DesignKind::Accelerator => Resources {
-            logic_cells: (4_436 + 343 * p) * 13 / 10,
+            logic_cells: 5_973 + 350 * p,
             // Per lane: 2 table copies and a 2-block partial buffer; the 1 K-word program
             // buffer 4 blocks; taps, logits, counters and the frame buffer 10. The activations
             // are in the four SPRAMs (the window memory).
@@ -534,6 +538,7 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
         clocks_per_bit: Some(cpb),
         estimate: estimate(opts.design, opts.lanes),
         synth: None,
+        packed_logic_cells: None,
         logic_cells: None,
         logic_cells_max: cap.logic_cells,
         bram: None,
@@ -564,6 +569,23 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
     Ok(report)
 }
 
+/// What to do about a design that does not fit.
+fn refusal_advice(opts: &BuildOptions) -> &'static str {
+    if opts.design == DesignKind::Accelerator && opts.board == BoardKind::Hx8k {
+        ". The HX8K has no SPRAM and 32 block RAMs (16 KiB in all): the engine's activation \
+         memory (64 KiB in SPRAM) cannot live on this chip at any lane count; the iCEBreaker's \
+         UP5K has 128 KiB of SPRAM for them (docs/fpga-fit.md). Meanwhile `--design probe` \
+         builds the link-only bring-up bitstream"
+    } else if opts.design == DesignKind::Accelerator {
+        ". Not yet at any lane count: the memories fit at 4 lanes (14 + 4 x lanes block RAMs, \
+         the activations in the four SPRAMs), the logic does not (about 1.4x the UP5K's logic \
+         cells at 4 lanes, 1.66x at 8; docs/fpga-fit.md has the measured gap and the plan). \
+         Meanwhile `--design probe` builds the link-only bring-up bitstream"
+    } else {
+        ": build a smaller design"
+    }
+}
+
 fn run_flow(opts: &BuildOptions, pll: &PllSettings, report: &mut BuildReport) -> Result<()> {
     let dir = &opts.out;
     let cap = opts.board.capacity();
@@ -582,39 +604,62 @@ fn run_flow(opts: &BuildOptions, pll: &PllSettings, report: &mut BuildReport) ->
         ("block RAMs (SB_RAM40_4K)", cells.bram, cap.bram),
         ("SPRAMs", cells.spram, cap.spram),
         ("DSPs (SB_MAC16)", cells.dsp, cap.dsp),
-        ("LUT4s", cells.lut4, cap.logic_cells),
-        ("flip-flops", cells.ff, cap.logic_cells),
     ]
     .iter()
     .filter(|(_, n, max)| n > max)
     .map(|(what, n, max)| format!("{n} {what} of {max}"))
     .collect();
+    report.bram = Some(cells.bram);
+    report.spram = Some(cells.spram);
+    report.dsp = Some(cells.dsp);
     if !over.is_empty() {
-        // Placement never ran: the memory fields carry yosys' counts, the logic cells stay null.
+        // The memories (counted exactly by yosys) decide before packing; the logic by packing.
         report.fits = Some(false);
-        report.bram = Some(cells.bram);
-        report.spram = Some(cells.spram);
-        report.dsp = Some(cells.dsp);
         bail!(
             "the design does not fit the {} ({}){}",
             opts.board.name(),
             over.join(", "),
-            if opts.design == DesignKind::Accelerator && opts.board == BoardKind::Hx8k {
-                ". The HX8K has no SPRAM and 32 block RAMs (16 KiB in all): the engine's \
-                 activation memory (64 KiB in SPRAM) cannot live on this chip at any lane \
-                 count; the iCEBreaker's UP5K has 128 KiB of SPRAM for them (docs/fpga-fit.md). \
-                 Meanwhile `--design probe` builds the link-only bring-up bitstream"
-            } else if opts.design == DesignKind::Accelerator {
-                ". Not yet at any lane count: the memories fit at 4 lanes (14 + 4 x lanes block \
-                 RAMs, the activations in the four SPRAMs), the logic does not (about 1.10x the \
-                 UP5K's LUTs at 4 lanes, 1.36x at 8; docs/fpga-fit.md has the measured gap and \
-                 the plan). Meanwhile `--design probe` builds the link-only bring-up bitstream"
-            } else {
-                ": build a smaller design"
-            }
+            refusal_advice(opts)
         );
     }
     let (device, package) = opts.board.device();
+    // Packing first (seconds): a LUT4 and a flip-flop share a logic cell only when the LUT
+    // drives the flip-flop, so the cells the design needs can be half again its LUT4 count,
+    // and a design that does not fit is refused with nextpnr's own count before placement.
+    let pack = run_tool(
+        dir,
+        "nextpnr-ice40",
+        &[
+            device,
+            "--package",
+            package,
+            "--pcf",
+            "top.pcf",
+            "--json",
+            "top.json",
+            "--pack-only",
+            "--force",
+        ],
+        "pack.log",
+    )?;
+    let packed = Resources::from_nextpnr_log(&pack).logic_cells;
+    if packed == 0 {
+        bail!("the nextpnr packing log (pack.log) has no logic-cell count");
+    }
+    report.packed_logic_cells = Some(packed);
+    if packed > cap.logic_cells {
+        report.fits = Some(false);
+        bail!(
+            "the design does not fit the {}: {packed} logic cells after packing, of {} \
+             ({} LUT4s, {} flip-flops, {} carries before packing){}",
+            opts.board.name(),
+            cap.logic_cells,
+            cells.lut4,
+            cells.ff,
+            cells.carry,
+            refusal_advice(opts)
+        );
+    }
     let freq = format!("{}", opts.freq_mhz);
     let pnr = run_tool(
         dir,
@@ -698,16 +743,18 @@ impl BuildReport {
                 self.clocks_per_bit.unwrap_or(0)
             );
         }
-        s += "| resource | estimate | yosys (synthesis) | nextpnr (placed) | device |\n|---|---:|---:|---:|---:|\n";
+        s += "| resource | estimate | yosys (synthesis) | nextpnr (packed / placed) | device |\n|---|---:|---:|---:|---:|\n";
         let syn = self.synth.unwrap_or_default();
         let has = self.synth.is_some();
         let synv = |v: u64| if has { v.to_string() } else { "-".into() };
         s += &format!(
-            "| logic cells | {} | {} LUT4, {} carry, {} FF | {} | {} |\n",
+            "| logic cells | {} | {} LUT4, {} carry, {} FF | {} / {} | {} |\n",
             self.estimate.logic_cells,
             synv(syn.lut4),
             synv(syn.carry),
             synv(syn.ff),
+            self.packed_logic_cells
+                .map_or("-".to_string(), |v| v.to_string()),
             opt(self.logic_cells),
             self.logic_cells_max
         );

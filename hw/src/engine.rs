@@ -308,6 +308,14 @@ pub struct LayerEngine<const P: usize, const PARAM_BITS: usize> {
     w_add: Signal<Local, bool>,
     w_negative: Signal<Local, bool>,
     w_flush_cycles: Constant<Bits<5>>,
+    /// The walk's step enables, one per level: restart, next column of the window, next window
+    /// row, next output column, next output row, next channel.
+    w_init: Signal<Local, bool>,
+    w_step: Signal<Local, bool>,
+    w_step_row: Signal<Local, bool>,
+    w_step_x: Signal<Local, bool>,
+    w_step_y: Signal<Local, bool>,
+    w_step_ch: Signal<Local, bool>,
     // S1 of the window unit.
     w1_valid: DFF<bool>,
     w1_first: DFF<bool>,
@@ -376,9 +384,6 @@ pub struct LayerEngine<const P: usize, const PARAM_BITS: usize> {
     cur_n: DFF<Bits<4>>,
     cur_final: DFF<bool>,
     cur_first: DFF<bool>,
-    cur_bias: DFF<Bits<32>>,
-    cur_mult: DFF<Bits<16>>,
-    cur_shift: DFF<Bits<6>>,
     tap: DFF<Bits<4>>,
     gx: DFF<Bits<8>>,
     gy: DFF<Bits<8>>,
@@ -406,9 +411,14 @@ pub struct LayerEngine<const P: usize, const PARAM_BITS: usize> {
     p_gidx: [DFF<Bits<8>>; 4],
     p_x0: [DFF<Bits<8>>; 4],
     p_out_row: [DFF<Bits<16>>; 4],
-    p_mult: [DFF<Bits<16>>; 4],
-    p_shift: [DFF<Bits<6>>; 4],
-    p_bias: [DFF<Bits<32>>; 4],
+    /// The half whose batch the tap belongs to: the batch's bias, multiplier and shift are read
+    /// from its `meta_*` at S4, not carried along. The programmer rewrites a half's `meta_*`
+    /// at the earliest 20 cycles after the issuer frees it (the free is when the batch's last
+    /// tap is at S4: `done_line`), so they hold while the batch's taps are in flight.
+    p_half: [DFF<Bits<1>>; 4],
+    batch_bias: Signal<Local, Bits<32>>,
+    batch_mult: Signal<Local, Bits<16>>,
+    batch_shift: Signal<Local, Bits<6>>,
     p_y_base: DFF<Bits<16>>,
     p_row_base: DFF<Bits<16>>,
     p_x_base: DFF<Bits<16>>,
@@ -436,6 +446,8 @@ pub struct LayerEngine<const P: usize, const PARAM_BITS: usize> {
     w_stall: Signal<Local, bool>,
     // Drain.
     drain: [DFF<Bits<32>>; P],
+    /// What moves into drain register l as the walk advances: lane l + 1's sum (0 for the last).
+    drain_next: [Signal<Local, Bits<32>>; P],
     walking: DFF<bool>,
     walk: DFF<Bits<5>>,
     walk_x0: DFF<Bits<8>>,
@@ -452,12 +464,15 @@ pub struct LayerEngine<const P: usize, const PARAM_BITS: usize> {
     // group of eight: even copy, odd copy of the first seven, odd copy of the last), so a group
     // costs the issuer 2 or 3 cycles instead of one per byte.
     conv_layer: Signal<Local, bool>,
-    out_byte64: Signal<Local, Bits<64>>,
-    lane_shift: Signal<Local, Bits<8>>,
-    gather: DFF<Bits<64>>,
+    /// The group's output bytes, one register per window byte: each arriving byte loads only
+    /// its own (no shifter in front of 64 bits).
+    gather: [DFF<Bits<8>>; 8],
     gather_mask: DFF<Bits<8>>,
     gather_base: DFF<Bits<16>>,
+    gather_byte_next: [Signal<Local, Bits<8>>; 8],
+    /// The gathered bytes with the one arriving this cycle, as the 64-bit window to write.
     gather_next: Signal<Local, Bits<64>>,
+    byte_arrives: Signal<Local, bool>,
     gather_mask_next: Signal<Local, Bits<8>>,
     gather_base_next: Signal<Local, Bits<16>>,
     /// 0 idle, 1 even-copy write next, 2 odd copy of bytes 0..6, 3 odd copy of byte 7.
@@ -587,6 +602,12 @@ impl<const P: usize, const PARAM_BITS: usize> LayerEngine<P, PARAM_BITS> {
             w_add: Default::default(),
             w_negative: Default::default(),
             w_flush_cycles: Constant::new(((3 + Requantizer::LATENCY + 2) as u64).into()),
+            w_init: Default::default(),
+            w_step: Default::default(),
+            w_step_row: Default::default(),
+            w_step_x: Default::default(),
+            w_step_y: Default::default(),
+            w_step_ch: Default::default(),
             w1_valid: Default::default(),
             w1_first: Default::default(),
             w1_last: Default::default(),
@@ -649,9 +670,6 @@ impl<const P: usize, const PARAM_BITS: usize> LayerEngine<P, PARAM_BITS> {
             cur_n: Default::default(),
             cur_final: Default::default(),
             cur_first: Default::default(),
-            cur_bias: Default::default(),
-            cur_mult: Default::default(),
-            cur_shift: Default::default(),
             tap: Default::default(),
             gx: Default::default(),
             gy: Default::default(),
@@ -676,9 +694,10 @@ impl<const P: usize, const PARAM_BITS: usize> LayerEngine<P, PARAM_BITS> {
             p_gidx: Default::default(),
             p_x0: Default::default(),
             p_out_row: Default::default(),
-            p_mult: Default::default(),
-            p_shift: Default::default(),
-            p_bias: Default::default(),
+            p_half: Default::default(),
+            batch_bias: Default::default(),
+            batch_mult: Default::default(),
+            batch_shift: Default::default(),
             p_y_base: Default::default(),
             p_row_base: Default::default(),
             p_x_base: Default::default(),
@@ -698,6 +717,7 @@ impl<const P: usize, const PARAM_BITS: usize> LayerEngine<P, PARAM_BITS> {
             write_next: Default::default(),
             w_stall: Default::default(),
             drain: std::array::from_fn(|_| Default::default()),
+            drain_next: std::array::from_fn(|_| Default::default()),
             walking: Default::default(),
             walk: Default::default(),
             walk_x0: Default::default(),
@@ -710,9 +730,9 @@ impl<const P: usize, const PARAM_BITS: usize> LayerEngine<P, PARAM_BITS> {
             out_lane: Default::default(),
             out_end: Default::default(),
             conv_layer: Default::default(),
-            out_byte64: Default::default(),
-            lane_shift: Default::default(),
             gather: Default::default(),
+            gather_byte_next: Default::default(),
+            byte_arrives: Default::default(),
             gather_mask: Default::default(),
             gather_base: Default::default(),
             gather_next: Default::default(),
@@ -783,9 +803,6 @@ impl<const P: usize, const PARAM_BITS: usize> Logic for LayerEngine<P, PARAM_BIT
             cur_n,
             cur_final,
             cur_first,
-            cur_bias,
-            cur_mult,
-            cur_shift,
             tap,
             gx,
             gy,
@@ -843,7 +860,6 @@ impl<const P: usize, const PARAM_BITS: usize> Logic for LayerEngine<P, PARAM_BIT
             w2_valid,
             w2_value,
             w2_out_addr,
-            gather,
             gather_mask,
             gather_base,
             wstate,
@@ -876,9 +892,10 @@ impl<const P: usize, const PARAM_BITS: usize> Logic for LayerEngine<P, PARAM_BIT
             self.p_gidx[s].clock.next = self.clock.val();
             self.p_x0[s].clock.next = self.clock.val();
             self.p_out_row[s].clock.next = self.clock.val();
-            self.p_mult[s].clock.next = self.clock.val();
-            self.p_shift[s].clock.next = self.clock.val();
-            self.p_bias[s].clock.next = self.clock.val();
+            self.p_half[s].clock.next = self.clock.val();
+        }
+        for b in 0..8 {
+            self.gather[b].clock.next = self.clock.val();
         }
         for s in 0..7 {
             self.out_valid[s].clock.next = self.clock.val();
@@ -1204,9 +1221,7 @@ impl<const P: usize, const PARAM_BITS: usize> Logic for LayerEngine<P, PARAM_BIT
         self.p_gidx[0].d.next = self.gidx.q.val();
         self.p_x0[0].d.next = self.x0.q.val();
         self.p_out_row[0].d.next = self.out_row.q.val();
-        self.p_mult[0].d.next = self.cur_mult.q.val();
-        self.p_shift[0].d.next = self.cur_shift.q.val();
-        self.p_bias[0].d.next = self.cur_bias.q.val();
+        self.p_half[0].d.next = self.issue_half.q.val();
         self.p_y_base.d.next = self.y_base.q.val();
         self.p_row_base.d.next = self.row_base.q.val();
         self.p_x_base.d.next = self.x_base.q.val();
@@ -1237,9 +1252,6 @@ impl<const P: usize, const PARAM_BITS: usize> Logic for LayerEngine<P, PARAM_BIT
                             self.cur_n.d.next = self.meta_n[h].q.val();
                             self.cur_final.d.next = self.meta_final[h].q.val();
                             self.cur_first.d.next = self.meta_first[h].q.val();
-                            self.cur_bias.d.next = self.meta_bias[h].q.val();
-                            self.cur_mult.d.next = self.meta_mult[h].q.val();
-                            self.cur_shift.d.next = self.meta_shift[h].q.val();
                             if self.meta_first[h].q.val() & self.started.q.val() {
                                 self.out_chan.d.next =
                                     self.out_chan.q.val() + self.out_channel_words.val();
@@ -1326,9 +1338,7 @@ impl<const P: usize, const PARAM_BITS: usize> Logic for LayerEngine<P, PARAM_BIT
             self.p_gidx[s].d.next = self.p_gidx[s - 1].q.val();
             self.p_x0[s].d.next = self.p_x0[s - 1].q.val();
             self.p_out_row[s].d.next = self.p_out_row[s - 1].q.val();
-            self.p_mult[s].d.next = self.p_mult[s - 1].q.val();
-            self.p_shift[s].d.next = self.p_shift[s - 1].q.val();
-            self.p_bias[s].d.next = self.p_bias[s - 1].q.val();
+            self.p_half[s].d.next = self.p_half[s - 1].q.val();
         }
         // S1: decode the tap, form the window's address.
         self.tap_ky.next = bit_cast::<16, 3>(self.taps.read_data.val().get_bits::<3>(9));
@@ -1405,6 +1415,20 @@ impl<const P: usize, const PARAM_BITS: usize> Logic for LayerEngine<P, PARAM_BIT
         }
         // S3: partial sums of the previous batch are read; S4: accumulate.
         for l in 0..P {
+            self.drain_next[l].next = 0.into();
+        }
+        for l in 1..P {
+            self.drain_next[l - 1].next = self.drain[l].q.val();
+        }
+        self.batch_bias.next = self.meta_bias[0].q.val();
+        self.batch_mult.next = self.meta_mult[0].q.val();
+        self.batch_shift.next = self.meta_shift[0].q.val();
+        if self.p_half[3].q.val().any() {
+            self.batch_bias.next = self.meta_bias[1].q.val();
+            self.batch_mult.next = self.meta_mult[1].q.val();
+            self.batch_shift.next = self.meta_shift[1].q.val();
+        }
+        for l in 0..P {
             self.partial[l].read_clock.next = self.clock.val();
             self.partial[l].write_clock.next = self.clock.val();
             self.partial[l].read_address.next = self.p_gidx[2].q.val();
@@ -1413,9 +1437,14 @@ impl<const P: usize, const PARAM_BITS: usize> Logic for LayerEngine<P, PARAM_BIT
             self.drain[l].clock.next = self.clock.val();
             self.acc[l].d.next = self.acc[l].q.val();
             self.drain[l].d.next = self.drain[l].q.val();
+            // The drain is a shift register: the walk takes lane 0's sum and the next lane's
+            // moves down (no P-way choice in front of the requantizer).
+            if self.walking.q.val() {
+                self.drain[l].d.next = self.drain_next[l].val();
+            }
             self.init[l].next = self.partial[l].read_data.val();
             if self.p_first_batch[3].q.val() {
-                self.init[l].next = self.p_bias[3].q.val();
+                self.init[l].next = self.batch_bias.val();
             }
             self.sum[l].next = self.acc[l].q.val() + self.lanes[l].product.val();
             if self.p_first[3].q.val() {
@@ -1455,20 +1484,15 @@ impl<const P: usize, const PARAM_BITS: usize> Logic for LayerEngine<P, PARAM_BIT
                 self.walk.d.next = 0.into();
                 self.walk_x0.d.next = self.p_x0[3].q.val();
                 self.walk_row.d.next = self.p_out_row[3].q.val();
-                self.walk_mult.d.next = self.p_mult[3].q.val();
-                self.walk_shift.d.next = self.p_shift[3].q.val();
+                self.walk_mult.d.next = self.batch_mult.val();
+                self.walk_shift.d.next = self.batch_shift.val();
             }
         }
 
         // ---------------- drain: requantize and write the outputs ----------------
         self.walk_x.next =
             bit_cast::<16, 8>(self.walk_x0.q.val()) + bit_cast::<16, 5>(self.walk.q.val());
-        self.requant.acc.next = 0.into();
-        for l in 0..P {
-            if self.walk.q.val().index() == l {
-                self.requant.acc.next = self.drain[l].q.val();
-            }
-        }
+        self.requant.acc.next = self.drain[0].q.val();
         self.requant.mult.next = self.walk_mult.q.val();
         self.requant.shift.next = self.walk_shift.q.val();
         self.requant.signed_out.next = self.signed_out.val();
@@ -1490,69 +1514,76 @@ impl<const P: usize, const PARAM_BITS: usize> Logic for LayerEngine<P, PARAM_BIT
         self.w1_tap_b.d.next = self.w_kx.q.val().any();
         self.w1_out_addr.d.next =
             (self.w_out_row.q.val() << self.lane_bits.val()) + bit_cast::<16, 8>(self.w_ox.q.val());
+        // The walk over channels x output rows x output columns x window rows x window columns.
+        // Each counter has one next value per level (restart at the layer's start or when its
+        // level wraps, else step), which keeps the choice in front of every register two deep.
+        self.w_init.next = (self.win.q.val() == WindowState::Idle) & self.window_start.val();
+        self.w_step.next = (self.win.q.val() == WindowState::Run) & !self.w_stall.val();
+        self.w_step_row.next = self.w_step.val() & self.w_tap_last.val();
+        self.w_step_x.next = self.w_step_row.val() & self.w_row_last.val();
+        self.w_step_y.next = self.w_step_x.val() & self.w_x_last.val();
+        self.w_step_ch.next = self.w_step_y.val() & self.w_y_last.val();
+        if self.w_step.val() {
+            self.issue_count_total.d.next = self.issue_count_total.q.val() + 1;
+            self.w_kx.d.next = self.w_kx.q.val() + 1;
+        }
+        if self.w_init.val() {
+            self.issue_count_total.d.next = 0.into();
+        }
+        if self.w_init.val() | self.w_step_row.val() {
+            self.w_kx.d.next = 0.into();
+        }
+        if self.w_step_row.val() {
+            self.w_ky.d.next = self.w_ky.q.val() + 1;
+            self.w_ky_row.d.next = self.w_ky_row.q.val() + self.desc[17].q.val();
+        }
+        if self.w_init.val() | self.w_step_x.val() {
+            self.w_ky.d.next = 0.into();
+            self.w_ky_row.d.next = 0.into();
+        }
+        if self.w_step_x.val() {
+            self.w_ox.d.next = self.w_ox.q.val() + 1;
+            self.w_x.d.next = self.w_x.q.val() + self.desc[14].q.val();
+        }
+        if self.w_init.val() | self.w_step_y.val() {
+            self.w_ox.d.next = 0.into();
+            self.w_x.d.next = self.desc[13].q.val();
+        }
+        if self.w_step_y.val() {
+            self.w_oy.d.next = self.w_oy.q.val() + 1;
+            self.w_y.d.next = self.w_y.q.val() + self.desc[10].q.val();
+            self.w_row.d.next = self.w_row.q.val() + self.desc[12].q.val();
+            self.w_out_row.d.next = self.w_out_row.q.val() + self.desc[21].q.val();
+        }
+        if self.w_init.val() | self.w_step_ch.val() {
+            self.w_oy.d.next = 0.into();
+            self.w_y.d.next = self.desc[9].q.val();
+            self.w_row.d.next = self.desc[11].q.val();
+        }
+        if self.w_step_ch.val() {
+            self.w_ch.d.next = self.w_ch.q.val() + 1;
+            self.w_chan_a.d.next = self.w_chan_a.q.val() + self.desc[16].q.val();
+            self.w_chan_b.d.next = self.w_chan_b.q.val() + self.desc[16].q.val();
+            self.w_out_chan.d.next = self.w_out_chan.q.val() + self.desc[20].q.val();
+            self.w_out_row.d.next = self.w_out_chan.q.val() + self.desc[20].q.val();
+        }
+        if self.w_init.val() {
+            self.w_ch.d.next = 0.into();
+            self.w_chan_a.d.next = self.desc[15].q.val();
+            self.w_chan_b.d.next = self.desc[18].q.val();
+            self.w_out_chan.d.next = self.desc[19].q.val();
+            self.w_out_row.d.next = self.desc[19].q.val();
+        }
         match self.win.q.val() {
             WindowState::Idle => {
                 if self.window_start.val() {
-                    self.w_ch.d.next = 0.into();
-                    self.w_oy.d.next = 0.into();
-                    self.w_ox.d.next = 0.into();
-                    self.w_ky.d.next = 0.into();
-                    self.w_kx.d.next = 0.into();
-                    self.w_chan_a.d.next = self.desc[15].q.val();
-                    self.w_chan_b.d.next = self.desc[18].q.val();
-                    self.w_out_chan.d.next = self.desc[19].q.val();
-                    self.w_out_row.d.next = self.desc[19].q.val();
-                    self.w_y.d.next = self.desc[9].q.val();
-                    self.w_row.d.next = self.desc[11].q.val();
-                    self.w_x.d.next = self.desc[13].q.val();
-                    self.w_ky_row.d.next = 0.into();
-                    self.issue_count_total.d.next = 0.into();
                     self.win.d.next = WindowState::Run;
                 }
             }
             WindowState::Run => {
-                // A byte is written this cycle: hold (the read would be lost).
-                if !self.w_stall.val() {
-                    self.issue_count_total.d.next = self.issue_count_total.q.val() + 1;
-                    self.w_kx.d.next = self.w_kx.q.val() + 1;
-                    if self.w_tap_last.val() {
-                        self.w_kx.d.next = 0.into();
-                        self.w_ky.d.next = self.w_ky.q.val() + 1;
-                        self.w_ky_row.d.next = self.w_ky_row.q.val() + self.desc[17].q.val();
-                        if self.w_row_last.val() {
-                            self.w_ky.d.next = 0.into();
-                            self.w_ky_row.d.next = 0.into();
-                            self.w_ox.d.next = self.w_ox.q.val() + 1;
-                            self.w_x.d.next = self.w_x.q.val() + self.desc[14].q.val();
-                            if self.w_x_last.val() {
-                                self.w_ox.d.next = 0.into();
-                                self.w_x.d.next = self.desc[13].q.val();
-                                self.w_oy.d.next = self.w_oy.q.val() + 1;
-                                self.w_y.d.next = self.w_y.q.val() + self.desc[10].q.val();
-                                self.w_row.d.next = self.w_row.q.val() + self.desc[12].q.val();
-                                self.w_out_row.d.next =
-                                    self.w_out_row.q.val() + self.desc[21].q.val();
-                                if self.w_y_last.val() {
-                                    self.w_oy.d.next = 0.into();
-                                    self.w_y.d.next = self.desc[9].q.val();
-                                    self.w_row.d.next = self.desc[11].q.val();
-                                    self.w_ch.d.next = self.w_ch.q.val() + 1;
-                                    self.w_chan_a.d.next =
-                                        self.w_chan_a.q.val() + self.desc[16].q.val();
-                                    self.w_chan_b.d.next =
-                                        self.w_chan_b.q.val() + self.desc[16].q.val();
-                                    self.w_out_chan.d.next =
-                                        self.w_out_chan.q.val() + self.desc[20].q.val();
-                                    self.w_out_row.d.next =
-                                        self.w_out_chan.q.val() + self.desc[20].q.val();
-                                    if (self.w_ch.q.val() + 1) == self.desc[2].q.val() {
-                                        self.w_flush.d.next = self.w_flush_cycles.val();
-                                        self.win.d.next = WindowState::Flush;
-                                    }
-                                }
-                            }
-                        }
-                    }
+                if self.w_step_ch.val() & ((self.w_ch.q.val() + 1) == self.desc[2].q.val()) {
+                    self.w_flush.d.next = self.w_flush_cycles.val();
+                    self.win.d.next = WindowState::Flush;
                 }
             }
             WindowState::Flush => {
@@ -1632,24 +1663,34 @@ impl<const P: usize, const PARAM_BITS: usize> Logic for LayerEngine<P, PARAM_BIT
             self.out_valid[6].q.val() & self.requant.out_valid.val() & !self.conv_layer.val();
         self.activations.write_addr.next = self.out_addr[6].q.val();
         self.activations.write_data.next = self.requant.out.val();
-        self.out_byte64.next = bit_cast::<64, 8>(self.requant.out.val());
-        self.lane_shift.next = bit_cast::<8, 4>(self.out_lane[6].q.val()) << 3;
-        self.gather_next.next = self.gather.q.val();
+        self.byte_arrives.next =
+            self.out_valid[6].q.val() & self.requant.out_valid.val() & self.conv_layer.val();
         self.gather_mask_next.next = self.gather_mask.q.val();
         self.gather_base_next.next = self.gather_base.q.val();
-        if self.out_valid[6].q.val() & self.requant.out_valid.val() & self.conv_layer.val() {
+        for b in 0..8 {
+            self.gather_byte_next[b].next = self.gather[b].q.val();
+            if self.byte_arrives.val() & (self.out_lane[6].q.val().index() == b) {
+                self.gather_byte_next[b].next = self.requant.out.val();
+            }
+            self.gather[b].d.next = self.gather_byte_next[b].val();
+        }
+        if self.byte_arrives.val() {
+            // Bytes outside the mask are never written, so a new group needs no clearing.
+            self.gather_mask_next.next =
+                self.gather_mask.q.val() | (self.one8.val() << self.out_lane[6].q.val());
             if self.out_lane[6].q.val() == 0 {
-                self.gather_next.next = self.out_byte64.val();
                 self.gather_mask_next.next = 1.into();
                 self.gather_base_next.next = self.out_addr[6].q.val();
-            } else {
-                self.gather_next.next =
-                    self.gather.q.val() | (self.out_byte64.val() << self.lane_shift.val());
-                self.gather_mask_next.next =
-                    self.gather_mask.q.val() | (self.one8.val() << self.out_lane[6].q.val());
             }
         }
-        self.gather.d.next = self.gather_next.val();
+        self.gather_next.next = bit_cast::<64, 8>(self.gather_byte_next[0].val())
+            | (bit_cast::<64, 8>(self.gather_byte_next[1].val()) << 8)
+            | (bit_cast::<64, 8>(self.gather_byte_next[2].val()) << 16)
+            | (bit_cast::<64, 8>(self.gather_byte_next[3].val()) << 24)
+            | (bit_cast::<64, 8>(self.gather_byte_next[4].val()) << 32)
+            | (bit_cast::<64, 8>(self.gather_byte_next[5].val()) << 40)
+            | (bit_cast::<64, 8>(self.gather_byte_next[6].val()) << 48)
+            | (bit_cast::<64, 8>(self.gather_byte_next[7].val()) << 56);
         self.gather_mask.d.next = self.gather_mask_next.val();
         self.gather_base.d.next = self.gather_base_next.val();
         self.activations.write_window.next = false;
