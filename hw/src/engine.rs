@@ -77,7 +77,9 @@ pub struct SlotLane {
     pub negative: Signal<In, bool>,
     pub mode: Signal<In, Bits<2>>,
     pub valid: Signal<In, bool>,
-    pub product: Signal<Out, Bits<32>>,
+    /// The product as magnitude and sign (the engine's accumulator adds or subtracts it).
+    pub magnitude: Signal<Out, Bits<32>>,
+    pub negative_product: Signal<Out, bool>,
     pub product_valid: Signal<Out, bool>,
     low_copy: BlockRam<16, 8>,
     high_copy: BlockRam<16, 8>,
@@ -111,37 +113,48 @@ impl Logic for SlotLane {
         self.combiner.valid.next = self.valid.val();
         self.combiner.low_entry.next = self.low_copy.read_data.val();
         self.combiner.high_entry.next = self.high_copy.read_data.val();
-        self.product.next = self.combiner.product.val();
+        self.magnitude.next = self.combiner.magnitude_out.val();
+        self.negative_product.next = self.combiner.negative_out.val();
         self.product_valid.next = self.combiner.product_valid.val();
     }
 }
 
-/// Whether lane `lane` reads its activation: input column `x_base + lane * stride` is in the map
-/// (and the lane is one of the active lanes of a stride-2 layer); otherwise it gets 0, which is
-/// what zero padding means. (Its byte's place in the window does not depend on the map: see the
-/// engine's S2.)
+/// Whether lane `lane` reads its activation: its input column, `x_base + lane` (stride 2:
+/// `x_base + 2 * lane`, and only the lower half of the lanes), is in the map and the row is;
+/// otherwise it gets 0, which is what zero padding means. (Its byte's place in the window does
+/// not depend on the map: see the engine's S2.)
+///
+/// The map's bounds come as two small counts the engine forms once for all lanes from the
+/// tap's first column: `skip`, the columns left of the map (0 when `x_base >= 0`), and `room`,
+/// the columns from `x_base` to the map's right edge (0 when none); both saturate at 16, more
+/// than any lane's offset. So each lane compares a constant with two 5-bit values instead of
+/// adding and comparing 16-bit columns of its own.
 #[derive(LogicBlock)]
 pub struct LaneFetch {
-    pub x_base: Signal<In, Bits<16>>,
+    pub skip: Signal<In, Bits<5>>,
+    pub room: Signal<In, Bits<5>>,
     pub stride2: Signal<In, bool>,
     pub row_ok: Signal<In, bool>,
-    pub in_width: Signal<In, Bits<16>>,
     pub reads: Signal<Out, bool>,
-    column: Signal<Local, Bits<16>>,
-    lane1: Constant<Bits<16>>,
-    lane2: Constant<Bits<16>>,
+    offset: Signal<Local, Bits<5>>,
+    lane1: Constant<Bits<5>>,
+    lane2: Constant<Bits<5>>,
     half_lanes: Constant<bool>,
 }
 
 impl LaneFetch {
     fn new(lane: usize, lanes: usize) -> Self {
+        assert!(
+            2 * lane < 16,
+            "lane offsets stay below the saturation of skip and room"
+        );
         Self {
-            x_base: Default::default(),
+            skip: Default::default(),
+            room: Default::default(),
             stride2: Default::default(),
             row_ok: Default::default(),
-            in_width: Default::default(),
             reads: Default::default(),
-            column: Default::default(),
+            offset: Default::default(),
             lane1: Constant::new((lane as u64).into()),
             lane2: Constant::new((2 * lane as u64).into()),
             // Stride 2 uses the lower half of the lanes (their bytes 0, 2, 4, 6 of the window).
@@ -153,14 +166,44 @@ impl LaneFetch {
 impl Logic for LaneFetch {
     #[hdl_gen]
     fn update(&mut self) {
-        self.column.next = self.x_base.val() + self.lane1.val();
+        self.offset.next = self.lane1.val();
         if self.stride2.val() {
-            self.column.next = self.x_base.val() + self.lane2.val();
+            self.offset.next = self.lane2.val();
         }
         self.reads.next = self.row_ok.val()
-            & !self.column.val().get_bit(15)
-            & (self.column.val() < self.in_width.val())
+            & (self.offset.val() >= self.skip.val())
+            & (self.offset.val() < self.room.val())
             & (!self.stride2.val() | self.half_lanes.val());
+    }
+}
+
+/// `base + product` where the product comes as magnitude and sign: `base + (m ^ s) + s`, one
+/// carry chain with the sign as carry-in (given as a doubled low bit), instead of negating the
+/// product in a chain of its own and adding it in a second.
+#[derive(LogicBlock, Default)]
+pub struct SignedAdd {
+    pub base: Signal<In, Bits<32>>,
+    pub magnitude: Signal<In, Bits<32>>,
+    pub negative: Signal<In, bool>,
+    pub sum: Signal<Out, Bits<32>>,
+    fill: Signal<Local, Bits<32>>,
+    carry_in: Signal<Local, Bits<33>>,
+    wide: Signal<Local, Bits<33>>,
+}
+
+impl Logic for SignedAdd {
+    #[hdl_gen]
+    fn update(&mut self) {
+        self.fill.next = 0.into();
+        self.carry_in.next = 0.into();
+        if self.negative.val() {
+            self.fill.next = 0xFFFF_FFFF_u64.into();
+            self.carry_in.next = 1.into();
+        }
+        self.wide.next = ((bit_cast::<33, 32>(self.base.val()) << 1) | self.carry_in.val())
+            + ((bit_cast::<33, 32>(self.magnitude.val() ^ self.fill.val()) << 1)
+                | self.carry_in.val());
+        self.sum.next = self.wide.val().get_bits::<32>(1);
     }
 }
 
@@ -345,6 +388,12 @@ pub struct LayerEngine<const P: usize, const PARAM_BITS: usize> {
     logit_mem: BlockRam<32, 8>,
     lanes: [SlotLane; P],
     fetch: [LaneFetch; P],
+    /// `-tap_x` (a signal of its own so the negation wraps at 16 bits in the Verilog too).
+    tap_x_negated: Signal<Local, Bits<16>>,
+    /// `in_width - tap_x`: the columns from the tap's first to the map's right edge.
+    fetch_gap: Signal<Local, Bits<16>>,
+    fetch_skip: Signal<Local, Bits<5>>,
+    fetch_room: Signal<Local, Bits<5>>,
     requant: Requantizer,
     // Programmer.
     prog: DFF<ProgState>,
@@ -426,6 +475,7 @@ pub struct LayerEngine<const P: usize, const PARAM_BITS: usize> {
     lane_reads: [DFF<bool>; P],
     acc: [DFF<Bits<32>>; P],
     sum: [Signal<Local, Bits<32>>; P],
+    adders: [SignedAdd; P],
     init: [Signal<Local, Bits<32>>; P],
     // S1 decode of the tap.
     tap_ky: Signal<Local, Bits<16>>,
@@ -637,6 +687,10 @@ impl<const P: usize, const PARAM_BITS: usize> LayerEngine<P, PARAM_BITS> {
             logit_mem: Default::default(),
             lanes: std::array::from_fn(|_| Default::default()),
             fetch: std::array::from_fn(|l| LaneFetch::new(l, P)),
+            tap_x_negated: Default::default(),
+            fetch_gap: Default::default(),
+            fetch_skip: Default::default(),
+            fetch_room: Default::default(),
             requant: Default::default(),
             prog: Default::default(),
             word: Default::default(),
@@ -705,6 +759,7 @@ impl<const P: usize, const PARAM_BITS: usize> LayerEngine<P, PARAM_BITS> {
             lane_reads: std::array::from_fn(|_| Default::default()),
             acc: std::array::from_fn(|_| Default::default()),
             sum: std::array::from_fn(|_| Default::default()),
+            adders: std::array::from_fn(|_| Default::default()),
             init: std::array::from_fn(|_| Default::default()),
             tap_ky: Default::default(),
             tap_kx: Default::default(),
@@ -1350,11 +1405,29 @@ impl<const P: usize, const PARAM_BITS: usize> Logic for LayerEngine<P, PARAM_BIT
             !self.tap_y.val().get_bit(15) & (self.tap_y.val() < self.in_height.val());
         self.s2_negative.d.next = self.taps.read_data.val().get_bit(8);
         self.fetch_addr.next = (self.tap_row.val() << self.lane_bits.val()) + self.tap_x.val();
+        // The lanes' shared view of the map's columns (see LaneFetch): tap_x is negative in the
+        // left padding (at most a few columns), and the map is at most 2^15 columns wide.
+        self.tap_x_negated.next = !self.tap_x.val() + 1;
+        self.fetch_gap.next = self.in_width.val() - self.tap_x.val();
+        self.fetch_skip.next = 0.into();
+        if self.tap_x.val().get_bit(15) {
+            self.fetch_skip.next = 16.into();
+            if self.tap_x_negated.val() < 16 {
+                self.fetch_skip.next = self.tap_x_negated.val().get_bits::<5>(0);
+            }
+        }
+        self.fetch_room.next = 16.into();
+        if self.fetch_gap.val() < 16 {
+            self.fetch_room.next = self.fetch_gap.val().get_bits::<5>(0);
+        }
+        if self.fetch_gap.val().get_bit(15) {
+            self.fetch_room.next = 0.into();
+        }
         for l in 0..P {
-            self.fetch[l].x_base.next = self.tap_x.val();
+            self.fetch[l].skip.next = self.fetch_skip.val();
+            self.fetch[l].room.next = self.fetch_room.val();
             self.fetch[l].stride2.next = self.stride2.val();
             self.fetch[l].row_ok.next = self.tap_row_ok.val();
-            self.fetch[l].in_width.next = self.in_width.val();
             self.lane_reads[l].clock.next = self.clock.val();
             self.lane_reads[l].d.next = self.fetch[l].reads.val();
         }
@@ -1446,10 +1519,13 @@ impl<const P: usize, const PARAM_BITS: usize> Logic for LayerEngine<P, PARAM_BIT
             if self.p_first_batch[3].q.val() {
                 self.init[l].next = self.batch_bias.val();
             }
-            self.sum[l].next = self.acc[l].q.val() + self.lanes[l].product.val();
+            self.adders[l].base.next = self.acc[l].q.val();
             if self.p_first[3].q.val() {
-                self.sum[l].next = self.init[l].val() + self.lanes[l].product.val();
+                self.adders[l].base.next = self.init[l].val();
             }
+            self.adders[l].magnitude.next = self.lanes[l].magnitude.val();
+            self.adders[l].negative.next = self.lanes[l].negative_product.val();
+            self.sum[l].next = self.adders[l].sum.val();
             self.partial[l].write_data.next = self.sum[l].val();
             self.partial[l].write_enable.next = false;
             if self.p_valid[3].q.val() {

@@ -29,11 +29,18 @@ pub struct ChunkCombiner {
     pub high_entry: Signal<In, Bits<16>>,
     pub product: Signal<Out, Bits<32>>,
     pub product_valid: Signal<Out, bool>,
+    /// The product's magnitude and sign, registered beside `product`: an accumulator that
+    /// adds or subtracts the magnitude itself needs no negation here (whichever outputs a user
+    /// leaves unconnected, synthesis removes with their registers).
+    pub magnitude_out: Signal<Out, Bits<32>>,
+    pub negative_out: Signal<Out, bool>,
     negative_d: DFF<bool>,
     mode_d: DFF<Bits<2>>,
     valid_d: DFF<bool>,
     product_q: DFF<Bits<32>>,
     valid_q: DFF<bool>,
+    magnitude_q: DFF<Bits<32>>,
+    negative_q: DFF<bool>,
     magnitude: Signal<Local, Bits<32>>,
     high_shift: Constant<Bits<5>>,
     centred_shift: Constant<Bits<5>>,
@@ -64,11 +71,15 @@ impl Default for ChunkCombiner {
             high_entry: Default::default(),
             product: Default::default(),
             product_valid: Default::default(),
+            magnitude_out: Default::default(),
+            negative_out: Default::default(),
             negative_d: Default::default(),
             mode_d: Default::default(),
             valid_d: Default::default(),
             product_q: Default::default(),
             valid_q: Default::default(),
+            magnitude_q: Default::default(),
+            negative_q: Default::default(),
             magnitude: Default::default(),
             high_shift: Constant::new((high_shift as u64).into()),
             centred_shift: Constant::new((centred_shift as u64).into()),
@@ -82,7 +93,17 @@ impl Default for ChunkCombiner {
 impl Logic for ChunkCombiner {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, negative_d, mode_d, valid_d, product_q, valid_q);
+        dff_setup!(
+            self,
+            clock,
+            negative_d,
+            mode_d,
+            valid_d,
+            product_q,
+            valid_q,
+            magnitude_q,
+            negative_q
+        );
         self.negative_d.d.next = self.negative.val();
         self.mode_d.d.next = self.mode.val();
         self.valid_d.d.next = self.valid.val();
@@ -101,6 +122,10 @@ impl Logic for ChunkCombiner {
             self.product_q.d.next = !self.magnitude.val() + 1;
         }
         self.valid_q.d.next = self.valid_d.q.val();
+        self.magnitude_q.d.next = self.magnitude.val();
+        self.negative_q.d.next = self.negative_d.q.val();
+        self.magnitude_out.next = self.magnitude_q.q.val();
+        self.negative_out.next = self.negative_q.q.val();
         self.product.next = self.product_q.q.val();
         self.product_valid.next = self.valid_q.q.val();
     }
