@@ -626,20 +626,19 @@ fn run_flow(opts: &BuildOptions, pll: &PllSettings, report: &mut BuildReport) ->
     // Packing first (seconds): a LUT4 and a flip-flop share a logic cell only when the LUT
     // drives the flip-flop, so the cells the design needs can be half again its LUT4 count,
     // and a design that does not fit is refused with nextpnr's own count before placement.
+    let design_args = [
+        device,
+        "--package",
+        package,
+        "--pcf",
+        "top.pcf",
+        "--json",
+        "top.json",
+    ];
     let pack = run_tool(
         dir,
         "nextpnr-ice40",
-        &[
-            device,
-            "--package",
-            package,
-            "--pcf",
-            "top.pcf",
-            "--json",
-            "top.json",
-            "--pack-only",
-            "--force",
-        ],
+        &[&design_args[..], &["--pack-only", "--force"]].concat(),
         "pack.log",
     )?;
     let packed = Resources::from_nextpnr_log(&pack).logic_cells;
@@ -665,21 +664,18 @@ fn run_flow(opts: &BuildOptions, pll: &PllSettings, report: &mut BuildReport) ->
         dir,
         "nextpnr-ice40",
         &[
-            device,
-            "--package",
-            package,
-            "--pcf",
-            "top.pcf",
-            "--json",
-            "top.json",
-            "--asc",
-            "top.asc",
-            "--freq",
-            &freq,
-            "--seed",
-            "1",
-            "--timing-allow-fail",
-        ],
+            &design_args[..],
+            &[
+                "--asc",
+                "top.asc",
+                "--freq",
+                &freq,
+                "--seed",
+                "1",
+                "--timing-allow-fail",
+            ],
+        ]
+        .concat(),
         "nextpnr.log",
     )?;
     let routed = RouteResult::parse(&pnr)?;

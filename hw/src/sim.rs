@@ -18,6 +18,16 @@ pub fn tick<B: Block>(uut: &mut B, clock: impl Fn(&mut B) -> &mut Signal<In, Clo
     clock(uut).next = Clock::from(false);
 }
 
+/// The values an Icarus testbench printed as `R <hex>` lines, in order, after checking that it
+/// reached its `DONE` line (so a run that stopped early is not read as a short result).
+pub fn icarus_reads(out: &str) -> Vec<u64> {
+    assert!(out.contains("DONE"), "the testbench did not finish: {out}");
+    out.lines()
+        .filter_map(|l| l.strip_prefix("R "))
+        .map(|h| u64::from_str_radix(h.trim(), 16).unwrap_or_else(|_| panic!("read {h}")))
+        .collect()
+}
+
 /// A small deterministic generator for test stimulus (xorshift64).
 pub struct XorShift(pub u64);
 

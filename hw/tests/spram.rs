@@ -3,7 +3,7 @@
 //! under Icarus with yosys' own simulation model of the primitive, and yosys `synth_ice40`,
 //! which must place it as exactly one SPRAM and nothing else.
 
-use lutna_hw::sim::{run_icarus, synth_ice40_cells, tick, XorShift};
+use lutna_hw::sim::{icarus_reads, run_icarus, synth_ice40_cells, tick, XorShift};
 use lutna_hw::spram::{ice40_primitive_sim, Spram, SPRAM_BITS};
 use rust_hdl::prelude::*;
 use std::fmt::Write as _;
@@ -144,12 +144,7 @@ fn the_primitive_under_icarus_reads_what_the_model_reads() {
     ) else {
         return;
     };
-    assert!(out.contains("DONE"), "{out}");
-    let got: Vec<u16> = out
-        .lines()
-        .filter_map(|l| l.strip_prefix("R "))
-        .map(|h| u16::from_str_radix(h.trim(), 16).unwrap_or_else(|_| panic!("read {h}")))
-        .collect();
+    let got: Vec<u16> = icarus_reads(&out).iter().map(|&w| w as u16).collect();
     assert_eq!(got, model_reads(&all));
 }
 

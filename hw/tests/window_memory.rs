@@ -3,7 +3,7 @@
 //! byte array, the generated Verilog under Icarus with yosys' model of the SPRAM primitive, and
 //! yosys' placement (four SPRAMs, no block RAM).
 
-use lutna_hw::sim::{run_icarus, synth_ice40_cells, tick, XorShift};
+use lutna_hw::sim::{icarus_reads, run_icarus, synth_ice40_cells, tick, XorShift};
 use lutna_hw::spram::ice40_primitive_sim;
 use lutna_hw::window_memory::WindowMemory;
 use rust_hdl::prelude::*;
@@ -203,12 +203,7 @@ fn the_verilog_under_icarus_reads_what_the_model_reads() {
     ) else {
         return;
     };
-    assert!(out.contains("DONE"), "{out}");
-    let got: Vec<u64> = out
-        .lines()
-        .filter_map(|l| l.strip_prefix("R "))
-        .map(|h| u64::from_str_radix(h.trim(), 16).unwrap_or_else(|_| panic!("window {h}")))
-        .collect();
+    let got = icarus_reads(&out);
     let want = model_windows(&ops);
     assert_eq!(got.len(), want.len());
     for (k, (g, w)) in got.iter().zip(&want).enumerate() {
