@@ -374,7 +374,9 @@ pub struct LayerEngine<const P: usize, const PARAM_BITS: usize> {
     /// 32 bits), so -20 would come out as 0xFF14 instead of 20.
     w_byte_negated: Signal<Local, Bits<8>>,
     w_mult: Signal<Local, Bits<16>>,
+    /// The add's product magnitude, `|byte| * mult`.
     w_term: Signal<Local, Bits<32>>,
+    w_adder: SignedAdd,
     w_next: Signal<Local, Bits<32>>,
     w_acc: DFF<Bits<32>>,
     // S2: into the requantizer.
@@ -670,6 +672,7 @@ impl<const P: usize, const PARAM_BITS: usize> LayerEngine<P, PARAM_BITS> {
             w_byte_negated: Default::default(),
             w_mult: Default::default(),
             w_term: Default::default(),
+            w_adder: Default::default(),
             w_next: Default::default(),
             w_acc: Default::default(),
             w2_valid: Default::default(),
@@ -1689,25 +1692,28 @@ impl<const P: usize, const PARAM_BITS: usize> Logic for LayerEngine<P, PARAM_BIT
         if self.w_negative.val() {
             self.w_magnitude.next = bit_cast::<16, 8>(self.w_byte_negated.val());
         }
+        // One adder for the average's sum and the add's signed sum of products (a window's
+        // first element starts from 0); the max compares bytes (its running value is a byte).
         self.w_term.next = self.w_magnitude.val() * self.w_mult.val();
-        if self.w_negative.val() {
-            self.w_term.next = !(self.w_magnitude.val() * self.w_mult.val()) + 1;
+        self.w_adder.base.next = self.w_acc.q.val();
+        if self.w1_first.q.val() {
+            self.w_adder.base.next = 0.into();
+        }
+        self.w_adder.magnitude.next = self.w_value.val();
+        self.w_adder.negative.next = false;
+        if self.desc[0].q.val() == 4 {
+            self.w_adder.magnitude.next = self.w_term.val();
+            self.w_adder.negative.next = self.w_negative.val();
         }
         self.w_next.next = self.w_value.val();
         if (self.desc[0].q.val() == 2)
             & !self.w1_first.q.val()
-            & (self.w_acc.q.val() > self.w_value.val())
+            & (self.w_acc.q.val().get_bits::<8>(0) > self.w_byte.val())
         {
             self.w_next.next = self.w_acc.q.val();
         }
-        if (self.desc[0].q.val() == 3) & !self.w1_first.q.val() {
-            self.w_next.next = self.w_acc.q.val() + self.w_value.val();
-        }
-        if self.desc[0].q.val() == 4 {
-            self.w_next.next = self.w_term.val();
-            if !self.w1_first.q.val() {
-                self.w_next.next = self.w_acc.q.val() + self.w_term.val();
-            }
+        if (self.desc[0].q.val() == 3) | (self.desc[0].q.val() == 4) {
+            self.w_next.next = self.w_adder.sum.val();
         }
         self.w2_valid.d.next = false;
         if self.w1_valid.q.val() {
