@@ -40,6 +40,38 @@ impl XorShift {
     }
 }
 
+/// Requantizer stimulus at the edges of its contract: every shift 0..=47 and multipliers from 0
+/// to 2^15 - 1, with accumulators whose product lands on and beside each limit of the rounding
+/// and the clamps (`t = (2 * acc * mult) >> shift` near 0, 253..256, 509..512 and 1024, both
+/// signs), for both output kinds.
+pub fn requant_limit_cases(
+    rng: &mut XorShift,
+) -> Vec<(i32, lutna_core::arith::Requant, lutna_core::arith::ActKind)> {
+    use lutna_core::arith::{ActKind, Requant};
+    let mut cases = vec![];
+    for shift in 0..=lutna_core::arith::SHIFT_MAX {
+        let random_mult = (rng.next_u64() % (1 << lutna_core::arith::MULT_BITS)) as u32;
+        for mult in [0u32, 1, 3, 181, 16_384, 32_767, random_mult] {
+            for t in [
+                0i64, 1, 2, 253, 254, 255, 256, 509, 510, 511, 512, 1023, 1024, 1025,
+            ] {
+                for sign in [1i64, -1] {
+                    let x = sign * (t << shift) / 2;
+                    for nudge in -1i64..=1 {
+                        let acc = (x / mult.max(1) as i64 + nudge)
+                            .clamp(i32::MIN as i64, i32::MAX as i64)
+                            as i32;
+                        for kind in [ActKind::U8, ActKind::I8] {
+                            cases.push((acc, Requant { mult, shift }, kind));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    cases
+}
+
 /// Whether `tool` runs here; when it does not, says which check is skipped (a skip is never
 /// silent) and how to install it.
 pub fn tool_available(tool: &str, skipped: &str) -> bool {

@@ -1,8 +1,9 @@
 //! The hardware requantizer against `lutna_core::arith::Requant::apply` on edge cases and a long
-//! random stream of accumulators, multipliers, shifts and both output kinds.
+//! random stream of accumulators, multipliers, shifts and both output kinds, and at every shift
+//! on both sides of each rounding and clamping limit.
 
 use lutna_core::arith::{ActKind, Requant};
-use lutna_hw::sim::{tick, validate_with_yosys, XorShift};
+use lutna_hw::sim::{requant_limit_cases, tick, validate_with_yosys, XorShift};
 use lutna_hw::Requantizer;
 use rust_hdl::prelude::*;
 
@@ -45,6 +46,7 @@ fn requantizer_matches_core() {
             }
         }
     }
+    cases.extend(requant_limit_cases(&mut rng));
     for _ in 0..100_000 {
         let acc = match rng.next_u64() % 3 {
             0 => rng.next_u64() as i32,

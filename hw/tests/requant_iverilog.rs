@@ -1,9 +1,10 @@
 //! The requantizer's generated Verilog under Icarus Verilog against `Requant::apply`: the 64-bit
 //! shifts, sign handling and clamps are where Verilog width rules could part from the RustHDL
-//! simulation, so they are checked in an independent simulator too.
+//! simulation, so they are checked in an independent simulator too, at every shift on both sides
+//! of each rounding and clamping limit.
 
 use lutna_core::arith::{ActKind, Requant};
-use lutna_hw::sim::run_icarus;
+use lutna_hw::sim::{requant_limit_cases, run_icarus, XorShift};
 use lutna_hw::Requantizer;
 use rust_hdl::prelude::*;
 use std::fmt::Write as _;
@@ -62,22 +63,25 @@ fn requantizer_verilog_matches_core_under_icarus() {
         i32::MIN,
     ];
     let reals = [1e-5, 0.0009, 0.0123, 0.25, 0.5, 0.9, 1.0, 2.5, 300.0];
-    let (mut vecs, mut want) = (String::new(), String::new());
-    let mut n = 0;
+    let mut cases = vec![];
     for &acc in &accs {
         for &real in &reals {
             for kind in [ActKind::U8, ActKind::I8] {
-                let r = Requant::from_real(real).unwrap();
-                let v = ((acc as u32 as u64) << 24)
-                    | ((r.mult as u64) << 8)
-                    | ((r.shift as u64) << 2)
-                    | (((kind == ActKind::I8) as u64) << 1)
-                    | 1;
-                writeln!(vecs, "{v:x}").unwrap();
-                writeln!(want, "{:02x}", r.apply(acc, kind) as u8).unwrap();
-                n += 1;
+                cases.push((acc, Requant::from_real(real).unwrap(), kind));
             }
         }
+    }
+    cases.extend(requant_limit_cases(&mut XorShift(0x5EED_1CA2_0505)));
+    let (mut vecs, mut want) = (String::new(), String::new());
+    let n = cases.len();
+    for (acc, r, kind) in cases {
+        let v = ((acc as u32 as u64) << 24)
+            | ((r.mult as u64) << 8)
+            | ((r.shift as u64) << 2)
+            | (((kind == ActKind::I8) as u64) << 1)
+            | 1;
+        writeln!(vecs, "{v:x}").unwrap();
+        writeln!(want, "{:02x}", r.apply(acc, kind) as u8).unwrap();
     }
     for _ in 0..Requantizer::LATENCY {
         writeln!(vecs, "0").unwrap();
