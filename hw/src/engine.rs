@@ -460,8 +460,12 @@ pub struct LayerEngine<const P: usize, const PARAM_BITS: usize> {
     p_first_batch: [DFF<bool>; 4],
     p_slot: [DFF<Bits<4>>; 4],
     p_gidx: [DFF<Bits<8>>; 4],
-    p_x0: [DFF<Bits<8>>; 4],
-    p_out_row: [DFF<Bits<16>>; 4],
+    /// The group's first output column and output row, for the drain (or the logits memory)
+    /// when its last tap of the final batch reaches S4. Not a pipeline: set when that tap
+    /// issues, they hold until the capture 4 cycles later, because the next such tap issues
+    /// at the earliest P >= 4 cycles after it (`gap`).
+    capture_x0: DFF<Bits<8>>,
+    capture_row: DFF<Bits<16>>,
     /// The half whose batch the tap belongs to: the batch's bias, multiplier and shift are read
     /// from its `meta_*` at S4, not carried along. The programmer rewrites a half's `meta_*`
     /// at the earliest 20 cycles after the issuer frees it (the free is when the batch's last
@@ -522,14 +526,17 @@ pub struct LayerEngine<const P: usize, const PARAM_BITS: usize> {
     gather_mask: DFF<Bits<8>>,
     gather_base: DFF<Bits<16>>,
     gather_byte_next: [Signal<Local, Bits<8>>; 8],
-    /// The gathered bytes with the one arriving this cycle, as the 64-bit window to write.
-    gather_next: Signal<Local, Bits<64>>,
+    /// The group being written, as the 64-bit window: the gather registers, whose bytes 1..7
+    /// the next group's drain cannot reach before the group's last write (its byte b arrives
+    /// at the earliest b + 1 cycles after the group's end, the writes take the 3 cycles after
+    /// it), and byte 0, which it can, kept in `first_byte`.
+    held: Signal<Local, Bits<64>>,
     byte_arrives: Signal<Local, bool>,
     gather_mask_next: Signal<Local, Bits<8>>,
     gather_base_next: Signal<Local, Bits<16>>,
     /// 0 idle, 1 even-copy write next, 2 odd copy of bytes 0..6, 3 odd copy of byte 7.
     wstate: DFF<Bits<2>>,
-    wdata: DFF<Bits<64>>,
+    first_byte: DFF<Bits<8>>,
     wmask: DFF<Bits<8>>,
     wbase: DFF<Bits<16>>,
     one8: Constant<Bits<8>>,
@@ -559,11 +566,9 @@ impl<const P: usize, const PARAM_BITS: usize> LayerEngine<P, PARAM_BITS> {
     /// (`activations` from byte 0, in the byte space of `MapPlace::linear`; `params[a]`),
     /// inputs marked driven.
     pub fn with_memories(activations: &[u8], params: &[u16]) -> Self {
-        // The window memory serves 8 bytes per cycle: at most 8 lanes.
-        assert!(
-            P.is_power_of_two() && (2..=8).contains(&P),
-            "P is 2, 4 or 8"
-        );
+        // The window memory serves 8 bytes per cycle: at most 8 lanes. The capture registers
+        // hold for 4 cycles: at least 4.
+        assert!(P == 4 || P == 8, "P is 4 or 8");
         assert!(params.len() <= 1 << PARAM_BITS, "parameters exceed memory");
         let affine = |m: LaneMode| match m.scheme() {
             Scheme::Lut(s) => {
@@ -749,8 +754,8 @@ impl<const P: usize, const PARAM_BITS: usize> LayerEngine<P, PARAM_BITS> {
             p_first_batch: Default::default(),
             p_slot: Default::default(),
             p_gidx: Default::default(),
-            p_x0: Default::default(),
-            p_out_row: Default::default(),
+            capture_x0: Default::default(),
+            capture_row: Default::default(),
             p_half: Default::default(),
             batch_bias: Default::default(),
             batch_mult: Default::default(),
@@ -793,11 +798,11 @@ impl<const P: usize, const PARAM_BITS: usize> LayerEngine<P, PARAM_BITS> {
             byte_arrives: Default::default(),
             gather_mask: Default::default(),
             gather_base: Default::default(),
-            gather_next: Default::default(),
+            held: Default::default(),
             gather_mask_next: Default::default(),
             gather_base_next: Default::default(),
             wstate: Default::default(),
-            wdata: Default::default(),
+            first_byte: Default::default(),
             wmask: Default::default(),
             wbase: Default::default(),
             one8: Constant::new(1.into()),
@@ -873,6 +878,8 @@ impl<const P: usize, const PARAM_BITS: usize> Logic for LayerEngine<P, PARAM_BIT
             out_row,
             started,
             gap,
+            capture_x0,
+            capture_row,
             flush,
             issue_count_total,
             p_y_base,
@@ -921,7 +928,7 @@ impl<const P: usize, const PARAM_BITS: usize> Logic for LayerEngine<P, PARAM_BIT
             gather_mask,
             gather_base,
             wstate,
-            wdata,
+            first_byte,
             wmask,
             wbase
         );
@@ -948,8 +955,6 @@ impl<const P: usize, const PARAM_BITS: usize> Logic for LayerEngine<P, PARAM_BIT
             self.p_first_batch[s].clock.next = self.clock.val();
             self.p_slot[s].clock.next = self.clock.val();
             self.p_gidx[s].clock.next = self.clock.val();
-            self.p_x0[s].clock.next = self.clock.val();
-            self.p_out_row[s].clock.next = self.clock.val();
             self.p_half[s].clock.next = self.clock.val();
         }
         for b in 0..8 {
@@ -1277,8 +1282,6 @@ impl<const P: usize, const PARAM_BITS: usize> Logic for LayerEngine<P, PARAM_BIT
         self.p_first_batch[0].d.next = self.cur_first.q.val();
         self.p_slot[0].d.next = self.issue_slot.val();
         self.p_gidx[0].d.next = self.gidx.q.val();
-        self.p_x0[0].d.next = self.x0.q.val();
-        self.p_out_row[0].d.next = self.out_row.q.val();
         self.p_half[0].d.next = self.issue_half.q.val();
         self.p_y_base.d.next = self.y_base.q.val();
         self.p_row_base.d.next = self.row_base.q.val();
@@ -1347,6 +1350,8 @@ impl<const P: usize, const PARAM_BITS: usize> Logic for LayerEngine<P, PARAM_BIT
                         self.tap.d.next = 0.into();
                         if self.cur_final.q.val() {
                             self.gap.d.next = self.last_lane.val();
+                            self.capture_x0.d.next = self.x0.q.val();
+                            self.capture_row.d.next = self.out_row.q.val();
                         }
                         self.gx.d.next = self.gx.q.val() + 1;
                         self.gidx.d.next = self.gidx.q.val() + 1;
@@ -1394,8 +1399,6 @@ impl<const P: usize, const PARAM_BITS: usize> Logic for LayerEngine<P, PARAM_BIT
             self.p_first_batch[s].d.next = self.p_first_batch[s - 1].q.val();
             self.p_slot[s].d.next = self.p_slot[s - 1].q.val();
             self.p_gidx[s].d.next = self.p_gidx[s - 1].q.val();
-            self.p_x0[s].d.next = self.p_x0[s - 1].q.val();
-            self.p_out_row[s].d.next = self.p_out_row[s - 1].q.val();
             self.p_half[s].d.next = self.p_half[s - 1].q.val();
         }
         // S1: decode the tap, form the window's address.
@@ -1554,15 +1557,15 @@ impl<const P: usize, const PARAM_BITS: usize> Logic for LayerEngine<P, PARAM_BIT
         if self.p_valid[3].q.val() & self.p_last[3].q.val() & self.p_final[3].q.val() {
             if self.logits.val() {
                 self.logit_mem.write_enable.next = true;
-                self.logit_mem.write_address.next = self.p_out_row[3].q.val().get_bits::<8>(0);
+                self.logit_mem.write_address.next = self.capture_row.q.val().get_bits::<8>(0);
                 for l in 0..1 {
                     self.logit_mem.write_data.next = self.sum[l].val();
                 }
             } else {
                 self.walking.d.next = true;
                 self.walk.d.next = 0.into();
-                self.walk_x0.d.next = self.p_x0[3].q.val();
-                self.walk_row.d.next = self.p_out_row[3].q.val();
+                self.walk_x0.d.next = self.capture_x0.q.val();
+                self.walk_row.d.next = self.capture_row.q.val();
                 self.walk_mult.d.next = self.batch_mult.val();
                 self.walk_shift.d.next = self.batch_shift.val();
             }
@@ -1765,18 +1768,18 @@ impl<const P: usize, const PARAM_BITS: usize> Logic for LayerEngine<P, PARAM_BIT
                 self.gather_base_next.next = self.out_addr[6].q.val();
             }
         }
-        self.gather_next.next = bit_cast::<64, 8>(self.gather_byte_next[0].val())
-            | (bit_cast::<64, 8>(self.gather_byte_next[1].val()) << 8)
-            | (bit_cast::<64, 8>(self.gather_byte_next[2].val()) << 16)
-            | (bit_cast::<64, 8>(self.gather_byte_next[3].val()) << 24)
-            | (bit_cast::<64, 8>(self.gather_byte_next[4].val()) << 32)
-            | (bit_cast::<64, 8>(self.gather_byte_next[5].val()) << 40)
-            | (bit_cast::<64, 8>(self.gather_byte_next[6].val()) << 48)
-            | (bit_cast::<64, 8>(self.gather_byte_next[7].val()) << 56);
+        self.held.next = bit_cast::<64, 8>(self.first_byte.q.val())
+            | (bit_cast::<64, 8>(self.gather[1].q.val()) << 8)
+            | (bit_cast::<64, 8>(self.gather[2].q.val()) << 16)
+            | (bit_cast::<64, 8>(self.gather[3].q.val()) << 24)
+            | (bit_cast::<64, 8>(self.gather[4].q.val()) << 32)
+            | (bit_cast::<64, 8>(self.gather[5].q.val()) << 40)
+            | (bit_cast::<64, 8>(self.gather[6].q.val()) << 48)
+            | (bit_cast::<64, 8>(self.gather[7].q.val()) << 56);
         self.gather_mask.d.next = self.gather_mask_next.val();
         self.gather_base.d.next = self.gather_base_next.val();
         self.activations.write_window.next = false;
-        self.activations.window_data.next = self.wdata.q.val();
+        self.activations.window_data.next = self.held.val();
         self.activations.window_mask.next = self.wmask.q.val();
         if self.wstate.q.val() == 1 {
             self.activations.write_window.next = true;
@@ -1786,7 +1789,7 @@ impl<const P: usize, const PARAM_BITS: usize> Logic for LayerEngine<P, PARAM_BIT
         if self.wstate.q.val() == 2 {
             self.activations.write_window.next = true;
             self.activations.read_addr.next = self.wbase.q.val() - 1;
-            self.activations.window_data.next = self.wdata.q.val() << 8;
+            self.activations.window_data.next = self.held.val() << 8;
             self.activations.window_mask.next = self.wmask.q.val() << 1;
             self.wstate.d.next = 0.into();
             if self.wmask.q.val().get_bit(7) {
@@ -1796,12 +1799,12 @@ impl<const P: usize, const PARAM_BITS: usize> Logic for LayerEngine<P, PARAM_BIT
         if self.wstate.q.val() == 3 {
             self.activations.write_window.next = true;
             self.activations.read_addr.next = self.wbase.q.val() + 7;
-            self.activations.window_data.next = self.wdata.q.val() >> 56;
+            self.activations.window_data.next = self.held.val() >> 56;
             self.activations.window_mask.next = self.wmask.q.val() >> 7;
             self.wstate.d.next = 0.into();
         }
         if self.out_end[6].q.val() & self.conv_layer.val() {
-            self.wdata.d.next = self.gather_next.val();
+            self.first_byte.d.next = self.gather_byte_next[0].val();
             self.wmask.d.next = self.gather_mask_next.val();
             self.wbase.d.next = self.gather_base_next.val();
             self.wstate.d.next = 1.into();

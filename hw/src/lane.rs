@@ -14,6 +14,10 @@
 use lutna_core::arith::{LaneMode, Scheme};
 use rust_hdl::prelude::*;
 
+/// Bits a 4-bit LUT-NA table entry can need: `|w| * (2j + 1)` of the centred A-LUT-NA at
+/// `|w| = 255`, `j = 15` is 7,905.
+const ENTRY_BITS: usize = 13;
+
 /// The second half of a LUT-NA lane: takes the two table entries read for an activation's nibbles
 /// (arriving one cycle after the operands, as a registered read delivers them), shifts and adds
 /// them as the mode says, applies the weight's sign, and registers the product.
@@ -42,6 +46,8 @@ pub struct ChunkCombiner {
     magnitude_q: DFF<Bits<32>>,
     negative_q: DFF<bool>,
     magnitude: Signal<Local, Bits<32>>,
+    low: Signal<Local, Bits<32>>,
+    high: Signal<Local, Bits<32>>,
     high_shift: Constant<Bits<5>>,
     centred_shift: Constant<Bits<5>>,
     mode_exact: Constant<Bits<2>>,
@@ -62,6 +68,16 @@ impl Default for ChunkCombiner {
         let high_shift = reads(Scheme::LUTNA)[1].shift;
         let centred_shift = reads(Scheme::ALUTNA_C)[0].shift;
         assert_eq!(reads(Scheme::ALUTNA)[0].shift, high_shift);
+        for s in [Scheme::LUTNA, Scheme::ALUTNA, Scheme::ALUTNA_C] {
+            let Scheme::Lut(l) = s else { unreachable!() };
+            for t in 0..l.table_count() {
+                let largest = l.table_entry(t, lutna_core::arith::WEIGHT_MAX as u8, 15);
+                assert!(
+                    largest < 1 << ENTRY_BITS,
+                    "{s:?} table {t} needs wider entries"
+                );
+            }
+        }
         Self {
             clock: Default::default(),
             negative: Default::default(),
@@ -81,6 +97,8 @@ impl Default for ChunkCombiner {
             magnitude_q: Default::default(),
             negative_q: Default::default(),
             magnitude: Default::default(),
+            low: Default::default(),
+            high: Default::default(),
             high_shift: Constant::new((high_shift as u64).into()),
             centred_shift: Constant::new((centred_shift as u64).into()),
             mode_exact: Constant::new((LaneMode::Exact.code() as u64).into()),
@@ -107,15 +125,17 @@ impl Logic for ChunkCombiner {
         self.negative_d.d.next = self.negative.val();
         self.mode_d.d.next = self.mode.val();
         self.valid_d.d.next = self.valid.val();
-        // Truncating A-LUT-NA by default: the high nibble only.
-        self.magnitude.next = bit_cast::<32, 16>(self.high_entry.val()) << self.high_shift.val();
+        // Only the entries' low ENTRY_BITS can be set (checked in Default), which keeps the
+        // shift-add that narrow. Truncating A-LUT-NA by default: the high nibble only.
+        self.low.next = bit_cast::<32, ENTRY_BITS>(self.low_entry.val().get_bits::<ENTRY_BITS>(0));
+        self.high.next =
+            bit_cast::<32, ENTRY_BITS>(self.high_entry.val().get_bits::<ENTRY_BITS>(0));
+        self.magnitude.next = self.high.val() << self.high_shift.val();
         if (self.mode_d.q.val() == self.mode_exact.val()) & self.has_low_entry.val() {
-            self.magnitude.next = bit_cast::<32, 16>(self.low_entry.val())
-                + (bit_cast::<32, 16>(self.high_entry.val()) << self.high_shift.val());
+            self.magnitude.next = self.low.val() + (self.high.val() << self.high_shift.val());
         }
         if self.mode_d.q.val() == self.mode_centred.val() {
-            self.magnitude.next =
-                bit_cast::<32, 16>(self.high_entry.val()) << self.centred_shift.val();
+            self.magnitude.next = self.high.val() << self.centred_shift.val();
         }
         self.product_q.d.next = self.magnitude.val();
         if self.negative_d.q.val() {
