@@ -481,9 +481,9 @@ pub struct BuildReport {
 }
 
 /// Resource estimate before synthesis (docs/fpga-fit.md): logic cells as a fixed part plus a
-/// part per lane, fitted to nextpnr's packed counts of the 4- and 8-lane accelerator (6,581 and
-/// 7,831 after the seventh session's requantizer and group writer: 5,331 + 312.5 per lane);
-/// memories counted as the engine declares them.
+/// part per lane, fitted to nextpnr's packed counts of the 4- and 8-lane accelerator (6,269 and
+/// 7,200 at the end of the seventh session: 5,338 + 232.75 per lane); memories counted as the
+/// engine declares them.
 pub fn estimate(design: DesignKind, lanes: u8) -> Resources {
     let p = lanes as u64;
     match design {
@@ -495,7 +495,7 @@ pub fn estimate(design: DesignKind, lanes: u8) -> Resources {
             io: 5,
         },
         DesignKind::Accelerator => Resources {
-            logic_cells: 5_331 + 625 * p / 2,
+            logic_cells: 5_338 + 931 * p / 4,
             // Per lane: 2 table copies and a 2-block partial buffer; the 1 K-word program
             // buffer 4 blocks; taps, logits, counters and the frame buffer 10. The activations
             // are in the four SPRAMs (the window memory).
@@ -578,8 +578,8 @@ fn refusal_advice(opts: &BuildOptions) -> &'static str {
          builds the link-only bring-up bitstream"
     } else if opts.design == DesignKind::Accelerator {
         ". Not yet at any lane count: the memories fit at 4 lanes (14 + 4 x lanes block RAMs, \
-         the activations in the four SPRAMs), the logic does not (about 1.25x the UP5K's logic \
-         cells at 4 lanes, 1.48x at 8; docs/fpga-fit.md has the measured gap and the plan). \
+         the activations in the four SPRAMs), the logic does not (about 1.19x the UP5K's logic \
+         cells at 4 lanes, 1.36x at 8; docs/fpga-fit.md has the measured gap and the plan). \
          Meanwhile `--design probe` builds the link-only bring-up bitstream"
     } else {
         ": build a smaller design"

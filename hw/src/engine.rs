@@ -16,11 +16,12 @@
 //!   bytes of the row from the tap's first column (whatever its alignment), every lane takes its
 //!   byte (out-of-map positions read as 0, which is what zero padding means), looks it up in the
 //!   tap's table slot and adds the product to its accumulator. The first tap of a group starts
-//!   from the bias (first batch) or the partial sum the previous batch left; the last one either
+//!   from 0 (first batch) or the partial sum the previous batch left; the last one either
 //!   stores the partial sum (per-lane partial buffer) or hands the P sums to the drain.
-//! - The *drain* walks the P sums through the shared [`Requantizer`]; the *group writer* gathers
-//!   the output bytes and stores them with two or three window writes (for the logits layer the
-//!   i32 sums go to the logits memory instead). The activation memory serves one access per
+//! - The *drain* adds the channel's bias to each of the P sums (one adder for all lanes) and
+//!   walks them through the shared [`Requantizer`]; the *group writer* gathers the output bytes
+//!   and stores them with two or three window writes (for the logits layer the biased i32 sum
+//!   goes to the logits memory instead). The activation memory serves one access per
 //!   cycle, so the issuer holds its tap in the cycle before each write.
 //!
 //! Pipeline from issue (S0): S1 tap memory read out, window address formed and read issued; S2
@@ -509,6 +510,11 @@ pub struct LayerEngine<const P: usize, const PARAM_BITS: usize> {
     walk_x0: DFF<Bits<8>>,
     walk_row: DFF<Bits<16>>,
     walk_mult: DFF<Bits<16>>,
+    /// The group's bias, and lane sums with it (what the requantizer or the logits take).
+    walk_bias: DFF<Bits<32>>,
+    biased: Signal<Local, Bits<32>>,
+    /// A logits layer's sum is written the cycle after its capture (from `drain[0]`).
+    logit_pending: DFF<bool>,
     walk_shift: DFF<Bits<6>>,
     walk_x: Signal<Local, Bits<16>>,
     out_valid: [DFF<bool>; 7],
@@ -786,6 +792,9 @@ impl<const P: usize, const PARAM_BITS: usize> LayerEngine<P, PARAM_BITS> {
             walk_x0: Default::default(),
             walk_row: Default::default(),
             walk_mult: Default::default(),
+            walk_bias: Default::default(),
+            biased: Default::default(),
+            logit_pending: Default::default(),
             walk_shift: Default::default(),
             walk_x: Default::default(),
             out_valid: Default::default(),
@@ -891,6 +900,8 @@ impl<const P: usize, const PARAM_BITS: usize> Logic for LayerEngine<P, PARAM_BIT
             walk_x0,
             walk_row,
             walk_mult,
+            walk_bias,
+            logit_pending,
             walk_shift,
             seq,
             seq_addr,
@@ -1515,15 +1526,16 @@ impl<const P: usize, const PARAM_BITS: usize> Logic for LayerEngine<P, PARAM_BIT
             self.acc[l].clock.next = self.clock.val();
             self.drain[l].clock.next = self.clock.val();
             self.acc[l].d.next = self.acc[l].q.val();
-            self.drain[l].d.next = self.drain[l].q.val();
             // The drain is a shift register: the walk takes lane 0's sum and the next lane's
-            // moves down (no P-way choice in front of the requantizer).
-            if self.walking.q.val() {
-                self.drain[l].d.next = self.drain_next[l].val();
-            }
+            // moves down (no P-way choice in front of the requantizer). It shifts in every
+            // cycle, walking or not: after a walk its contents are spent, and a capture
+            // reloads it, so holding them would only cost a third choice per bit.
+            self.drain[l].d.next = self.drain_next[l].val();
+            // A group's first batch starts from 0: the bias is added once, as the drain hands
+            // the sums to the requantizer (`biased`), not by a third choice in every lane.
             self.init[l].next = self.partial[l].read_data.val();
             if self.p_first_batch[3].q.val() {
-                self.init[l].next = self.batch_bias.val();
+                self.init[l].next = 0.into();
             }
             self.adders[l].base.next = self.acc[l].q.val();
             if self.p_first[3].q.val() {
@@ -1553,28 +1565,32 @@ impl<const P: usize, const PARAM_BITS: usize> Logic for LayerEngine<P, PARAM_BIT
                 self.walking.d.next = false;
             }
         }
-        // Capture: a final-batch group is complete; the drain walks its P sums.
+        // Capture: a final-batch group is complete; the drain walks its P sums, or (logits)
+        // lane 0's sum goes to the logits memory the cycle after, with its bias.
+        self.logit_pending.d.next = false;
         if self.p_valid[3].q.val() & self.p_last[3].q.val() & self.p_final[3].q.val() {
-            if self.logits.val() {
-                self.logit_mem.write_enable.next = true;
-                self.logit_mem.write_address.next = self.capture_row.q.val().get_bits::<8>(0);
-                for l in 0..1 {
-                    self.logit_mem.write_data.next = self.sum[l].val();
-                }
-            } else {
+            self.walk_row.d.next = self.capture_row.q.val();
+            self.walk_bias.d.next = self.batch_bias.val();
+            self.logit_pending.d.next = self.logits.val();
+            if !self.logits.val() {
                 self.walking.d.next = true;
                 self.walk.d.next = 0.into();
                 self.walk_x0.d.next = self.capture_x0.q.val();
-                self.walk_row.d.next = self.capture_row.q.val();
                 self.walk_mult.d.next = self.batch_mult.val();
                 self.walk_shift.d.next = self.batch_shift.val();
             }
+        }
+        self.biased.next = self.drain[0].q.val() + self.walk_bias.q.val();
+        if self.logit_pending.q.val() {
+            self.logit_mem.write_enable.next = true;
+            self.logit_mem.write_address.next = self.walk_row.q.val().get_bits::<8>(0);
+            self.logit_mem.write_data.next = self.biased.val();
         }
 
         // ---------------- drain: requantize and write the outputs ----------------
         self.walk_x.next =
             bit_cast::<16, 8>(self.walk_x0.q.val()) + bit_cast::<16, 5>(self.walk.q.val());
-        self.requant.acc.next = self.drain[0].q.val();
+        self.requant.acc.next = self.biased.val();
         self.requant.mult.next = self.walk_mult.q.val();
         self.requant.shift.next = self.walk_shift.q.val();
         self.requant.signed_out.next = self.signed_out.val();
