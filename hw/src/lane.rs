@@ -68,13 +68,17 @@ impl Default for ChunkCombiner {
         let high_shift = reads(Scheme::LUTNA)[1].shift;
         let centred_shift = reads(Scheme::ALUTNA_C)[0].shift;
         assert_eq!(reads(Scheme::ALUTNA)[0].shift, high_shift);
-        for s in [Scheme::LUTNA, Scheme::ALUTNA, Scheme::ALUTNA_C] {
-            let Scheme::Lut(l) = s else { unreachable!() };
+        // Every table a lane mode fills, at the largest weight and nibble, fits ENTRY_BITS.
+        for m in LaneMode::ALL {
+            let Scheme::Lut(l) = m.scheme() else {
+                unreachable!()
+            };
             for t in 0..l.table_count() {
-                let largest = l.table_entry(t, lutna_core::arith::WEIGHT_MAX as u8, 15);
+                let last = l.table_len() as u32 - 1;
+                let largest = l.table_entry(t, lutna_core::arith::WEIGHT_MAX as u8, last);
                 assert!(
                     largest < 1 << ENTRY_BITS,
-                    "{s:?} table {t} needs wider entries"
+                    "{m:?} table {t} needs wider entries"
                 );
             }
         }
