@@ -60,7 +60,7 @@ fn padded(x: &Array3<u8>, pad: [usize; 4]) -> Array3<u8> {
 /// Where one weight's input pixels lie for a whole output plane: output `(oy, ox)` reads
 /// `data[first + oy * pitch + ox * step]`.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Taps {
+pub struct Taps {
     pub first: usize,
     pub pitch: usize,
     pub step: usize,
@@ -88,7 +88,7 @@ impl Taps {
 /// plane)` add the weight's products with its input pixels (see [`Taps`]) into the output plane;
 /// finally hand the channel's sums to `emit`.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn conv_sparse<X: Copy, A: Copy, W: Copy>(
+pub fn conv_sparse<X: Copy, A: Copy, W: Copy>(
     input: ArrayView3<X>,
     kernel: [usize; 2],
     stride: [usize; 2],
@@ -127,7 +127,7 @@ pub(crate) fn conv_sparse<X: Copy, A: Copy, W: Copy>(
 }
 
 /// Window reduction shared by max and average pooling over a zero-padded map.
-pub(crate) fn pool_windows<X: Copy, A: Copy>(
+pub fn pool_windows<X: Copy, A: Copy>(
     input: &Array3<X>,
     p: &Pool,
     zero: X,

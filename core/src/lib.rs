@@ -1,20 +1,19 @@
 //! lutna-core owns the one definition of lutna's arithmetic and everything that does not touch
-//! hardware: number formats and the LUT scheme family ([`arith`]), per-layer scheme plans
-//! ([`plan`]), the quantized model IR and the `.lutna` file ([`model`]), ONNX import
-//! ([`onnx`]) and quantization ([`quant`]), CIFAR-10 loading ([`cifar`]) and the bit-exact golden
-//! inference engine ([`engine`]), and the float reference run by tract ([`reference`]). It depends on no other lutna crate; the hardware generators,
-//! the simulator and the host all take their rules from here.
+//! hardware or a file format other than its own: number formats and the LUT scheme family
+//! ([`arith`]), per-layer scheme plans ([`plan`]), the quantized model IR and the `.lutna` file
+//! ([`model`]), CIFAR-10 loading ([`cifar`]), the bit-exact golden inference engine ([`engine`]),
+//! the board link's wire format ([`protocol`]) and the accelerator's compiler and cycle model
+//! ([`accel`]). It depends on no other lutna crate; the hardware generators, the simulator and
+//! the host all take their rules from here. ONNX import, calibration and the float reference
+//! live in `lutna-onnx`, so nothing built on this crate compiles tract.
 
 pub mod accel;
 pub mod arith;
 pub mod cifar;
 pub mod engine;
 pub mod model;
-pub mod onnx;
 pub mod plan;
 pub mod protocol;
-pub mod quant;
-pub mod reference;
 
 pub use arith::{Scheme, WEIGHT_MAX};
 pub use model::Model;

@@ -126,7 +126,7 @@ fn unsupported_onnx_op_is_named_and_nothing_is_written() {
         &[
             "import",
             "--onnx",
-            "core/tests/fixtures/bad-op.onnx",
+            "onnx/tests/fixtures/bad-op.onnx",
             "--calib",
             SAMPLE,
             "-o",
@@ -167,7 +167,7 @@ fn unknown_scheme_and_bad_options_are_refused() {
     );
     fails_with(
         &["eval", "--model", MODEL, "--data", SAMPLE, "--limit", "0"],
-        "--limit 0",
+        "invalid value '0' for '--limit",
     );
     fails_with(
         &["eval", "--model", MODEL, "--data", SAMPLE, "--split", "dev"],

@@ -1,5 +1,5 @@
-//! Direct stepping of a RustHDL block (no threads: see ../shared/toolchain.md, 60-270x faster
-//! than rust-hdl's `Simulation`). Inputs are changed while the clock is low and settled before the
+//! Direct stepping of a RustHDL block (no threads: 60-270x faster than rust-hdl's
+//! `Simulation` on the blocks of this crate, measured on our 2-core build machine). Inputs are changed while the clock is low and settled before the
 //! rising edge, which avoids the zero-delay race between registered and combinational reads.
 
 use rust_hdl::prelude::*;

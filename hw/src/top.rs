@@ -282,6 +282,10 @@ impl<const P: usize, const PARAM_BITS: usize> Accelerator<P, PARAM_BITS> {
     }
 }
 
+/// The lane counts the accelerator is built with: its activation memory serves 8 bytes per
+/// cycle, which 4 or 8 lanes divide evenly.
+pub const ACCELERATOR_LANES: [u8; 2] = [4, 8];
+
 /// The accelerator top at one of the lane counts it is built with, chosen at run time, with the
 /// UP5K's program buffer ([`BUFFER_PARAM_BITS`]; its identity is [`board_identity`]): the virtual
 /// board steps it, the bitstream flow and the Verilator board take its Verilog.

@@ -1,6 +1,6 @@
 //! lutna-sim owns the virtual board: the RTL of the accelerator (`lutna_hw::top::Accelerator`:
-//! UART, link, command handler, layer engine), stepped directly clock by clock (not rust-hdl's threaded `Simulation`: ../shared/toolchain.md measured it at
-//! ~6 k cycles/s), with its UART simulated bit by bit and bridged to a pseudo-terminal, so the
+//! UART, link, command handler, layer engine), stepped directly clock by clock (not rust-hdl's
+//! threaded `Simulation`, which ran at about 6 k cycles/s on our 2-core build machine), with its UART simulated bit by bit and bridged to a pseudo-terminal, so the
 //! host's serial code cannot tell it from a real iCEBreaker.
 //!
 //! Two simulators step the same RTL: Verilator, compiled from the generated Verilog (the text
@@ -14,7 +14,6 @@ use anyhow::{Context, Result};
 use lutna_hw::sim::{tick, SoftUartRx, SoftUartTx, XorShift};
 use serialport::SerialPort;
 
-pub mod client;
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -86,8 +85,8 @@ pub use lutna_hw::top::board_identity as identity;
 /// The accelerator RTL for one of the lane counts the virtual board is built with.
 use lutna_hw::top::AnyAccelerator as Top;
 
-/// Lane counts the virtual board can be built with.
-pub const VIRTUAL_LANES: [u8; 2] = [4, 8];
+/// Lane counts the virtual board can be built with: those of the accelerator.
+pub const VIRTUAL_LANES: [u8; 2] = lutna_hw::top::ACCELERATOR_LANES;
 
 macro_rules! with_top {
     ($top:expr, $t:ident => $body:expr) => {

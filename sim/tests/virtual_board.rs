@@ -2,7 +2,7 @@
 //! path a physical iCEBreaker would take.
 
 use lutna_core::protocol::Command;
-use lutna_sim::client::Link;
+use lutna_link::Link;
 use lutna_sim::{identity, Faults, Simulator, VirtualBoard};
 use std::time::{Duration, Instant};
 

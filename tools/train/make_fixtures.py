@@ -3,7 +3,7 @@
 
 The weights are random (seeded) with about half of them pruned to zero, and batch-norm statistics
 are random too, so folding mistakes show up as numeric differences against tract's float output.
-Writes core/tests/fixtures/{ops-residual,ops-inception,bad-op}.onnx (a few KB each).
+Writes onnx/tests/fixtures/{ops-residual,ops-inception,bad-op}.onnx (a few KB each).
 """
 
 import os
@@ -15,7 +15,7 @@ import torch.nn as nn
 sys.path.insert(0, os.path.dirname(__file__))
 import models  # noqa: E402
 
-OUT = os.path.join(os.path.dirname(__file__), "..", "..", "core", "tests", "fixtures")
+OUT = os.path.join(os.path.dirname(__file__), "..", "..", "onnx", "tests", "fixtures")
 
 
 def randomize(model, seed):

@@ -7,11 +7,11 @@
 //!   logits layer uses one scale for all its channels so the i32 logits compare directly.
 //! - Bias: rounded to the accumulator's scale (input scale x weight scale).
 
-use crate::arith::{Requant, WEIGHT_MAX};
-use crate::cifar::Dataset;
-use crate::model::{Conv, Layer, Model, Op, SparseWeights, TensorInfo, TensorKind};
-use crate::onnx::{FloatConv, FloatGraph, FloatOp};
+use crate::graph::{FloatConv, FloatGraph, FloatOp};
 use anyhow::{bail, Result};
+use lutna_core::arith::{Requant, WEIGHT_MAX};
+use lutna_core::cifar::Dataset;
+use lutna_core::model::{Conv, Layer, Model, Op, SparseWeights, TensorInfo, TensorKind};
 use rayon::prelude::*;
 
 /// Which part of the distribution of |activation| sets a tensor's range.
@@ -173,8 +173,8 @@ pub fn quantize(g: &FloatGraph, ranges: &[f32], name: &str) -> Result<Model> {
                     .shift;
                 let k = (1u64 << shift) as f64;
                 Op::Add {
-                    mult_a: ((ma * k).round() as u32).min((1 << crate::arith::MULT_BITS) - 1),
-                    mult_b: ((mb * k).round() as u32).min((1 << crate::arith::MULT_BITS) - 1),
+                    mult_a: ((ma * k).round() as u32).min((1 << lutna_core::arith::MULT_BITS) - 1),
+                    mult_b: ((mb * k).round() as u32).min((1 << lutna_core::arith::MULT_BITS) - 1),
                     shift,
                 }
             }

@@ -1,5 +1,7 @@
-//! The host's end of the link: requests with retransmission over any serial port (a real
-//! iCEBreaker's FTDI or the virtual board's pseudo-terminal; this code cannot tell them apart).
+//! lutna-link is the host's end of the board link: requests with retransmission over any serial
+//! port (a real iCEBreaker's FTDI or the virtual board's pseudo-terminal; this code cannot tell
+//! them apart), and the traffic statistics of a run. The wire format itself (frames, commands,
+//! NAK reasons) is `lutna_core::protocol`'s; nothing here simulates a board.
 
 use anyhow::{anyhow, bail, Context, Result};
 use lutna_core::protocol::{

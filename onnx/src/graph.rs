@@ -1,12 +1,12 @@
 //! ONNX to a float graph with batch-norm and the input scaling folded in.
 //!
 //! The protobuf is decoded by tract-onnx; this module walks its nodes. The result, [`FloatGraph`],
-//! has the same layer structure as the quantized [`crate::model::Model`] (conv/linear with fused
+//! has the same layer structure as the quantized [`lutna_core::model::Model`] (conv/linear with fused
 //! ReLU, pools, residual add, concat), which keeps calibration and quantization a one-to-one map.
 
-use crate::engine::{conv_sparse, pool_windows, Taps};
-use crate::model::{window_out, Pool};
 use anyhow::{anyhow, bail, Context, Result};
+use lutna_core::engine::{conv_sparse, pool_windows, Taps};
+use lutna_core::model::{window_out, Pool};
 use ndarray::Array3;
 use std::collections::HashMap;
 use std::path::Path;

@@ -7,8 +7,8 @@
 
 use lutna_core::cifar::{self, Split};
 use lutna_core::engine::{summarize, Engine};
-use lutna_core::reference::{top1_f32, TractModel};
 use lutna_core::{Model, Plan, Scheme};
+use lutna_onnx::reference::{top1_f32, TractModel};
 use std::path::{Path, PathBuf};
 
 fn root() -> PathBuf {

@@ -1,10 +1,40 @@
-//! `lutna build` and `lutna prog`: the bitstream flow of lutna-hw with the build folder's
-//! reports, and flashing a built bitstream with iceprog.
+//! `lutna build`: the bitstream flow of lutna-hw, with the build folder's reports and the cycle
+//! model's figures for the shipped model on the built design.
 
+use crate::progress;
 use anyhow::{bail, Context, Result};
+use clap::Args;
 use lutna_core::accel::{compile, AccelConfig};
-use lutna_hw::build::{build, BuildOptions, BuildReport, DesignKind};
+use lutna_hw::build::{build, BoardKind, BuildOptions, BuildReport, DesignKind};
 use std::path::{Path, PathBuf};
+
+#[derive(Args)]
+pub struct BuildArgs {
+    /// Target board: icebreaker (iCE40UP5K-SG48) or hx8k (iCE40HX8K-CT256 breakout)
+    #[arg(long)]
+    pub board: BoardKind,
+    /// accelerator (the whole design) or probe (link only: IDENTIFY / STATUS, for board bring-up)
+    #[arg(long, default_value = "accelerator")]
+    pub design: DesignKind,
+    /// Lanes P of the accelerator: 4 or 8
+    #[arg(long, default_value_t = 8, value_parser = super::lanes)]
+    pub lanes: u8,
+    /// Activation chunk width K of the LUT-NA lanes (the accelerator is built with 4)
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u8).range(1..=8))]
+    pub chunk_bits: u8,
+    /// Clock the PLL makes and nextpnr must meet, MHz (a multiple of the baud rate)
+    #[arg(long, default_value_t = 24.0)]
+    pub freq: f64,
+    /// UART rate the design is built for
+    #[arg(long, default_value_t = 3_000_000)]
+    pub baud: u32,
+    /// Build folder: Verilog, pin file, tool logs, report.json, report.md, top.bin
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Print report.json to stdout instead of the text report
+    #[arg(long)]
+    pub json: bool,
+}
 
 /// What the shipped model costs per image on the built design: its name, the cycle model's
 /// cycles, the segments it streams in, and the bytes the link carries per image (the segments
@@ -30,12 +60,20 @@ fn shipped_cycles(lanes: u8) -> Result<(String, u64, usize, usize)> {
     ))
 }
 
-pub fn run(opts: BuildOptions, json: bool) -> Result<()> {
-    let spinner = if json {
-        indicatif::ProgressBar::hidden()
-    } else {
-        let s = indicatif::ProgressBar::new_spinner();
-        s.set_message(format!(
+pub fn run(a: BuildArgs) -> Result<()> {
+    let json = a.json;
+    // The hardware crate's own options (it knows no clap); the one place the CLI's map to them.
+    let opts = BuildOptions {
+        board: a.board,
+        design: a.design,
+        lanes: a.lanes,
+        chunk_bits: a.chunk_bits,
+        freq_mhz: a.freq,
+        baud: a.baud,
+        out: a.out,
+    };
+    let spinner = progress::spinner(
+        format!(
             "building {} for {}: yosys, nextpnr-ice40, icepack (logs in {})",
             match opts.design {
                 DesignKind::Accelerator => format!("the {}-lane accelerator", opts.lanes),
@@ -43,10 +81,9 @@ pub fn run(opts: BuildOptions, json: bool) -> Result<()> {
             },
             opts.board.name(),
             opts.out.display()
-        ));
-        s.enable_steady_tick(std::time::Duration::from_millis(200));
-        s
-    };
+        ),
+        json,
+    );
     let report = build(&opts)?;
     spinner.finish_and_clear();
     let mut value = serde_json::to_value(&report)?;
@@ -107,33 +144,4 @@ fn write_reports(
     )
     .context("writing report.json")?;
     std::fs::write(out.join("report.md"), report.markdown(extra)).context("writing report.md")
-}
-
-/// Flashes `bitstream` (a file, or a build folder holding top.bin) with iceprog.
-pub fn prog(bitstream: PathBuf, sram: bool) -> Result<()> {
-    let file = if bitstream.is_dir() {
-        bitstream.join("top.bin")
-    } else {
-        bitstream
-    };
-    if !file.is_file() {
-        bail!(
-            "no bitstream at {}: build one first with `lutna build --board icebreaker --out DIR`",
-            file.display()
-        );
-    }
-    let mut cmd = std::process::Command::new("iceprog");
-    if sram {
-        cmd.arg("-S");
-    }
-    let status = cmd.arg(&file).status().map_err(|e| {
-        anyhow::anyhow!("cannot run iceprog ({e}): install it with `apt-get install fpga-icestorm`")
-    })?;
-    if !status.success() {
-        bail!(
-            "iceprog failed (exit {}): is the board plugged in, and may this user open its FTDI device (udev rule or root)?",
-            status.code().unwrap_or(-1)
-        );
-    }
-    Ok(())
 }

@@ -3,28 +3,39 @@
 //! returns against the golden engine, bit for bit. The board may be a real iCEBreaker or the
 //! virtual one (`lutna board --virtual`): this code only sees a serial port.
 
+use super::{DataArgs, PortArgs};
+use crate::progress;
 use anyhow::{bail, Context, Result};
-use indicatif::{ProgressBar, ProgressStyle};
+use clap::Args;
 use lutna_core::accel::{compile, AccelConfig, Program, Step};
-use lutna_core::cifar::{self, Dataset, Split};
+use lutna_core::cifar::Dataset;
 use lutna_core::engine::{argmax, Activation, Engine};
 use lutna_core::protocol::{Identity, Region, VERSION};
 use lutna_core::{Model, Plan, Scheme};
-use lutna_sim::client::Link;
+use lutna_link::Link;
 use serde::Serialize;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-pub struct Options {
-    pub port: String,
-    pub baud: u32,
+#[derive(Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub port: PortArgs,
+    /// The .lutna model to run
+    #[arg(long)]
     pub model: PathBuf,
-    pub data: PathBuf,
-    pub split: Split,
-    pub limit: Option<usize>,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Stream the program in segments of at most N parameter words (layers cut by output
+    /// channels where needed) even if it fits the board: rehearses a board with a small program
+    /// buffer. Default: the board's whole parameter memory, streaming only what does not fit
+    #[arg(long, value_parser = clap::value_parser!(u32).range(128..=32768))]
+    pub param_words: Option<u32>,
+    /// Per-layer plan file (JSON, as `lutna analyze` writes); default LUT-NA on every layer
+    #[arg(long)]
     pub plan: Option<PathBuf>,
-    /// Segment size for streaming (None: the board's parameter memory).
-    pub param_words: Option<usize>,
+    /// Print the report as JSON instead of text
+    #[arg(long)]
     pub json: bool,
 }
 
@@ -203,17 +214,33 @@ impl Canary {
 /// Program reloads (after a board reset or power cycle) a run tolerates before it gives up.
 const MAX_RELOADS: usize = 3;
 
-pub fn run(o: Options) -> Result<Report> {
+/// `lutna run`: runs the model on the board, prints the report, and fails on any mismatch.
+pub fn run(a: RunArgs) -> Result<()> {
+    let report = run_on_board(&a)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print(&report);
+    }
+    if report.mismatches > 0 {
+        bail!(
+            "{} of {} images differ from the golden engine: the board's results are wrong",
+            report.mismatches,
+            report.images
+        );
+    }
+    Ok(())
+}
+
+/// Runs the model on the board behind `o.port` and checks every image (also `lutna demo`'s).
+pub fn run_on_board(o: &RunArgs) -> Result<Report> {
     let model = Model::load(&o.model)?;
     let plan = match &o.plan {
         Some(p) => Plan::load(p)?,
         None => Plan::uniform(Scheme::LUTNA),
     };
-    let mut data: Dataset = cifar::load(&o.data, o.split)?;
-    if let Some(n) = o.limit {
-        data.truncate(n);
-    }
-    let mut link = Link::open(&o.port, o.baud)?;
+    let data: Dataset = o.data.load()?;
+    let mut link = Link::open(&o.port.port, o.port.baud)?;
     let id = link
         .identify()
         .context("the board did not identify itself")?;
@@ -222,7 +249,7 @@ pub fn run(o: Options) -> Result<Report> {
     check_board(&id, &program)?;
     // Resident when the program fits parameter memory; otherwise its segments are streamed for
     // every image (the host decides; the engine runs whatever program is loaded).
-    let segments = match o.param_words {
+    let segments = match o.param_words.map(|n| n as usize) {
         Some(n) if n > cfg.param_words => bail!(
             "--param-words {n} is more than the board's {} parameter words",
             cfg.param_words
@@ -233,19 +260,7 @@ pub fn run(o: Options) -> Result<Report> {
     let streamed = segments.len() > 1;
     let golden = Engine::new(&model, &plan)?;
     let predicted = program.segments_cycles(&segments);
-    let bar = |len: u64, msg: &str| {
-        if o.json {
-            return ProgressBar::hidden();
-        }
-        let pb = ProgressBar::new(len);
-        pb.set_style(
-            ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})")
-                .unwrap()
-                .progress_chars("=> "),
-        );
-        pb.set_message(msg.to_string());
-        pb
-    };
+    let bar = |len: u64, msg: &str| progress::bar(len, msg, o.json);
 
     // Resident: the program (descriptors and every nonzero weight) is loaded once. Streamed:
     // each image loads every segment before running it; the last segment stays loaded.
@@ -259,7 +274,7 @@ pub fn run(o: Options) -> Result<Report> {
         eprintln!(
             "the program needs {} parameter words, segments hold {}: streaming it in {} segments per image",
             program.params.len(),
-            o.param_words.unwrap_or(cfg.param_words),
+            o.param_words.map_or(cfg.param_words, |n| n as usize),
             segments.len()
         );
     }
@@ -358,7 +373,7 @@ pub fn run(o: Options) -> Result<Report> {
     };
     Ok(Report {
         model: model.name.clone(),
-        port: o.port,
+        port: o.port.port.clone(),
         lanes: id.lanes,
         plan: plan_label,
         images,

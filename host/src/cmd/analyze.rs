@@ -9,8 +9,10 @@
 //! each weight's table once per image). Accuracy is the golden engine's, bit-exact with the
 //! hardware. Constants and their sources: docs/cost-model.md.
 
+use crate::progress;
 use anyhow::{bail, Context, Result};
-use indicatif::{ProgressBar, ProgressStyle};
+use clap::Args;
+use indicatif::ProgressBar;
 use lutna_core::cifar::{self, Dataset, Split};
 use lutna_core::engine::{summarize, Activation, Engine};
 use lutna_core::{Model, Plan, Scheme};
@@ -20,15 +22,35 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-pub struct Options {
+#[derive(Args)]
+pub struct AnalyzeArgs {
+    /// The .lutna model to analyze
+    #[arg(long)]
     pub model: PathBuf,
+    /// Folder of CIFAR-10 binary batches (test_batch.bin, and data_batch_*.bin for the search)
+    #[arg(long)]
     pub data: PathBuf,
+    /// Accuracy budget of the mixed plan, in top-1 points against exact
+    #[arg(long, default_value_t = 1.0)]
     pub budget_pp: f64,
+    /// Split the plan search is scored on (val = training images 45000..49999)
+    #[arg(long, default_value = "val")]
     pub search_split: Split,
+    /// Fraction of the budget the search may spend on the search split (leaves room for the gap
+    /// between validation and test accuracy)
+    #[arg(long, default_value_t = 0.5)]
     pub search_margin: f64,
-    pub search_limit: Option<usize>,
-    pub test_limit: Option<usize>,
-    pub out: PathBuf,
+    /// Use N images of the search split, spread over it (default: all)
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub search_limit: Option<u32>,
+    /// Use the first N test images (default: all)
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub test_limit: Option<u32>,
+    /// Output folder (default: analysis/<model stem>); replaced only when the run succeeds
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Print the report as JSON instead of text
+    #[arg(long)]
     pub json: bool,
 }
 
@@ -66,17 +88,7 @@ fn top1(model: &Model, plan: &Plan, data: &Dataset) -> Result<f64> {
 }
 
 fn bar(len: usize, what: &str, quiet: bool) -> ProgressBar {
-    if quiet {
-        return ProgressBar::hidden();
-    }
-    let pb = ProgressBar::new(len as u64);
-    pb.set_style(
-        ProgressStyle::with_template("{msg:>24} [{bar:30}] {pos}/{len} {elapsed}")
-            .unwrap()
-            .progress_chars("=> "),
-    );
-    pb.set_message(what.to_string());
-    pb
+    progress::bar(len as u64, what, quiet)
 }
 
 /// Operands for the gate-level energy runs: nonzero weights of every multiplying layer (more from
@@ -224,7 +236,8 @@ fn plan_json(units: &Units, work: &[LayerWork], p: &PlanResult) -> Value {
     })
 }
 
-pub fn run(o: Options) -> Result<()> {
+pub fn run(o: AnalyzeArgs) -> Result<()> {
+    let out = o.out.clone().unwrap_or_else(|| default_out(&o.model));
     let model = Model::load(&o.model)?;
     if !(0.0..=100.0).contains(&o.budget_pp) {
         bail!("--budget-pp {} is out of range: give an accuracy budget in points between 0 and 100 (default 1.0)", o.budget_pp);
@@ -234,7 +247,7 @@ pub fn run(o: Options) -> Result<()> {
     }
     let mut test = cifar::load(&o.data, Split::Test)?;
     if let Some(n) = o.test_limit {
-        test.truncate(n);
+        test.truncate(n as usize);
     }
     let mut search = cifar::load(&o.data, o.search_split).with_context(|| {
         format!(
@@ -246,7 +259,7 @@ pub fn run(o: Options) -> Result<()> {
         )
     })?;
     if let Some(n) = o.search_limit {
-        search = search.spread(n);
+        search = search.spread(n as usize);
     }
     let warn_test_search = o.search_split == Split::Test;
     let quiet = o.json;
@@ -421,7 +434,7 @@ pub fn run(o: Options) -> Result<()> {
     });
 
     // Everything goes to a staging folder first, so a failed run leaves no report behind.
-    let staging = o.out.with_extension("partial");
+    let staging = out.with_extension("partial");
     let _ = std::fs::remove_dir_all(&staging);
     std::fs::create_dir_all(&staging)
         .with_context(|| format!("cannot create {}", staging.display()))?;
@@ -438,18 +451,18 @@ pub fn run(o: Options) -> Result<()> {
     )?;
     let md = report_md(&report, &work, warn_test_search);
     std::fs::write(staging.join("report.md"), &md)?;
-    if o.out.exists() {
-        std::fs::remove_dir_all(&o.out)
-            .with_context(|| format!("cannot replace {}", o.out.display()))?;
+    if out.exists() {
+        std::fs::remove_dir_all(&out)
+            .with_context(|| format!("cannot replace {}", out.display()))?;
     }
-    std::fs::rename(&staging, &o.out)
-        .with_context(|| format!("cannot move the report into {}", o.out.display()))?;
+    std::fs::rename(&staging, &out)
+        .with_context(|| format!("cannot move the report into {}", out.display()))?;
 
     if o.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
         print!("{md}");
-        println!("\nwritten: {}/{{report.md, report.json, plan-search.json, plan-paper.json, macs.svg, accuracy-energy.svg}}", o.out.display());
+        println!("\nwritten: {}/{{report.md, report.json, plan-search.json, plan-paper.json, macs.svg, accuracy-energy.svg}}", out.display());
     }
     let loss = 100.0 * (exact_test - plans[1].top1);
     if loss > o.budget_pp {
@@ -722,7 +735,7 @@ fn accuracy_energy_svg(model: &str, r: &Value) -> String {
 }
 
 /// Default output folder: `analysis/<model stem>`.
-pub fn default_out(model: &Path) -> PathBuf {
+fn default_out(model: &Path) -> PathBuf {
     Path::new("analysis").join(
         model
             .file_stem()

@@ -5,8 +5,9 @@
 use lutna_core::cifar::{self, Dataset, Split};
 use lutna_core::engine::{summarize, Engine};
 use lutna_core::model::Model;
-use lutna_core::reference::TractModel;
-use lutna_core::{onnx, quant, Plan, Scheme};
+use lutna_core::{Plan, Scheme};
+use lutna_onnx::reference::TractModel;
+use lutna_onnx::{graph, quant};
 use std::path::{Path, PathBuf};
 
 fn root() -> PathBuf {
@@ -23,8 +24,8 @@ fn sample() -> Dataset {
     cifar::load(&root().join("data/cifar10-sample"), Split::Test).unwrap()
 }
 
-fn import(name: &str, data: &Dataset) -> (onnx::FloatGraph, Model) {
-    let imported = onnx::import_onnx(&fixture(name)).unwrap();
+fn import(name: &str, data: &Dataset) -> (graph::FloatGraph, Model) {
+    let imported = graph::import_onnx(&fixture(name)).unwrap();
     let ranges = quant::calibrate(&imported.graph, data, |_| {});
     let model = quant::quantize(&imported.graph, &ranges, name).unwrap();
     (imported.graph, model)
@@ -34,7 +35,7 @@ fn import(name: &str, data: &Dataset) -> (onnx::FloatGraph, Model) {
 fn float_graph_matches_tract_on_every_fixture() {
     let data = sample();
     for name in ["ops-residual.onnx", "ops-inception.onnx"] {
-        let imported = onnx::import_onnx(&fixture(name)).unwrap();
+        let imported = graph::import_onnx(&fixture(name)).unwrap();
         let tract = TractModel::load(&fixture(name), 10).unwrap();
         let mut subset = data.clone();
         subset.truncate(20);
@@ -130,14 +131,14 @@ fn model_file_round_trips_and_rejects_damage() {
 #[test]
 fn sparse_storage_holds_only_nonzero_weights() {
     let data = sample();
-    let imported = onnx::import_onnx(&fixture("ops-residual.onnx")).unwrap();
+    let imported = graph::import_onnx(&fixture("ops-residual.onnx")).unwrap();
     let (_, model) = import("ops-residual.onnx", &data);
     let float_nonzero: usize = imported
         .graph
         .nodes
         .iter()
         .filter_map(|n| match &n.op {
-            onnx::FloatOp::Conv(c) | onnx::FloatOp::Linear(c) => Some(c),
+            graph::FloatOp::Conv(c) | graph::FloatOp::Linear(c) => Some(c),
             _ => None,
         })
         .map(|c| c.weight.iter().filter(|w| **w != 0.0).count())
@@ -151,7 +152,7 @@ fn sparse_storage_holds_only_nonzero_weights() {
 
 #[test]
 fn unsupported_op_is_named() {
-    let err = onnx::import_onnx(&fixture("bad-op.onnx")).err().unwrap();
+    let err = graph::import_onnx(&fixture("bad-op.onnx")).err().unwrap();
     let msg = format!("{err:#}");
     assert!(msg.contains("'Tanh'"), "{msg}");
 }

@@ -1,8 +1,8 @@
 //! The float reference: the original ONNX model run by tract, an established runtime that shares no
 //! code with our importer or engine. Tests and benchmarks compare against it.
 
-use crate::cifar::{Dataset, PIXELS};
 use anyhow::{anyhow, Result};
+use lutna_core::cifar::{Dataset, PIXELS};
 use rayon::prelude::*;
 use std::path::Path;
 use tract_onnx::prelude::*;

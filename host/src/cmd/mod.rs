@@ -1,0 +1,81 @@
+//! One module per subcommand: each has its clap `Args` struct and a `run` taking it. Arguments
+//! that several subcommands take are defined once here and flattened into theirs.
+
+use anyhow::{Context, Result};
+use clap::Args;
+use lutna_core::cifar::{self, Dataset, Split};
+use std::path::{Path, PathBuf};
+
+pub mod analyze;
+pub mod board;
+pub mod build;
+pub mod demo;
+pub mod eval;
+pub mod import;
+pub mod info;
+pub mod probe;
+pub mod prog;
+pub mod run;
+
+/// Where the shipped model and sample images live, relative to the repository root.
+pub const DEMO_MODEL: &str = "models/icebreaker-w0.5.lutna";
+pub const SAMPLE_DATA: &str = "data/cifar10-sample";
+
+/// The serial port of a board, for the subcommands that talk to one.
+#[derive(Args, Clone, Debug)]
+pub struct PortArgs {
+    /// Serial port of the board (e.g. /dev/ttyUSB1, or the path `lutna board --virtual` prints)
+    #[arg(long)]
+    pub port: String,
+    /// UART rate the board's bitstream was built for
+    #[arg(long, default_value_t = 3_000_000)]
+    pub baud: u32,
+}
+
+/// Images from a folder of CIFAR-10 binary batches: a split, optionally cut to its first N.
+#[derive(Args, Clone, Debug)]
+pub struct DataArgs {
+    /// Folder of CIFAR-10 binary batches (data_batch_1..5.bin, test_batch.bin)
+    #[arg(long)]
+    pub data: PathBuf,
+    /// test (test_batch.bin), val (training images 45000..49999) or train (0..44999)
+    #[arg(long, default_value = "test")]
+    pub split: Split,
+    /// Use only the first N images of the split
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub limit: Option<u32>,
+}
+
+impl DataArgs {
+    pub fn load(&self) -> Result<Dataset> {
+        let mut data = cifar::load(&self.data, self.split)?;
+        if let Some(n) = self.limit {
+            data.truncate(n as usize);
+        }
+        Ok(data)
+    }
+}
+
+/// Parses `--lanes`: only the lane counts the accelerator is built with.
+pub fn lanes(s: &str) -> Result<u8, String> {
+    let built = lutna_hw::top::ACCELERATOR_LANES;
+    s.parse::<u8>()
+        .ok()
+        .filter(|n| built.contains(n))
+        .ok_or_else(|| format!("the accelerator is built with 4 or 8 lanes, not {s}"))
+}
+
+/// Finds a shipped file whether lutna runs from the repository root or elsewhere in it.
+pub fn shipped(rel: &str) -> Result<PathBuf> {
+    let candidates = [
+        PathBuf::from(rel),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(rel),
+    ];
+    candidates
+        .iter()
+        .find(|p| p.exists())
+        .cloned()
+        .with_context(|| {
+            format!("cannot find the shipped {rel}; run lutna from the repository root")
+        })
+}
