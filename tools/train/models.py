@@ -80,9 +80,9 @@ class BasicBlock(nn.Module):
 
 
 class ResNet(nn.Module):
-    def __init__(self, blocks, width=1.0):
+    def __init__(self, blocks, width=1.0, stages=(64, 128, 256, 512)):
         super().__init__()
-        c = [ch(v, width) for v in (64, 128, 256, 512)]
+        c = [ch(v, width) for v in stages]
         layers, cin = [PixelScale(), conv_bn(3, c[0])], c[0]
         for i, n in enumerate(blocks):
             for j in range(n):
@@ -148,8 +148,15 @@ def build(arch, width):
         return ResNet((3, 4, 6, 3), width)
     if arch == "googlenet":
         return GoogLeNet(width)
-    raise SystemExit(f"unknown architecture {arch!r}; choose from vgg11 vgg19 resnet18 resnet34 "
-                     "googlenet icebreaker")
+    if arch == "icebreaker-r20":
+        # The ResNet-20 of He et al. 2016 (three stages of three BasicBlocks, 16/32/64 channels at
+        # width 1): at 16 channels a 32x32 map is 16 KiB, so a block's input, its inner map and its
+        # output (the add reads the input) take 48 KiB of the board's 64 KiB.
+        return ResNet((3, 3, 3), width, stages=(16, 32, 64))
+    raise SystemExit(f"unknown architecture {arch!r}; choose from {' '.join(ARCHS)}")
+
+
+ARCHS = ("vgg11", "vgg19", "resnet18", "resnet34", "googlenet", "icebreaker", "icebreaker-r20")
 
 
 def prunable(model):
