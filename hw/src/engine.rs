@@ -5,7 +5,7 @@
 //! costs nothing: the compiler places each concat input inside its output. After each layer the
 //! sequencer records its cycles and issue cycles in the counter memories.
 //!
-//! Conv unit dataflow (design.md section 4, weight broadcast, output parallel), per output channel:
+//! Conv unit dataflow (weight broadcast, output parallel: docs/architecture.md), per output channel:
 //! - The *programmer* streams the channel's words from parameter memory. For each nonzero weight
 //!   it fills one table slot of every lane bank with `|w| * (base + step * j)` by an adder chain
 //!   (`LutScheme::table_affine` of the layer's lane mode) and keeps the tap (input offset, kernel

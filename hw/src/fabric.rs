@@ -1,5 +1,5 @@
 //! `LaneArray<P>`: P LUT-NA lanes in the weight-broadcast, output-parallel arrangement of
-//! design.md section 4, each with its own accumulator, read out one at a time through `sum_select`.
+//! docs/architecture.md, each with its own accumulator, read out one at a time through `sum_select`.
 //!
 //! One weight at a time is broadcast: its table is written into every lane's bank through one
 //! shared write port, its sign and the layer's mode are shared, and each lane multiplies it with
@@ -134,7 +134,7 @@ impl<const P: usize, const PB: usize> LaneArray<P, PB> {
 /// accumulator; multiplier and shift per output channel, ReLU/clamp per output kind), one per
 /// cycle, and each activation byte leaves on `out` with the lane it belongs to.
 ///
-/// Why no adder tree: in the weight-broadcast, output-parallel dataflow (design.md section 4) each
+/// Why no adder tree: in the weight-broadcast, output-parallel dataflow (docs/architecture.md) each
 /// lane owns one output position, so products go straight into that position's accumulator; a
 /// tree would only be needed if lanes shared an output (input-channel parallelism).
 ///
@@ -290,7 +290,7 @@ impl Logic for SharedBank {
 }
 
 /// `SharedBankArray<P>`: the [`LaneArray`] with one flip-flop bank shared by all P lanes instead of
-/// two block-RAM copies per lane (design.md's "one bank, P readers"), so block RAM no longer caps
+/// two block-RAM copies per lane ("one bank, P readers"), so block RAM no longer caps
 /// the lane count. Same ports and timing as [`LaneArray`].
 #[derive(LogicBlock)]
 pub struct SharedBankArray<const P: usize, const PB: usize> {
