@@ -10,7 +10,7 @@ fn main() {
         .unwrap_or_else(|| "accelerator.v".into());
     let id = lutna_hw::top::board_identity(8);
     let uut =
-        Accelerator::<8, BUFFER_PARAM_BITS>::top(8, lutna_hw::top::BOARD_RX_TIMEOUT_BYTES, id);
+        Accelerator::<8, BUFFER_PARAM_BITS>::top(8, lutna_hw::link::BOARD_RX_TIMEOUT_BYTES, id);
     std::fs::write(&out, generate_verilog(&uut)).expect("cannot write the Verilog");
     eprintln!("wrote {out}");
 }

@@ -234,7 +234,8 @@ pub fn board_verilog(opts: &BuildOptions, pll: &PllSettings) -> Result<String> {
     };
     let (design, has_running) = match opts.design {
         DesignKind::Probe => {
-            let mut uut = crate::link::LinkEndpoint::new(cpb, identity);
+            let mut uut =
+                crate::link::LinkEndpoint::new(cpb, crate::link::BOARD_RX_TIMEOUT_BYTES, identity);
             uut.clock.connect();
             uut.uart_rx.connect();
             uut.connect_all();
@@ -250,7 +251,7 @@ pub fn board_verilog(opts: &BuildOptions, pll: &PllSettings) -> Result<String> {
             let verilog = crate::top::AnyAccelerator::new(
                 opts.lanes,
                 cpb,
-                crate::top::BOARD_RX_TIMEOUT_BYTES,
+                crate::link::BOARD_RX_TIMEOUT_BYTES,
                 identity,
             )?
             .verilog();

@@ -110,9 +110,21 @@ pub struct FrameRx {
     reason_timeout: Constant<Bits<8>>,
 }
 
+/// Silence, in byte times, after which a board build abandons a partial frame, in the probe
+/// design and the accelerator alike. A USB-serial bridge delivers a frame in packets with gaps
+/// between them (0.5 ms is common: 150 byte times at 3 Mbaud); 256 byte times (0.85 ms at
+/// 3 Mbaud) rides over them and is still far shorter than the host's retransmission timeout.
+pub const BOARD_RX_TIMEOUT_BYTES: u32 = 256;
+
 impl FrameRx {
-    /// `timeout`: clocks without a byte after which a partial frame is abandoned (a few byte
-    /// times: 10 x clocks-per-bit is one byte).
+    /// The receiver of a design whose UART runs at `clocks_per_bit`: a partial frame is
+    /// abandoned after `timeout_bytes` byte times (10 bit times each) without a byte. Every
+    /// design's receiver is made here, so the rule is the same for all of them.
+    pub fn after_silence(clocks_per_bit: u16, timeout_bytes: u32) -> Self {
+        Self::new(10 * clocks_per_bit as u32 * timeout_bytes)
+    }
+
+    /// `timeout`: clocks without a byte after which a partial frame is abandoned.
     pub fn new(timeout: u32) -> Self {
         const { assert!(MAX_PAYLOAD <= 1024, "the payload buffer holds 1024 bytes") };
         Self {
@@ -458,7 +470,9 @@ pub struct LinkEndpoint {
 }
 
 impl LinkEndpoint {
-    pub fn new(clocks_per_bit: u16, identity: Identity) -> Self {
+    /// A partial frame is abandoned after `rx_timeout_bytes` byte times of silence (the board
+    /// builds use [`BOARD_RX_TIMEOUT_BYTES`], as the accelerator does).
+    pub fn new(clocks_per_bit: u16, rx_timeout_bytes: u32, identity: Identity) -> Self {
         use lutna_core::protocol::{Command, NAK, REPLY_FLAG};
         let bytes = identity.to_bytes();
         let rom: std::collections::BTreeMap<Bits<5>, Bits<8>> = (0..32u64)
@@ -476,7 +490,7 @@ impl LinkEndpoint {
             uart_tx: Default::default(),
             rx_uart: crate::uart::UartRx::new(clocks_per_bit),
             tx_uart: crate::uart::UartTx::new(clocks_per_bit),
-            rx: FrameRx::new(40 * clocks_per_bit as u32),
+            rx: FrameRx::after_silence(clocks_per_bit, rx_timeout_bytes),
             tx: FrameTx::default(),
             identity: ROM::new(rom),
             reply_kind: Default::default(),
@@ -495,12 +509,24 @@ impl LinkEndpoint {
     }
 
     /// An endpoint with its inputs marked driven, ready for simulation or Verilog generation.
-    pub fn top(clocks_per_bit: u16, identity: Identity) -> Self {
-        let mut uut = Self::new(clocks_per_bit, identity);
+    pub fn top(clocks_per_bit: u16, rx_timeout_bytes: u32, identity: Identity) -> Self {
+        let mut uut = Self::new(clocks_per_bit, rx_timeout_bytes, identity);
         uut.clock.connect();
         uut.uart_rx.connect();
         uut.connect_all();
         uut
+    }
+}
+
+impl crate::sim::UartPins for LinkEndpoint {
+    fn clock_pin(&mut self) -> &mut Signal<In, Clock> {
+        &mut self.clock
+    }
+    fn rx_pin(&mut self) -> &mut Signal<In, bool> {
+        &mut self.uart_rx
+    }
+    fn tx_level(&self) -> bool {
+        self.uart_tx.val()
     }
 }
 

@@ -184,6 +184,11 @@ impl SoftUartTx {
         }
     }
 
+    /// Keeps the line idle (high) for `clocks` clocks after the bytes queued so far.
+    pub fn pause(&mut self, clocks: usize) {
+        self.levels.extend(std::iter::repeat_n(true, clocks));
+    }
+
     /// The line level for the next clock (high when idle).
     pub fn next_level(&mut self) -> bool {
         self.levels.pop_front().unwrap_or(true)
@@ -241,4 +246,46 @@ impl SoftUartRx {
             }
         }
     }
+}
+
+/// A board top driven through its UART pins in simulation.
+pub trait UartPins: Block {
+    fn clock_pin(&mut self) -> &mut Signal<In, Clock>;
+    fn rx_pin(&mut self) -> &mut Signal<In, bool>;
+    fn tx_level(&self) -> bool;
+}
+
+/// Sends `pieces` to `board` over its UART with `gap_clocks` of idle line between consecutive
+/// pieces (as a USB-serial bridge delivers one frame in several packets), then runs it until a
+/// reply frame arrives; None if none has after `budget` clocks. Panics on a damaged reply.
+pub fn send_in_pieces<B: UartPins>(
+    board: &mut B,
+    clocks_per_bit: usize,
+    pieces: &[&[u8]],
+    gap_clocks: usize,
+    budget: usize,
+) -> Option<lutna_core::protocol::Frame> {
+    use lutna_core::protocol::{Decoder, Event};
+    let mut tx = SoftUartTx::new(clocks_per_bit);
+    let mut rx = SoftUartRx::new(clocks_per_bit);
+    let mut decoder = Decoder::new();
+    for (i, piece) in pieces.iter().enumerate() {
+        if i > 0 {
+            tx.pause(gap_clocks);
+        }
+        tx.push(piece);
+    }
+    for _ in 0..budget {
+        board.rx_pin().next = tx.next_level();
+        tick(board, |b| b.clock_pin());
+        if let Some(byte) = rx.sample(board.tx_level()) {
+            if let Some(e) = decoder.push(&[byte]).into_iter().next() {
+                match e {
+                    Event::Frame(f) => return Some(f),
+                    other => panic!("the board sent a damaged frame: {other:?}"),
+                }
+            }
+        }
+    }
+    None
 }

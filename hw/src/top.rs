@@ -149,11 +149,6 @@ pub struct Accelerator<const P: usize, const PARAM_BITS: usize> {
     state_done: Constant<Bits<8>>,
 }
 
-/// Silence, in byte times, after which a board abandons a partial frame. Long enough for the
-/// gaps a USB-serial bridge leaves between its packets (0.85 ms at 3 Mbaud), far shorter than
-/// the host's retransmission timeout.
-pub const BOARD_RX_TIMEOUT_BYTES: u32 = 256;
-
 impl<const P: usize, const PARAM_BITS: usize> Accelerator<P, PARAM_BITS> {
     /// The accelerator with empty memories (the host loads the program and images over the link).
     /// A partial frame is abandoned after `rx_timeout_bytes` byte times of silence.
@@ -198,7 +193,7 @@ impl<const P: usize, const PARAM_BITS: usize> Accelerator<P, PARAM_BITS> {
             running: Default::default(),
             rx_uart: crate::uart::UartRx::new(clocks_per_bit),
             tx_uart: crate::uart::UartTx::new(clocks_per_bit),
-            rx: FrameRx::new(10 * clocks_per_bit as u32 * rx_timeout_bytes),
+            rx: FrameRx::after_silence(clocks_per_bit, rx_timeout_bytes),
             tx: FrameTx::default(),
             engine,
             identity: ROM::new(rom),
@@ -319,6 +314,18 @@ impl AnyAccelerator {
             AnyAccelerator::L4(t) => generate_verilog(&**t),
             AnyAccelerator::L8(t) => generate_verilog(&**t),
         }
+    }
+}
+
+impl<const P: usize, const PARAM_BITS: usize> crate::sim::UartPins for Accelerator<P, PARAM_BITS> {
+    fn clock_pin(&mut self) -> &mut Signal<In, Clock> {
+        &mut self.clock
+    }
+    fn rx_pin(&mut self) -> &mut Signal<In, bool> {
+        &mut self.uart_rx
+    }
+    fn tx_level(&self) -> bool {
+        self.uart_tx.val()
     }
 }
 

@@ -7,6 +7,8 @@ use lutna_hw::link::LinkEndpoint;
 use lutna_hw::sim::{tick, validate_with_yosys, SoftUartRx, SoftUartTx};
 
 const CPB: usize = 4;
+/// A short receiver timeout (byte times), so truncated frames are abandoned quickly.
+const RX_TIMEOUT_BYTES: u32 = 4;
 
 fn identity() -> Identity {
     Identity {
@@ -33,7 +35,7 @@ struct Host {
 impl Host {
     fn new() -> Host {
         Host {
-            board: LinkEndpoint::top(CPB as u16, identity()),
+            board: LinkEndpoint::top(CPB as u16, RX_TIMEOUT_BYTES, identity()),
             tx: SoftUartTx::new(CPB),
             rx: SoftUartRx::new(CPB),
             decoder: Decoder::new(),
@@ -113,6 +115,40 @@ fn endpoint_answers_identify_status_and_naks() {
 
 #[test]
 fn endpoint_verilog_passes_yosys() {
-    let v = rust_hdl::prelude::generate_verilog(&LinkEndpoint::top(CPB as u16, identity()));
+    let v = rust_hdl::prelude::generate_verilog(&LinkEndpoint::top(
+        CPB as u16,
+        RX_TIMEOUT_BYTES,
+        identity(),
+    ));
     validate_with_yosys("lutna_link_endpoint", &v);
+}
+
+/// A USB-serial bridge delivers a frame in packets with gaps between them; at 3 Mbaud from the
+/// board's 24 MHz clock (8 clocks per bit) a 0.5 ms gap is 12,000 clocks. The probe design, built
+/// with the board's receiver timeout, must ride over it, and must still abandon a frame (NAK
+/// "timeout") when the silence outlasts that timeout.
+#[test]
+fn a_usb_packet_gap_inside_a_frame_is_ridden_over() {
+    use lutna_hw::link::BOARD_RX_TIMEOUT_BYTES;
+    use lutna_hw::sim::send_in_pieces;
+    const BOARD_CPB: usize = 8;
+    const GAP: usize = 12_000;
+    let frame = Frame::new(Command::Identify as u8, 1, vec![])
+        .encode()
+        .unwrap();
+    // Header (marker, length, command, sequence) in one packet, the CRC in the next.
+    let pieces: [&[u8]; 2] = [&frame[..6], &frame[6..]];
+    let budget = |gap: usize| gap + (frame.len() + 40) * 10 * BOARD_CPB;
+    let board = || LinkEndpoint::top(BOARD_CPB as u16, BOARD_RX_TIMEOUT_BYTES, identity());
+    let reply = send_in_pieces(&mut board(), BOARD_CPB, &pieces, GAP, budget(GAP))
+        .expect("a reply to IDENTIFY");
+    assert_eq!(reply.cmd, Command::Identify as u8 | 0x80, "{reply:?}");
+    assert_eq!(Identity::from_bytes(&reply.payload).unwrap(), identity());
+    let past = 10 * BOARD_CPB * (BOARD_RX_TIMEOUT_BYTES as usize + 10);
+    let reply = send_in_pieces(&mut board(), BOARD_CPB, &pieces, past, budget(past))
+        .expect("a NAK for the abandoned frame");
+    assert_eq!(
+        (reply.cmd, reply.payload),
+        (NAK, vec![NakReason::Timeout as u8])
+    );
 }
