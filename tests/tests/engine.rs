@@ -8,21 +8,12 @@
 use lutna_core::accel::{compile, compile_conv, AccelConfig, MapPlace, DESCRIPTOR_WORDS};
 use lutna_core::arith::Requant;
 use lutna_core::arith::Scheme;
-use lutna_core::cifar::{self, Split};
 use lutna_core::engine::{Activation, Engine};
 use lutna_core::model::{Conv, Layer, Model, Op, SparseWeights, TensorInfo, TensorKind};
 use lutna_core::plan::Plan;
 use lutna_hw::engine::{LayerEngine, RESIDENT_PARAM_BITS};
 use lutna_hw::sim::{tick, XorShift};
-use std::path::{Path, PathBuf};
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn load(name: &str) -> Model {
-    Model::load(&root().join("models").join(name)).unwrap()
-}
+use lutna_tests::{model, sample};
 
 /// Flattened CHW values of a golden tensor (u8, i8 as i32, or logits).
 fn values(a: &Activation) -> Vec<i32> {
@@ -41,7 +32,7 @@ fn check_layer<const P: usize>(
     index: usize,
     image: usize,
 ) -> (u64, u64) {
-    let data = cifar::load(&root().join("data/cifar10-sample"), Split::Test).unwrap();
+    let data = sample();
     check_layer_on::<P>(model, plan, index, data.image(image)).unwrap()
 }
 
@@ -175,7 +166,7 @@ fn mixed_plan(model: &Model) -> Plan {
 
 #[test]
 fn icebreaker_layers_match_the_golden_engine() {
-    let model = load("icebreaker-w0.5.lutna");
+    let model = model("icebreaker-w0.5.lutna");
     let plan = mixed_plan(&model);
     let stats = model.layer_stats();
     for (index, image) in [(0, 3), (1, 0), (4, 1), (7, 2), (10, 5)] {
@@ -192,7 +183,7 @@ fn icebreaker_layers_match_the_golden_engine() {
 
 #[test]
 fn resnet18_stride2_and_i8_layers_match_the_golden_engine() {
-    let model = load("resnet18-w0.25.lutna");
+    let model = model("resnet18-w0.25.lutna");
     let plan = mixed_plan(&model);
     let convs: Vec<usize> = model
         .layers
@@ -300,7 +291,7 @@ fn check_network<const P: usize>(
     plan: &Plan,
     images: &[usize],
 ) -> (Vec<(u64, u64)>, u64) {
-    let data = cifar::load(&root().join("data/cifar10-sample"), Split::Test).unwrap();
+    let data = sample();
     let golden = Engine::new(model, plan).unwrap();
     let cfg = AccelConfig::new(P).unwrap();
     let program = compile(&cfg, model, plan).unwrap();
@@ -362,7 +353,7 @@ fn check_network<const P: usize>(
 
 #[test]
 fn icebreaker_network_matches_the_golden_engine() {
-    let model = load("icebreaker-w0.5.lutna");
+    let model = model("icebreaker-w0.5.lutna");
     let plan = mixed_plan(&model);
     let (counters, per_image) = check_network::<8>(&model, &plan, &[0, 1]);
     // Lane utilization on the conv layers: nonzero MACs / (P x the layers' cycles).
@@ -388,7 +379,7 @@ fn icebreaker_network_matches_the_golden_engine() {
 fn icebreaker_network_on_four_lanes_matches_the_golden_engine() {
     // Four lanes is the build whose memories fit the UP5K: the 64 KiB of activations shared by
     // four banks of 16 K words, windows of which the lanes use half, stride 2 on two lanes.
-    let model = load("icebreaker-w0.5.lutna");
+    let model = model("icebreaker-w0.5.lutna");
     let plan = mixed_plan(&model);
     let (_, per_image) = check_network::<4>(&model, &plan, &[3]);
     println!("icebreaker-w0.5 on 4 lanes, mixed plan: {per_image} cycles per image");
@@ -396,7 +387,7 @@ fn icebreaker_network_on_four_lanes_matches_the_golden_engine() {
 
 #[test]
 fn resnet18_network_matches_the_golden_engine() {
-    let model = load("resnet18-w0.25.lutna");
+    let model = model("resnet18-w0.25.lutna");
     let plan = mixed_plan(&model);
     let (_, per_image) = check_network::<8>(&model, &plan, &[4]);
     println!("resnet18-w0.25, mixed plan: {per_image} cycles per image");

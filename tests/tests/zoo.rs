@@ -11,14 +11,11 @@ use lutna_core::cifar::{self, Dataset, Split};
 use lutna_core::engine::{summarize, Engine};
 use lutna_core::{Model, Plan, Scheme};
 use lutna_onnx::reference::{top1_f32, TractModel};
-use std::path::{Path, PathBuf};
+use lutna_tests::root;
+use std::path::PathBuf;
 
 /// Images on which the exact schemes must agree bit for bit.
 const EQUALITY_IMAGES: usize = 1000;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 fn committed_models() -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(root().join("models"))
