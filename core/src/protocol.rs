@@ -143,6 +143,44 @@ pub enum NakReason {
     Timeout = 7,
 }
 
+impl NakReason {
+    pub const ALL: [NakReason; 7] = [
+        NakReason::BadCrc,
+        NakReason::TooLong,
+        NakReason::UnknownCommand,
+        NakReason::BadPayload,
+        NakReason::Busy,
+        NakReason::Unsupported,
+        NakReason::Timeout,
+    ];
+
+    /// The reason a NAK's payload byte names, if it names one.
+    pub fn from_byte(b: u8) -> Option<NakReason> {
+        NakReason::ALL.into_iter().find(|r| *r as u8 == b)
+    }
+
+    /// What the board is saying, in words, for error messages.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            NakReason::BadCrc => "the frame's CRC was wrong",
+            NakReason::TooLong => "the frame's length exceeds the board's largest payload",
+            NakReason::UnknownCommand => "the board knows no such command",
+            NakReason::BadPayload => {
+                "the payload does not fit the command, or its addresses leave the memory region"
+            }
+            NakReason::Busy => "the board is running a program and serves only STATUS and RESET",
+            NakReason::Unsupported => "the board's bitstream does not implement this command",
+            NakReason::Timeout => "the frame stopped arriving after its header",
+        }
+    }
+}
+
+impl std::fmt::Display for NakReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "NAK {} ({:?}: {})", *self as u8, self, self.meaning())
+    }
+}
+
 /// The IDENTIFY reply: what the bitstream is, so the host can refuse a mismatched model.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Identity {
@@ -372,6 +410,18 @@ impl Decoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_nak_reason_is_named_by_its_byte_and_only_those() {
+        for r in NakReason::ALL {
+            assert_eq!(NakReason::from_byte(r as u8), Some(r));
+            assert!(r.to_string().starts_with(&format!("NAK {} (", r as u8)));
+        }
+        let named = (0..=255u8)
+            .filter(|&b| NakReason::from_byte(b).is_some())
+            .count();
+        assert_eq!(named, NakReason::ALL.len());
+    }
 
     #[test]
     fn identity_round_trips() {

@@ -159,7 +159,14 @@ impl Link {
                                 "the board does not implement {cmd:?} (NAK 'unsupported'): its \
                                  bitstream predates this command"
                             ),
-                            Some(r) => bail!("the board refused {cmd:?} with NAK reason {r} (see docs/protocol.md)"),
+                            Some(r) => match NakReason::from_byte(r) {
+                                Some(reason) => bail!("the board refused {cmd:?}: {reason}"),
+                                None => bail!(
+                                    "the board refused {cmd:?} with NAK reason {r}, which this \
+                                     host does not know (docs/protocol.md lists them): is the \
+                                     bitstream from a newer release?"
+                                ),
+                            },
                             None => continue,
                         }
                     }
