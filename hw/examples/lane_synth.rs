@@ -21,7 +21,7 @@
 //! which includes the ~66 flip-flops of the chains). fmax is nextpnr's post-route figure for the
 //! harness clock, whose critical path runs through the lane (RAM read, shift-add, negate).
 
-use lutna_hw::fabric::{Fabric, LaneArray, SharedBankArray};
+use lutna_hw::datapath::fabric::{Fabric, LaneArray, SharedBankArray};
 use lutna_hw::{ArrayMacLane, DspMacLane, SubMacLane, TlutLane, WallaceMacLane};
 use rust_hdl::prelude::*;
 use std::process::Command;

@@ -121,21 +121,21 @@ pub fn run_icarus(
 
 /// yosys `synth_ice40` of `verilog` (module `top`) in a fresh temporary folder named after
 /// `tag`: the cells it maps to. None (said, never silent) when yosys is not installed.
-pub fn synth_ice40_cells(tag: &str, verilog: &str) -> Option<crate::build::SynthCells> {
+pub fn synth_ice40_cells(tag: &str, verilog: &str) -> Option<crate::flow::SynthCells> {
     if !tool_available("yosys", &format!("UP5K mapping check of {tag}")) {
         return None;
     }
     let dir = std::env::temp_dir().join(format!("lutna-{tag}-synth-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("top.v"), verilog).unwrap();
-    let log = crate::build::run_tool(
+    let log = crate::flow::run_tool(
         &dir,
         "yosys",
         &["-p", "read_verilog top.v; synth_ice40 -top top; stat"],
         "yosys.log",
     )
     .unwrap_or_else(|e| panic!("{tag}: {e:#}"));
-    Some(crate::build::SynthCells::parse(&log).unwrap())
+    Some(crate::flow::SynthCells::parse(&log).unwrap())
 }
 
 /// Runs rust-hdl's yosys validation of generated Verilog (latches, undriven or implicit wires);

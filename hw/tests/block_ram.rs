@@ -4,7 +4,7 @@
 //! and yosys `synth_ice40`, which must map it to block RAM alone, where rust-hdl's `RAM` of the
 //! same shape needs flip-flops and LUTs around it.
 
-use lutna_hw::block_ram::BlockRam;
+use lutna_hw::memory::block_ram::BlockRam;
 use lutna_hw::sim::{icarus_reads, run_icarus, synth_ice40_cells, tick, XorShift};
 use rust_hdl::prelude::*;
 use std::fmt::Write as _;

@@ -3,7 +3,7 @@
 //! `Scheme::product` (wrapping), as the golden engine computes it.
 
 use lutna_core::arith::{LaneMode, Scheme};
-use lutna_hw::fabric::{LaneArray, SharedBankArray};
+use lutna_hw::datapath::fabric::{LaneArray, SharedBankArray};
 use lutna_hw::sim::{tick, validate_with_yosys, XorShift};
 use rust_hdl::prelude::*;
 

@@ -5,7 +5,7 @@
 //! Icarus Verilog, which must produce the same bytes in the same order.
 
 use lutna_core::arith::{ActKind, LaneMode, Requant, Scheme};
-use lutna_hw::fabric::Fabric;
+use lutna_hw::datapath::fabric::Fabric;
 use lutna_hw::sim::{run_icarus, tick, validate_with_yosys, XorShift};
 use lutna_hw::Requantizer;
 use rust_hdl::prelude::*;

@@ -4,7 +4,7 @@
 //! products; a small Verilog testbench replays the vectors and compares.
 
 use lutna_core::arith::{LaneMode, Scheme};
-use lutna_hw::mac_lane::strip_blackbox;
+use lutna_hw::datapath::mac_lane::strip_blackbox;
 use lutna_hw::sim::run_icarus;
 use lutna_hw::{ArrayMacLane, DspMacLane, SubMacLane, TlutLane, WallaceMacLane};
 use rust_hdl::prelude::*;

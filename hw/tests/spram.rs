@@ -3,8 +3,8 @@
 //! under Icarus with yosys' own simulation model of the primitive, and yosys `synth_ice40`,
 //! which must place it as exactly one SPRAM and nothing else.
 
+use lutna_hw::memory::spram::{ice40_primitive_sim, Spram, SPRAM_BITS};
 use lutna_hw::sim::{icarus_reads, run_icarus, synth_ice40_cells, tick, XorShift};
-use lutna_hw::spram::{ice40_primitive_sim, Spram, SPRAM_BITS};
 use rust_hdl::prelude::*;
 use std::fmt::Write as _;
 

@@ -3,8 +3,8 @@
 //! recover bytes sent by the software line with random idle gaps and a few clocks of phase
 //! error, ignore short glitches, and flag a missing stop bit.
 
+use lutna_hw::link::uart::{UartRx, UartTx};
 use lutna_hw::sim::{tick, validate_with_yosys, XorShift};
-use lutna_hw::uart::{UartRx, UartTx};
 use rust_hdl::prelude::*;
 
 fn tx_top(cpb: u16) -> UartTx {

@@ -3,9 +3,9 @@
 //! byte array, the generated Verilog under Icarus with yosys' model of the SPRAM primitive, and
 //! yosys' placement (four SPRAMs, no block RAM).
 
+use lutna_hw::memory::spram::ice40_primitive_sim;
+use lutna_hw::memory::window_memory::WindowMemory;
 use lutna_hw::sim::{icarus_reads, run_icarus, synth_ice40_cells, tick, XorShift};
-use lutna_hw::spram::ice40_primitive_sim;
-use lutna_hw::window_memory::WindowMemory;
 use rust_hdl::prelude::*;
 use std::fmt::Write as _;
 

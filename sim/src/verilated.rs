@@ -16,7 +16,7 @@ const HARNESS: &str = include_str!("../verilator/harness.cpp");
 pub fn accelerator_verilog(lanes: u8) -> Result<String> {
     let mut verilog = crate::accelerator_top(lanes)?.verilog();
     if verilog.contains("SB_SPRAM256KA") {
-        let model = lutna_hw::spram::ice40_primitive_sim("SB_SPRAM256KA").context(
+        let model = lutna_hw::memory::spram::ice40_primitive_sim("SB_SPRAM256KA").context(
             "the virtual board needs yosys' model of the iCE40 SPRAM (ice40/cells_sim.v), and \
              it was not found: install yosys (`sudo apt-get install yosys`), or use --sim rusthdl",
         )?;

@@ -27,7 +27,10 @@ fn identify_over_a_pty(sim: Simulator) {
     // learns how slow the simulated board is (it then waits longer); the replies must be right.
     // A malformed request is refused with an error that names the reason, not retried forever.
     let err = link.request(Command::Read, &[1]).unwrap_err().to_string();
-    assert!(err.contains("NAK 4 (BadPayload: the payload does not fit"), "{err}");
+    assert!(
+        err.contains("NAK 4 (BadPayload: the payload does not fit"),
+        "{err}"
+    );
     let s = board.stats();
     assert!(s.cycles > 0 && s.bytes_in > 0 && s.bytes_out > 0);
     eprintln!(

@@ -5,7 +5,7 @@ use crate::progress;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use lutna_core::accel::{compile, AccelConfig};
-use lutna_hw::build::{build, BoardKind, BuildOptions, BuildReport, DesignKind};
+use lutna_hw::flow::{build, BoardKind, BuildOptions, BuildReport, DesignKind};
 use std::path::{Path, PathBuf};
 
 #[derive(Args)]

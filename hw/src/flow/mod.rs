@@ -56,8 +56,8 @@ impl BoardKind {
     /// The pin file (`constraints/` in the repository).
     pub fn pcf(self) -> &'static str {
         match self {
-            BoardKind::IceBreaker => include_str!("../../constraints/icebreaker.pcf"),
-            BoardKind::Hx8k => include_str!("../../constraints/hx8k.pcf"),
+            BoardKind::IceBreaker => include_str!("../../../constraints/icebreaker.pcf"),
+            BoardKind::Hx8k => include_str!("../../../constraints/hx8k.pcf"),
         }
     }
 

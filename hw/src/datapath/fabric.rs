@@ -11,7 +11,7 @@
 //! Cost: every lane keeps two table copies, and on the iCE40 each copy is a whole block RAM, so
 //! this arrangement caps the UP5K (30 block RAMs) at 15 lanes; see docs/benchmarks.md.
 
-use crate::lane::{SharedBankLane, SubMacLane};
+use crate::datapath::lane::{SharedBankLane, SubMacLane};
 use rust_hdl::prelude::*;
 
 /// One output position's accumulator: `clear` loads `bias`, each valid product is added

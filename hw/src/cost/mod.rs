@@ -3,7 +3,7 @@
 //!
 //! Area: yosys synthesizes a lane to two-input CMOS gates and flip-flops (`stat -tech cmos`
 //! counts their transistors); each LUT bank is left as a memory and costed by [`SramModel`] (6T
-//! cells plus decoder and column periphery). Energy: [`crate::gatesim`] runs the gate netlist on
+//! cells plus decoder and column periphery). Energy: [`crate::cost::gatesim`] runs the gate netlist on
 //! an operand stream taken from a real model (its nonzero weights and the CIFAR-10 activations
 //! they meet), programming each weight's table through the lane's own table port; switched
 //! transistors are converted to picojoules with one constant calibrated on an 8-bit adder, and
@@ -11,10 +11,12 @@
 //! docs/cost-model.md. The products of the gate netlist are checked against lutna-core while it
 //! runs, so a cost is never measured on a netlist that computes something else.
 
-use crate::gatesim::GateSim;
-use crate::mac_lane::{ArrayMacLane, DspMacLane, WallaceMacLane};
+pub mod gatesim;
+
+use crate::datapath::mac_lane::{ArrayMacLane, DspMacLane, WallaceMacLane};
 use crate::{SubMacLane, TlutLane};
 use anyhow::{anyhow, bail, Context, Result};
+use gatesim::GateSim;
 use lutna_core::arith::{LaneMode, Scheme};
 use rust_hdl::prelude::*;
 use serde::Serialize;
@@ -253,7 +255,7 @@ pub fn fpga_cost(name: &str) -> Result<FpgaCost> {
     std::fs::create_dir_all(&dir)?;
     std::fs::write(dir.join("lane.v"), verilog)?;
     let tool = |cmd: &str, args: &[&str], log: &str| {
-        crate::build::run_tool(&dir, cmd, args, log).with_context(|| format!("packing {name}"))
+        crate::flow::run_tool(&dir, cmd, args, log).with_context(|| format!("packing {name}"))
     };
     tool(
         "yosys",
@@ -277,7 +279,7 @@ pub fn fpga_cost(name: &str) -> Result<FpgaCost> {
         "nextpnr.log",
     )?;
     let _ = std::fs::remove_dir_all(&dir);
-    let used = crate::build::Resources::from_nextpnr_log(&log);
+    let used = crate::flow::Resources::from_nextpnr_log(&log);
     if used.logic_cells == 0 {
         bail!("nextpnr reported no logic cells for {name}:\n{log}");
     }

@@ -230,7 +230,7 @@ impl SubMacLane {
 }
 
 /// A LUT-NA lane without a bank of its own: it reads both nibbles' entries from `bank`, a 16 x
-/// 16-bit table held in flip-flops by a [`crate::fabric::SharedBank`] and shared by every lane of
+/// 16-bit table held in flip-flops by a [`crate::datapath::fabric::SharedBank`] and shared by every lane of
 /// the array (entry j in bits 16j..16j+16). The reads are registered, so the timing is the
 /// block-RAM lane's; the cost moves from two block RAMs per lane to two 16:1 multiplexers.
 #[derive(LogicBlock, Default)]

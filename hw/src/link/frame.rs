@@ -1,4 +1,4 @@
-//! The board's side of the framed host link (format and constants: `lutna_core::protocol`).
+//! Frames of the host link, the board's side (format and constants: `lutna_core::protocol`).
 //!
 //! - [`Crc16Byte`]: one byte of CRC-16/CCITT-FALSE, the eight shift/XOR steps unrolled, with the
 //!   polynomial taken from lutna-core.
@@ -14,8 +14,8 @@
 //! later marker (that would need the whole frame buffered twice); a frame hidden inside a damaged
 //! one is lost and the host retransmits it after its timeout (docs/protocol.md).
 
-use crate::block_ram::BlockRam;
-use lutna_core::protocol::{Identity, NakReason, CRC_INIT, CRC_POLY, MAX_PAYLOAD, SOF};
+use crate::memory::block_ram::BlockRam;
+use lutna_core::protocol::{NakReason, CRC_INIT, CRC_POLY, MAX_PAYLOAD, SOF};
 use rust_hdl::prelude::*;
 
 #[derive(LogicBlock)]
@@ -109,12 +109,6 @@ pub struct FrameRx {
     reason_long: Constant<Bits<8>>,
     reason_timeout: Constant<Bits<8>>,
 }
-
-/// Silence, in byte times, after which a board build abandons a partial frame, in the probe
-/// design and the accelerator alike. A USB-serial bridge delivers a frame in packets with gaps
-/// between them (0.5 ms is common: 150 byte times at 3 Mbaud); 256 byte times (0.85 ms at
-/// 3 Mbaud) rides over them and is still far shorter than the host's retransmission timeout.
-pub const BOARD_RX_TIMEOUT_BYTES: u32 = 256;
 
 impl FrameRx {
     /// The receiver of a design whose UART runs at `clocks_per_bit`: a partial frame is
@@ -314,7 +308,7 @@ pub enum TxState {
 
 /// Sends one frame when `start` is pulsed while `busy` is low: marker, `len`, `cmd`, `seq`, the
 /// payload (fetched through `payload_addr` / `payload_data`, one cycle of read latency), CRC.
-/// Bytes go to a [`crate::uart::UartTx`] through `byte` / `send`, one whenever `uart_ready`.
+/// Bytes go to a [`crate::link::uart::UartTx`] through `byte` / `send`, one whenever `uart_ready`.
 #[derive(LogicBlock)]
 pub struct FrameTx {
     pub clock: Signal<In, Clock>,
@@ -435,159 +429,6 @@ impl Logic for FrameTx {
                 TxState::CrcLow => self.state.d.next = TxState::CrcHigh,
                 TxState::CrcHigh => self.state.d.next = TxState::Idle,
                 _ => self.state.d.next = TxState::Idle,
-            }
-        }
-    }
-}
-
-/// The board's end of the link, as far as it goes today: UART, frame receiver and transmitter,
-/// and a responder that answers IDENTIFY (the build's [`Identity`]), STATUS (idle) and RESET,
-/// refuses damaged frames with a NAK carrying the reason, and answers the other version-1
-/// commands with NAK "unsupported" until the layer engine that serves them exists.
-#[derive(LogicBlock)]
-pub struct LinkEndpoint {
-    pub clock: Signal<In, Clock>,
-    pub uart_rx: Signal<In, bool>,
-    pub uart_tx: Signal<Out, bool>,
-    rx_uart: crate::uart::UartRx,
-    tx_uart: crate::uart::UartTx,
-    rx: FrameRx,
-    tx: FrameTx,
-    identity: ROM<Bits<8>, 5>,
-    /// What the reply being sent carries: 0 nothing, 1 identity, 2 status, 3 NAK reason.
-    reply_kind: DFF<Bits<2>>,
-    nak_reason: DFF<Bits<8>>,
-    identify_cmd: Constant<Bits<8>>,
-    status_cmd: Constant<Bits<8>>,
-    reset_cmd: Constant<Bits<8>>,
-    first_v1: Constant<Bits<8>>,
-    last_v1: Constant<Bits<8>>,
-    reply_flag: Constant<Bits<8>>,
-    nak_cmd: Constant<Bits<8>>,
-    identity_len: Constant<Bits<11>>,
-    unsupported: Constant<Bits<8>>,
-    unknown: Constant<Bits<8>>,
-}
-
-impl LinkEndpoint {
-    /// A partial frame is abandoned after `rx_timeout_bytes` byte times of silence (the board
-    /// builds use [`BOARD_RX_TIMEOUT_BYTES`], as the accelerator does).
-    pub fn new(clocks_per_bit: u16, rx_timeout_bytes: u32, identity: Identity) -> Self {
-        use lutna_core::protocol::{Command, NAK, REPLY_FLAG};
-        let bytes = identity.to_bytes();
-        let rom: std::collections::BTreeMap<Bits<5>, Bits<8>> = (0..32u64)
-            .map(|i| {
-                (
-                    i.into(),
-                    (*bytes.get(i as usize).unwrap_or(&0) as u64).into(),
-                )
-            })
-            .collect();
-        let c = |v: u8| Constant::new((v as u64).into());
-        Self {
-            clock: Default::default(),
-            uart_rx: Default::default(),
-            uart_tx: Default::default(),
-            rx_uart: crate::uart::UartRx::new(clocks_per_bit),
-            tx_uart: crate::uart::UartTx::new(clocks_per_bit),
-            rx: FrameRx::after_silence(clocks_per_bit, rx_timeout_bytes),
-            tx: FrameTx::default(),
-            identity: ROM::new(rom),
-            reply_kind: Default::default(),
-            nak_reason: Default::default(),
-            identify_cmd: c(Command::Identify as u8),
-            status_cmd: c(Command::Status as u8),
-            reset_cmd: c(Command::Reset as u8),
-            first_v1: c(Command::Load as u8),
-            last_v1: c(Command::Read as u8),
-            reply_flag: c(REPLY_FLAG),
-            nak_cmd: c(NAK),
-            identity_len: Constant::new((Identity::LEN as u64).into()),
-            unsupported: c(NakReason::Unsupported as u8),
-            unknown: c(NakReason::UnknownCommand as u8),
-        }
-    }
-
-    /// An endpoint with its inputs marked driven, ready for simulation or Verilog generation.
-    pub fn top(clocks_per_bit: u16, rx_timeout_bytes: u32, identity: Identity) -> Self {
-        let mut uut = Self::new(clocks_per_bit, rx_timeout_bytes, identity);
-        uut.clock.connect();
-        uut.uart_rx.connect();
-        uut.connect_all();
-        uut
-    }
-}
-
-impl crate::sim::UartPins for LinkEndpoint {
-    fn clock_pin(&mut self) -> &mut Signal<In, Clock> {
-        &mut self.clock
-    }
-    fn rx_pin(&mut self) -> &mut Signal<In, bool> {
-        &mut self.uart_rx
-    }
-    fn tx_level(&self) -> bool {
-        self.uart_tx.val()
-    }
-}
-
-impl Logic for LinkEndpoint {
-    #[hdl_gen]
-    fn update(&mut self) {
-        dff_setup!(self, clock, reply_kind, nak_reason);
-        self.rx_uart.clock.next = self.clock.val();
-        self.tx_uart.clock.next = self.clock.val();
-        self.rx.clock.next = self.clock.val();
-        self.tx.clock.next = self.clock.val();
-        self.rx_uart.rx.next = self.uart_rx.val();
-        self.rx.byte.next = self.rx_uart.data.val();
-        self.rx.byte_valid.next = self.rx_uart.valid.val();
-        self.rx.read_addr.next = 0.into();
-        self.tx_uart.data.next = self.tx.byte.val();
-        self.tx_uart.send.next = self.tx.send.val();
-        self.tx.uart_ready.next = self.tx_uart.ready.val();
-        self.uart_tx.next = self.tx_uart.tx.val();
-        // The reply's payload, byte `payload_addr`.
-        self.identity.address.next = self.tx.payload_addr.val().get_bits::<5>(0);
-        self.tx.payload_data.next = 0.into();
-        if self.reply_kind.q.val() == 1 {
-            self.tx.payload_data.next = self.identity.data.val();
-        }
-        if self.reply_kind.q.val() == 3 {
-            self.tx.payload_data.next = self.nak_reason.q.val();
-        }
-        // Status (kind 2): idle, layer 0, no error: four zero bytes.
-        self.tx.start.next = false;
-        self.tx.cmd.next = self.rx.cmd.val() | self.reply_flag.val();
-        self.tx.seq.next = self.rx.seq.val();
-        self.tx.len.next = 0.into();
-        if !self.tx.busy.val() {
-            if self.rx.frame_bad.val() {
-                self.tx.start.next = true;
-                self.tx.cmd.next = self.nak_cmd.val();
-                self.tx.len.next = 1.into();
-                self.reply_kind.d.next = 3.into();
-                self.nak_reason.d.next = self.rx.bad_reason.val();
-            }
-            if self.rx.frame_ok.val() {
-                self.tx.start.next = true;
-                self.reply_kind.d.next = 0.into();
-                if self.rx.cmd.val() == self.identify_cmd.val() {
-                    self.tx.len.next = self.identity_len.val();
-                    self.reply_kind.d.next = 1.into();
-                } else if self.rx.cmd.val() == self.status_cmd.val() {
-                    self.tx.len.next = 4.into();
-                    self.reply_kind.d.next = 2.into();
-                } else if self.rx.cmd.val() != self.reset_cmd.val() {
-                    self.tx.cmd.next = self.nak_cmd.val();
-                    self.tx.len.next = 1.into();
-                    self.reply_kind.d.next = 3.into();
-                    self.nak_reason.d.next = self.unknown.val();
-                    if (self.rx.cmd.val() >= self.first_v1.val())
-                        & (self.rx.cmd.val() <= self.last_v1.val())
-                    {
-                        self.nak_reason.d.next = self.unsupported.val();
-                    }
-                }
             }
         }
     }

@@ -40,8 +40,8 @@
 //! tables, partial sums, taps, logits and counters in block RAM ([`BlockRam`]s: no unit reads a
 //! word in the cycle it is written, which their simulation checks).
 
-use crate::block_ram::BlockRam;
-use crate::window_memory::WindowMemory;
+use crate::memory::block_ram::BlockRam;
+use crate::memory::window_memory::WindowMemory;
 use crate::Requantizer;
 use lutna_core::accel::{FINAL_BATCH, TABLE_ENTRIES};
 use lutna_core::arith::{LaneMode, Scheme};
@@ -86,7 +86,7 @@ pub struct SlotLane {
     high_copy: BlockRam<16, 8>,
     low_addr: Signal<Local, Bits<8>>,
     high_addr: Signal<Local, Bits<8>>,
-    combiner: crate::lane::ChunkCombiner,
+    combiner: crate::datapath::lane::ChunkCombiner,
 }
 
 impl Logic for SlotLane {

@@ -18,7 +18,7 @@
 //! cycle, and the window after a write cycle is undefined. The window arrives one cycle after its
 //! address, byte i of the window in bits 8i..8i+7.
 
-use crate::spram::Spram;
+use crate::memory::spram::Spram;
 use rust_hdl::prelude::*;
 
 #[derive(LogicBlock)]

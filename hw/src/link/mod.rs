@@ -1,0 +1,17 @@
+//! The board's end of the host link: the UART ([`uart`]), the frame receiver and transmitter
+//! with the CRC ([`frame`]), and the probe design that answers IDENTIFY and STATUS with nothing
+//! else behind it ([`probe`]). The accelerator top (`crate::top`) puts its command handler
+//! behind the same receiver and transmitter, built with the same timeout rule.
+
+pub mod frame;
+pub mod probe;
+pub mod uart;
+
+pub use frame::{Crc16Byte, FrameRx, FrameTx};
+pub use probe::LinkEndpoint;
+
+/// Silence, in byte times, after which a board build abandons a partial frame, in the probe
+/// design and the accelerator alike. A USB-serial bridge delivers a frame in packets with gaps
+/// between them (0.5 ms is common: 150 byte times at 3 Mbaud); 256 byte times (0.85 ms at
+/// 3 Mbaud) rides over them and is still far shorter than the host's retransmission timeout.
+pub const BOARD_RX_TIMEOUT_BYTES: u32 = 256;
