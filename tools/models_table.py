@@ -14,7 +14,8 @@ import subprocess
 import sys
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-LUTNA = os.path.join(ROOT, "target", "release", "lutna")
+# $LUTNA names a lutna binary to use instead of building target/release/lutna here.
+LUTNA = os.environ.get("LUTNA") or os.path.join(ROOT, "target", "release", "lutna")
 
 
 def lutna(*args):
@@ -24,7 +25,9 @@ def lutna(*args):
 
 def main():
     data = sys.argv[1] if len(sys.argv) > 1 else "../shared/cifar10"
-    subprocess.run(["cargo", "build", "--release", "-q", "-p", "lutna-host"], check=True, cwd=ROOT)
+    if not os.environ.get("LUTNA"):
+        subprocess.run(["cargo", "build", "--release", "-q", "-p", "lutna-host"], check=True,
+                       cwd=ROOT)
     print("| model | arch | width | params | nonzero | dense MACs | pruned MACs | MAC reduction "
           "| float | exact | lutna | alutna | alutna-c |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
