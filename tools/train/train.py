@@ -46,9 +46,9 @@ def load_batches(data_dir, names):
 
 
 def augment(x):
-    """Random crop with 4-pixel zero padding and random horizontal flip, on a uint8 batch.
-
-    One gather for the whole batch (a per-image Python loop cost about a tenth of an epoch)."""
+    """Random crop with 4-pixel zero padding and random horizontal flip, on a uint8 batch, as one
+    gather. About 2-3 s per epoch of 45,000 images on one thread (the per-image loop it replaced
+    measured the same), under 2 % of an epoch: augmentation is not where the time goes."""
     n = x.shape[0]
     padded = F.pad(x, (4, 4, 4, 4))
     offs = torch.arange(32)
@@ -202,6 +202,9 @@ def main():
         model.load_state_dict(c["model"])
         opt.load_state_dict(c["opt"])
         masks, state = c["masks"], c["state"]
+        # The record states the arguments of the run that finishes the job (a resumed run may
+        # change the pruning rounds that have not started yet).
+        state["record"]["args"] = vars(args)
         torch.set_rng_state(c["rng"])
         print(f"resumed {name} at round {state['round']} epoch {state['epoch']}", flush=True)
 
