@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -q -p lutna-host
-lutna=target/release/lutna
+lutna=${CARGO_TARGET_DIR:-target}/release/lutna
 for spec in "rusthdl ${1:-2}" "verilator ${2:-100}"; do
     set -- $spec
     sim=$1 n=$2
