@@ -146,28 +146,24 @@ impl Link {
                         return Ok(f.payload);
                     }
                     if f.cmd == NAK {
-                        match f.payload.first().copied() {
-                            Some(r)
-                                if r == NakReason::BadCrc as u8
-                                    || r == NakReason::TooLong as u8
-                                    || r == NakReason::Timeout as u8 =>
-                            {
+                        let Some(&byte) = f.payload.first() else {
+                            continue;
+                        };
+                        match NakReason::from_byte(byte) {
+                            Some(NakReason::BadCrc | NakReason::TooLong | NakReason::Timeout) => {
                                 nak = true;
                                 break 'wait; // damaged on the way: send again now
                             }
-                            Some(r) if r == NakReason::Unsupported as u8 => bail!(
+                            Some(NakReason::Unsupported) => bail!(
                                 "the board does not implement {cmd:?} (NAK 'unsupported'): its \
                                  bitstream predates this command"
                             ),
-                            Some(r) => match NakReason::from_byte(r) {
-                                Some(reason) => bail!("the board refused {cmd:?}: {reason}"),
-                                None => bail!(
-                                    "the board refused {cmd:?} with NAK reason {r}, which this \
-                                     host does not know (docs/protocol.md lists them): is the \
-                                     bitstream from a newer release?"
-                                ),
-                            },
-                            None => continue,
+                            Some(reason) => bail!("the board refused {cmd:?}: {reason}"),
+                            None => bail!(
+                                "the board refused {cmd:?} with NAK reason {byte}, which this \
+                                 host does not know (docs/protocol.md lists them): is the \
+                                 bitstream from a newer release?"
+                            ),
                         }
                     }
                 }
