@@ -289,3 +289,24 @@ pub fn send_in_pieces<B: UartPins>(
     }
     None
 }
+
+/// Clocks per UART bit of the board builds at their defaults (24 MHz, 3 Mbaud).
+pub const BOARD_CLOCKS_PER_BIT: usize = 8;
+/// A gap a USB-serial bridge leaves between two packets of one frame: 0.5 ms at 24 MHz.
+pub const USB_PACKET_GAP_CLOCKS: usize = 12_000;
+
+/// Sends IDENTIFY to `board` at the board builds' UART rate as two packets `gap_clocks` apart,
+/// the header in the first and the CRC in the second, and returns the reply (None if none came).
+pub fn identify_across_a_gap<B: UartPins>(
+    board: &mut B,
+    gap_clocks: usize,
+) -> Option<lutna_core::protocol::Frame> {
+    use lutna_core::protocol::{Command, Frame, OVERHEAD};
+    let frame = Frame::new(Command::Identify as u8, 1, vec![])
+        .encode()
+        .expect("an empty IDENTIFY encodes");
+    let crc_at = OVERHEAD - 2; // a frame without payload is its header and its CRC
+    let pieces: [&[u8]; 2] = [&frame[..crc_at], &frame[crc_at..]];
+    let budget = gap_clocks + (frame.len() + 40) * 10 * BOARD_CLOCKS_PER_BIT;
+    send_in_pieces(board, BOARD_CLOCKS_PER_BIT, &pieces, gap_clocks, budget)
+}

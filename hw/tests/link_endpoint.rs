@@ -123,30 +123,26 @@ fn endpoint_verilog_passes_yosys() {
     validate_with_yosys("lutna_link_endpoint", &v);
 }
 
-/// A USB-serial bridge delivers a frame in packets with gaps between them; at 3 Mbaud from the
-/// board's 24 MHz clock (8 clocks per bit) a 0.5 ms gap is 12,000 clocks. The probe design, built
-/// with the board's receiver timeout, must ride over it, and must still abandon a frame (NAK
-/// "timeout") when the silence outlasts that timeout.
+/// A USB-serial bridge delivers a frame in packets with gaps between them (0.5 ms is common).
+/// The probe design, built with the board's receiver timeout, must ride over such a gap, and must
+/// still abandon a frame (NAK "timeout") when the silence outlasts that timeout.
 #[test]
 fn a_usb_packet_gap_inside_a_frame_is_ridden_over() {
     use lutna_hw::link::BOARD_RX_TIMEOUT_BYTES;
-    use lutna_hw::sim::send_in_pieces;
-    const BOARD_CPB: usize = 8;
-    const GAP: usize = 12_000;
-    let frame = Frame::new(Command::Identify as u8, 1, vec![])
-        .encode()
-        .unwrap();
-    // Header (marker, length, command, sequence) in one packet, the CRC in the next.
-    let pieces: [&[u8]; 2] = [&frame[..6], &frame[6..]];
-    let budget = |gap: usize| gap + (frame.len() + 40) * 10 * BOARD_CPB;
-    let board = || LinkEndpoint::top(BOARD_CPB as u16, BOARD_RX_TIMEOUT_BYTES, identity());
-    let reply = send_in_pieces(&mut board(), BOARD_CPB, &pieces, GAP, budget(GAP))
-        .expect("a reply to IDENTIFY");
+    use lutna_hw::sim::{identify_across_a_gap, BOARD_CLOCKS_PER_BIT, USB_PACKET_GAP_CLOCKS};
+    let board = || {
+        LinkEndpoint::top(
+            BOARD_CLOCKS_PER_BIT as u16,
+            BOARD_RX_TIMEOUT_BYTES,
+            identity(),
+        )
+    };
+    let reply =
+        identify_across_a_gap(&mut board(), USB_PACKET_GAP_CLOCKS).expect("a reply to IDENTIFY");
     assert_eq!(reply.cmd, Command::Identify as u8 | 0x80, "{reply:?}");
     assert_eq!(Identity::from_bytes(&reply.payload).unwrap(), identity());
-    let past = 10 * BOARD_CPB * (BOARD_RX_TIMEOUT_BYTES as usize + 10);
-    let reply = send_in_pieces(&mut board(), BOARD_CPB, &pieces, past, budget(past))
-        .expect("a NAK for the abandoned frame");
+    let past = 10 * BOARD_CLOCKS_PER_BIT * (BOARD_RX_TIMEOUT_BYTES as usize + 10);
+    let reply = identify_across_a_gap(&mut board(), past).expect("a NAK for the abandoned frame");
     assert_eq!(
         (reply.cmd, reply.payload),
         (NAK, vec![NakReason::Timeout as u8])

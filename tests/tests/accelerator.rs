@@ -354,31 +354,28 @@ fn accelerator_verilog_is_accepted_by_yosys() {
 }
 
 /// The accelerator as the board builds make it (program buffer, board receiver timeout) rides
-/// over a 0.5 ms gap inside a frame at 3 Mbaud from 24 MHz, as a USB-serial bridge leaves
-/// between packets, and abandons the frame (NAK "timeout") when the silence outlasts the timeout:
-/// the same rule as the probe design (`link_endpoint.rs`).
+/// over a USB-serial bridge's gap between the packets of one frame, and abandons the frame (NAK
+/// "timeout") when the silence outlasts the timeout: the same rule as the probe design
+/// (hw/tests/link_endpoint.rs).
 #[test]
 fn a_usb_packet_gap_inside_a_frame_is_ridden_over() {
     use lutna_hw::engine::BUFFER_PARAM_BITS;
     use lutna_hw::link::BOARD_RX_TIMEOUT_BYTES;
-    use lutna_hw::sim::send_in_pieces;
-    const BOARD_CPB: usize = 8;
-    const GAP: usize = 12_000;
+    use lutna_hw::sim::{identify_across_a_gap, BOARD_CLOCKS_PER_BIT, USB_PACKET_GAP_CLOCKS};
     let id = lutna_hw::top::board_identity(P as u8);
-    let frame = Frame::new(Command::Identify as u8, 1, vec![])
-        .encode()
-        .unwrap();
-    let pieces: [&[u8]; 2] = [&frame[..6], &frame[6..]];
-    let budget = |gap: usize| gap + (frame.len() + 40) * 10 * BOARD_CPB;
-    let board =
-        || Accelerator::<P, BUFFER_PARAM_BITS>::top(BOARD_CPB as u16, BOARD_RX_TIMEOUT_BYTES, id);
-    let reply = send_in_pieces(&mut board(), BOARD_CPB, &pieces, GAP, budget(GAP))
-        .expect("a reply to IDENTIFY");
+    let board = || {
+        Accelerator::<P, BUFFER_PARAM_BITS>::top(
+            BOARD_CLOCKS_PER_BIT as u16,
+            BOARD_RX_TIMEOUT_BYTES,
+            id,
+        )
+    };
+    let reply =
+        identify_across_a_gap(&mut board(), USB_PACKET_GAP_CLOCKS).expect("a reply to IDENTIFY");
     assert_eq!(reply.cmd, Command::Identify as u8 | 0x80, "{reply:?}");
     assert_eq!(Identity::from_bytes(&reply.payload).unwrap(), id);
-    let past = 10 * BOARD_CPB * (BOARD_RX_TIMEOUT_BYTES as usize + 10);
-    let reply = send_in_pieces(&mut board(), BOARD_CPB, &pieces, past, budget(past))
-        .expect("a NAK for the abandoned frame");
+    let past = 10 * BOARD_CLOCKS_PER_BIT * (BOARD_RX_TIMEOUT_BYTES as usize + 10);
+    let reply = identify_across_a_gap(&mut board(), past).expect("a NAK for the abandoned frame");
     assert_eq!(
         (reply.cmd, reply.payload),
         (NAK, vec![NakReason::Timeout as u8])
