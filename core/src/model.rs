@@ -218,6 +218,28 @@ pub struct LayerStats {
     pub macs_pruned: u64,
 }
 
+/// The sums of a model's [`LayerStats`]: weights, nonzero weights and MACs per image.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct ModelTotals {
+    pub params: usize,
+    pub nonzero: usize,
+    pub macs_dense: u64,
+    pub macs_pruned: u64,
+}
+
+impl ModelTotals {
+    pub fn of(stats: &[LayerStats]) -> ModelTotals {
+        stats
+            .iter()
+            .fold(ModelTotals::default(), |t, s| ModelTotals {
+                params: t.params + s.params,
+                nonzero: t.nonzero + s.nonzero,
+                macs_dense: t.macs_dense + s.macs_dense,
+                macs_pruned: t.macs_pruned + s.macs_pruned,
+            })
+    }
+}
+
 impl Model {
     pub fn output(&self) -> &TensorInfo {
         self.tensors.last().expect("a model has an input tensor")

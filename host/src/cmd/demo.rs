@@ -5,6 +5,7 @@ use super::{eval::run_eval, run, shipped, DataArgs, PortArgs, DEMO_MODEL, SAMPLE
 use anyhow::{bail, Result};
 use clap::Args;
 use lutna_core::cifar::{self, Split};
+use lutna_core::model::ModelTotals;
 use lutna_core::{Model, Plan, Scheme};
 use lutna_sim::Simulator;
 use std::path::PathBuf;
@@ -37,9 +38,11 @@ pub fn run(a: DemoArgs) -> Result<()> {
     };
     let model = Model::load(&model_path)?;
     let data = cifar::load(&data_dir, Split::Test)?;
-    let stats = model.layer_stats();
-    let macs_dense: u64 = stats.iter().map(|s| s.macs_dense).sum();
-    let macs_pruned: u64 = stats.iter().map(|s| s.macs_pruned).sum();
+    let ModelTotals {
+        macs_dense,
+        macs_pruned,
+        ..
+    } = ModelTotals::of(&model.layer_stats());
     println!(
         "lutna demo: {} on {} test images from {}",
         model.name,

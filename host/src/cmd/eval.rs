@@ -5,7 +5,7 @@ use super::DataArgs;
 use crate::progress;
 use anyhow::Result;
 use clap::Args;
-use lutna_core::cifar::{Dataset, Split};
+use lutna_core::cifar::Dataset;
 use lutna_core::engine::{summarize, Engine};
 use lutna_core::{Model, Plan, Scheme};
 use serde::Serialize;
@@ -82,10 +82,11 @@ pub fn run_eval(model: &Model, plan: &Plan, data: &Dataset, quiet: bool) -> Resu
     })
 }
 
-fn print_data(split: Split, a: &EvalArgs, images: usize) {
+fn print_data(d: &DataArgs, images: usize) {
     println!(
-        "data     {split} split of {}, {images} images",
-        a.data.data.display()
+        "data     {} split of {}, {images} images",
+        d.split,
+        d.data.display()
     );
 }
 
@@ -109,7 +110,7 @@ fn eval_float(a: &EvalArgs, onnx_path: PathBuf) -> Result<()> {
         println!("{}", serde_json::to_string(&r)?);
     } else {
         println!("model    {} (float, run by tract)", onnx_path.display());
-        print_data(a.data.split, a, data.len());
+        print_data(&a.data, data.len());
         println!("top-1    {:.2} %", 100.0 * top1);
         println!("speed    {images_per_s:.0} images/s");
     }
@@ -142,7 +143,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
         println!("{}", serde_json::to_string(&report)?);
     } else {
         println!("model    {} ({})", model.name, model_path.display());
-        print_data(a.data.split, &a, r.images);
+        print_data(&a.data, r.images);
         println!("scheme   {scheme}");
         println!("top-1    {:.2} %", 100.0 * r.top1);
         println!("logits   sha256 {}", r.sha);

@@ -4,6 +4,7 @@ use crate::progress;
 use anyhow::{Context, Result};
 use clap::Args;
 use lutna_core::cifar::{self, Split};
+use lutna_core::model::ModelTotals;
 use lutna_onnx::{graph, quant};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -62,13 +63,13 @@ pub fn run(a: ImportArgs) -> Result<()> {
     });
     let model = quant::quantize(&imported.graph, &ranges, &name)?;
     model.save(&a.output)?;
-    let stats = model.layer_stats();
+    let totals = ModelTotals::of(&model.layer_stats());
     let report = ImportReport {
         model: name,
         output: a.output,
         layers: model.layers.len(),
-        params: stats.iter().map(|s| s.params).sum(),
-        nonzero: stats.iter().map(|s| s.nonzero).sum(),
+        params: totals.params,
+        nonzero: totals.nonzero,
         calib_images: calib.len(),
         warnings: imported.warnings,
     };

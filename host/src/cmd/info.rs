@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 use clap::Args;
-use lutna_core::model::LayerStats;
+use lutna_core::model::{LayerStats, ModelTotals};
 use lutna_core::Model;
 use serde::Serialize;
 use std::path::PathBuf;
@@ -22,10 +22,8 @@ pub struct InfoArgs {
 struct InfoReport {
     name: String,
     layers: Vec<LayerStats>,
-    params: usize,
-    nonzero: usize,
-    macs_dense: u64,
-    macs_pruned: u64,
+    #[serde(flatten)]
+    totals: ModelTotals,
 }
 
 pub fn run(a: InfoArgs) -> Result<()> {
@@ -33,10 +31,7 @@ pub fn run(a: InfoArgs) -> Result<()> {
     let stats = model.layer_stats();
     let r = InfoReport {
         name: model.name.clone(),
-        params: stats.iter().map(|s| s.params).sum(),
-        nonzero: stats.iter().map(|s| s.nonzero).sum(),
-        macs_dense: stats.iter().map(|s| s.macs_dense).sum(),
-        macs_pruned: stats.iter().map(|s| s.macs_pruned).sum(),
+        totals: ModelTotals::of(&stats),
         layers: stats,
     };
     if a.json {
@@ -66,15 +61,16 @@ pub fn run(a: InfoArgs) -> Result<()> {
             s.macs_pruned
         );
     }
+    let t = r.totals;
     println!(
         "total: {} weights, {} nonzero ({:.1} % pruned); {} MACs dense, {} after pruning ({:.1} % \
          fewer)",
-        r.params,
-        r.nonzero,
-        100.0 * (1.0 - r.nonzero as f64 / r.params.max(1) as f64),
-        r.macs_dense,
-        r.macs_pruned,
-        100.0 * (1.0 - r.macs_pruned as f64 / r.macs_dense.max(1) as f64)
+        t.params,
+        t.nonzero,
+        100.0 * (1.0 - t.nonzero as f64 / t.params.max(1) as f64),
+        t.macs_dense,
+        t.macs_pruned,
+        100.0 * (1.0 - t.macs_pruned as f64 / t.macs_dense.max(1) as f64)
     );
     Ok(())
 }
