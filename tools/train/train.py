@@ -121,8 +121,8 @@ def round_epochs(args, r):
     return args.epochs if r == 0 or not args.retrain_epochs else args.retrain_epochs
 
 
-def lr_at(args, r, t):
-    """Step size at fraction `t` (0..1) of round `r`'s epochs, set every iteration.
+def lr_at(args, t):
+    """Step size at fraction `t` (0..1) of a round's epochs, set every iteration.
 
     `cosine`: half a cosine from --lr to zero. `onecycle`: a linear warm-up from --lr/10 over the
     first --warmup of the round, then the same half cosine over the rest. Every round (pruning
@@ -237,7 +237,7 @@ def main():
             steps = (len(perm) + args.batch - 1) // args.batch
             for step, i in enumerate(range(0, len(perm), args.batch)):
                 for g in opt.param_groups:
-                    g["lr"] = lr_at(args, r, (e + step / steps) / round_epochs(args, r))
+                    g["lr"] = lr_at(args, (e + step / steps) / round_epochs(args, r))
                 idx = perm[i:i + args.batch]
                 xb = augment(xt[idx]).float()
                 if args.channels_last:
