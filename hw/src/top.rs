@@ -161,6 +161,12 @@ impl<const P: usize, const PARAM_BITS: usize> Accelerator<P, PARAM_BITS> {
         )
     }
 
+    /// Chooses the Verilog of the memories for the FPGA family built (the simulation is the
+    /// same for every family).
+    pub fn set_family(&mut self, family: crate::memory::Family) {
+        self.engine.set_family(family);
+    }
+
     fn with_engine(
         clocks_per_bit: u16,
         rx_timeout_bytes: u32,
@@ -307,6 +313,14 @@ impl AnyAccelerator {
                  (its activation memory, the UP5K's four SPRAMs, serves 8 bytes per cycle)"
             ),
         })
+    }
+
+    /// Chooses the Verilog of the memories for the FPGA family built.
+    pub fn set_family(&mut self, family: crate::memory::Family) {
+        match self {
+            AnyAccelerator::L4(t) => t.set_family(family),
+            AnyAccelerator::L8(t) => t.set_family(family),
+        }
     }
 
     pub fn verilog(&self) -> String {

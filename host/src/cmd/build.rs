@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 
 #[derive(Args)]
 pub struct BuildArgs {
-    /// Target board: icebreaker (iCE40UP5K-SG48) or hx8k (iCE40HX8K-CT256 breakout)
+    /// Target board: icebreaker (iCE40UP5K-SG48), hx8k (iCE40HX8K-CT256 breakout, link-only
+    /// probe) or ulx3s-25f, ulx3s-45f, ulx3s-85f (ULX3S by its ECP5 chip)
     #[arg(long)]
     pub board: BoardKind,
     /// accelerator (the whole design) or probe (link only: IDENTIFY / STATUS, for board bring-up)
@@ -22,13 +23,15 @@ pub struct BuildArgs {
     /// Activation chunk width K of the LUT-NA lanes (the accelerator is built with 4)
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u8).range(1..=8))]
     pub chunk_bits: u8,
-    /// Clock the PLL makes and nextpnr must meet, MHz (a multiple of the baud rate)
-    #[arg(long, default_value_t = 24.0)]
-    pub freq: f64,
+    /// Clock the PLL makes and nextpnr must meet, MHz (a multiple of the baud rate; default 24
+    /// on the iCE40 boards, 30 on the ULX3S)
+    #[arg(long)]
+    pub freq: Option<f64>,
     /// UART rate the design is built for
     #[arg(long, default_value_t = 3_000_000)]
     pub baud: u32,
-    /// Build folder: Verilog, pin file, tool logs, report.json, report.md, top.bin
+    /// Build folder: Verilog, pin file, tool logs, report.json, report.md, the bitstream
+    /// (top.bin on the iCE40 boards, top.bit on the ULX3S)
     #[arg(long)]
     pub out: PathBuf,
     /// Print report.json to stdout instead of the text report
@@ -68,18 +71,22 @@ pub fn run(a: BuildArgs) -> Result<()> {
         design: a.design,
         lanes: a.lanes,
         chunk_bits: a.chunk_bits,
-        freq_mhz: a.freq,
+        freq_mhz: a.freq.unwrap_or(a.board.default_mhz()),
         baud: a.baud,
         out: a.out,
     };
     let spinner = progress::spinner(
         format!(
-            "building {} for {}: yosys, nextpnr-ice40, icepack (logs in {})",
+            "building {} for {}: {} (logs in {})",
             match opts.design {
                 DesignKind::Accelerator => format!("the {}-lane accelerator", opts.lanes),
                 DesignKind::Probe => "the link-only probe design".to_string(),
             },
             opts.board.name(),
+            match opts.board.family() {
+                lutna_hw::memory::Family::Ice40 => "yosys, nextpnr-ice40, icepack",
+                lutna_hw::memory::Family::Ecp5 => "yosys, nextpnr-ecp5, ecppack",
+            },
             opts.out.display()
         ),
         json,
@@ -99,7 +106,7 @@ pub fn run(a: BuildArgs) -> Result<()> {
             Ok((name, cycles, segments, link_bytes)) => {
                 let clock = report
                     .fmax_mhz
-                    .map(|f| f.min(report.pll.map_or(report.target_mhz, |p| p.out_mhz)));
+                    .map(|f| f.min(report.pll.map_or(report.target_mhz, |p| p.out_mhz())));
                 let at = clock.unwrap_or(report.target_mhz);
                 let ips = at * 1e6 / cycles as f64;
                 value["predicted_cycles_per_image"] = cycles.into();

@@ -568,6 +568,11 @@ pub struct LayerEngine<const P: usize, const PARAM_BITS: usize> {
 }
 
 impl<const P: usize, const PARAM_BITS: usize> LayerEngine<P, PARAM_BITS> {
+    /// Chooses the Verilog of the activation memory for the FPGA family built.
+    pub fn set_family(&mut self, family: crate::memory::Family) {
+        self.activations.set_family(family);
+    }
+
     /// An engine whose activation memory and parameter memory start with the given contents
     /// (`activations` from byte 0, in the byte space of `MapPlace::linear`; `params[a]`),
     /// inputs marked driven.

@@ -10,7 +10,11 @@
 //! selected and powered (CHIPSELECT 1, STANDBY 0, SLEEP 0, POWEROFF 1). Its contents are
 //! undefined at power-up: a bitstream cannot initialize an SPRAM, so the model starts from zeros
 //! only for repeatable tests, and whatever uses it must be loaded by the host.
+//!
+//! On a board without SPRAM (the ECP5 build, [`Family::Ecp5`]) the same block's Verilog is a
+//! behavioural memory of the same shape and timing, which yosys maps to block RAM.
 
+use crate::memory::Family;
 use rust_hdl::prelude::*;
 
 /// Address bits of one SPRAM (16 K words).
@@ -26,6 +30,8 @@ pub struct Spram {
     pub write_enable: Signal<In, bool>,
     pub read_data: Signal<Out, Bits<16>>,
     _words: Vec<u16>,
+    /// What the generated Verilog is: the primitive or a behavioural memory.
+    _family: Family,
 }
 
 impl Default for Spram {
@@ -38,6 +44,7 @@ impl Default for Spram {
             write_enable: Default::default(),
             read_data: Default::default(),
             _words: vec![0; 1 << SPRAM_BITS],
+            _family: Family::Ice40,
         }
     }
 }
@@ -50,6 +57,11 @@ impl Spram {
     /// generated Verilog is not affected: an SPRAM cannot be initialized by a bitstream).
     pub fn preload(&mut self, at: usize, word: u16) {
         self._words[at] = word;
+    }
+
+    /// Chooses the Verilog this block generates (the simulation model is the same for both).
+    pub fn set_family(&mut self, family: Family) {
+        self._family = family;
     }
 
     /// Simulation only: word `at` of the model.
@@ -85,6 +97,27 @@ impl Logic for Spram {
     }
 
     fn hdl(&self) -> Verilog {
+        if self._family == Family::Ecp5 {
+            // The same port timing as the primitive: one access per clock, the read registered,
+            // a write's nibbles selected by the mask; the read data after a write is left as it
+            // was (undefined on the primitive, and never read by the engine).
+            return Verilog::Custom(format!(
+                "\
+reg [15:0] mem [0:{last}];
+always @(posedge clock) begin
+    if (write_enable) begin
+        if (write_mask[0]) mem[address][3:0] <= write_data[3:0];
+        if (write_mask[1]) mem[address][7:4] <= write_data[7:4];
+        if (write_mask[2]) mem[address][11:8] <= write_data[11:8];
+        if (write_mask[3]) mem[address][15:12] <= write_data[15:12];
+    end else begin
+        read_data <= mem[address];
+    end
+end
+",
+                last = (1usize << SPRAM_BITS) - 1
+            ));
+        }
         Verilog::Wrapper(Wrapper {
             code: "SB_SPRAM256KA ram (.ADDRESS(address), .DATAIN(write_data), \
                    .MASKWREN(write_mask), .WREN(write_enable), .CHIPSELECT(1'b1), \

@@ -112,6 +112,13 @@ impl WindowMemory {
 
     /// Simulation only: a memory holding `bytes` from address 0 (the rest zero), as if written
     /// through the write port.
+    /// Chooses the Verilog of the four SPRAMs (primitives on the iCE40, behavioural on the ECP5).
+    pub fn set_family(&mut self, family: crate::memory::Family) {
+        for spram in &mut self.sprams {
+            spram.set_family(family);
+        }
+    }
+
     pub fn with_contents(bytes: &[u8]) -> Self {
         assert!(
             bytes.len() <= Self::BYTES,
