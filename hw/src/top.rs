@@ -515,23 +515,30 @@ impl<const P: usize, const PARAM_BITS: usize> Logic for Accelerator<P, PARAM_BIT
 
         match self.state.q.val() {
             CmdState::Idle => {
-                if self.rx.frame_bad.val() {
-                    self.reply_cmd.d.next = self.nak_cmd.val();
-                    self.reply_len.d.next = 1.into();
-                    self.reply_kind.d.next = ReplyKind::Nak;
-                    self.nak_reason.d.next = self.rx.bad_reason.val();
-                    self.seq_q.d.next = self.rx.seq.val();
-                    self.state.d.next = CmdState::Reply;
-                }
-                if self.rx.frame_ok.val() {
-                    self.cmd_q.d.next = self.rx.cmd.val();
-                    self.seq_q.d.next = self.rx.seq.val();
-                    self.len_q.d.next = self.rx.len.val();
-                    self.parse_index.d.next = 0.into();
-                    for k in 0..HEADER_BYTES {
-                        self.header[k].d.next = 0.into();
+                // A request that completes while a reply is still going out is dropped: the
+                // reply's bytes are made from the handler's registers as they are sent, so
+                // serving the request would alter the rest of the reply under a CRC that
+                // matches it. The host's retry is answered (docs/protocol.md, "Requests
+                // during a reply").
+                if !self.tx.busy.val() {
+                    if self.rx.frame_bad.val() {
+                        self.reply_cmd.d.next = self.nak_cmd.val();
+                        self.reply_len.d.next = 1.into();
+                        self.reply_kind.d.next = ReplyKind::Nak;
+                        self.nak_reason.d.next = self.rx.bad_reason.val();
+                        self.seq_q.d.next = self.rx.seq.val();
+                        self.state.d.next = CmdState::Reply;
                     }
-                    self.state.d.next = CmdState::Parse;
+                    if self.rx.frame_ok.val() {
+                        self.cmd_q.d.next = self.rx.cmd.val();
+                        self.seq_q.d.next = self.rx.seq.val();
+                        self.len_q.d.next = self.rx.len.val();
+                        self.parse_index.d.next = 0.into();
+                        for k in 0..HEADER_BYTES {
+                            self.header[k].d.next = 0.into();
+                        }
+                        self.state.d.next = CmdState::Parse;
+                    }
                 }
             }
             CmdState::Parse => {

@@ -381,3 +381,78 @@ fn a_usb_packet_gap_inside_a_frame_is_ridden_over() {
         (NAK, vec![NakReason::Timeout as u8])
     );
 }
+
+/// A complete request that reaches the board while it is still sending a long reply is dropped
+/// (the host's retry gets its answer), and the reply goes out whole and unaltered: the handler
+/// used to start on the new request and the rest of the reply's payload came from the new
+/// reply's source, under a CRC that matched what was sent (docs/protocol.md, "Requests during a
+/// reply").
+#[test]
+fn a_request_sent_during_a_long_reply_leaves_the_reply_intact() {
+    let mut host = Host::new();
+    let mut rng = XorShift(7);
+    let data: Vec<u8> = (0..256).map(|_| rng.next_u64() as u8).collect();
+    host.load(Region::Activations, 0, &data);
+    for (k, cmd) in [Command::Identify, Command::Status, Command::Read]
+        .into_iter()
+        .enumerate()
+    {
+        host.seq = host.seq.wrapping_add(1);
+        let read = Frame::new(
+            Command::Read as u8,
+            host.seq,
+            read_payload(Region::Activations, 0, 256),
+        )
+        .encode()
+        .unwrap();
+        host.tx.push(&read);
+        // Wait for the reply's first bytes, then send a whole request while the rest goes out.
+        let mut received = vec![];
+        while received.len() < 12 + 20 * k {
+            if let Some(b) = host.step() {
+                received.push(b);
+            }
+        }
+        let intruder_payload = match cmd {
+            Command::Read => read_payload(Region::Activations, 100, 16),
+            _ => vec![],
+        };
+        let intruder = Frame::new(cmd as u8, host.seq.wrapping_add(1), intruder_payload)
+            .encode()
+            .unwrap();
+        host.tx.push(&intruder);
+        let mut frames = vec![];
+        for b in received {
+            frames.extend(host.decoder.push(&[b]));
+        }
+        // The reply's remaining bytes, then long enough for a reply to the intruder to appear.
+        for _ in 0..(256 + 40) * 10 * CPB + 20 * 10 * CPB {
+            if let Some(b) = host.step() {
+                frames.extend(host.decoder.push(&[b]));
+            }
+        }
+        let frames: Vec<Frame> = frames
+            .into_iter()
+            .map(|e| match e {
+                Event::Frame(f) => f,
+                other => panic!("the board sent a damaged frame: {other:?}"),
+            })
+            .collect();
+        assert_eq!(frames.len(), 1, "{cmd:?} sent during the reply: {frames:?}");
+        assert_eq!(frames[0].cmd, Command::Read as u8 | 0x80);
+        assert_eq!(frames[0].seq, host.seq);
+        assert!(
+            frames[0].payload == data,
+            "{cmd:?} sent during the reply altered it"
+        );
+        // The dropped request, sent again, is answered.
+        host.seq = host.seq.wrapping_add(1);
+        let len = if cmd == Command::Read { 16 } else { 32 };
+        let payload = match cmd {
+            Command::Read => read_payload(Region::Activations, 100, 16),
+            _ => vec![],
+        };
+        let f = host.send(cmd as u8, &payload, len);
+        assert_eq!(f.cmd, cmd as u8 | 0x80, "{f:?}");
+    }
+}

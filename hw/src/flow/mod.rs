@@ -249,7 +249,7 @@ pub fn estimate(board: BoardKind, design: DesignKind, lanes: u8) -> Resources {
             io: 5,
         },
         (Family::Ecp5, DesignKind::Accelerator) => Resources {
-            logic_cells: ECP5_LUT4_FIXED + ECP5_LUT4_PER_LANE * p,
+            logic_cells: ECP5_LUT4_FIXED + ECP5_LUT4_PER_4_LANES * p / 4,
             // The four SPRAMs' 256 Kbit each become 16 DP16KD each (1 K x 16 per block, the
             // doubled activation layout of the UP5K); the iCE40 build's block RAMs map one to
             // one except the 512-word ones (18 Kbit holds 1 K words of 16 bits).
@@ -280,9 +280,9 @@ pub fn estimate(board: BoardKind, design: DesignKind, lanes: u8) -> Resources {
 }
 
 /// The ECP5 accelerator's LUT4s: a fixed part and a part per lane, from the placed 4- and
-/// 8-lane builds on the 45F (docs/ulx3s.md).
-const ECP5_LUT4_FIXED: u64 = 5_000;
-const ECP5_LUT4_PER_LANE: u64 = 160;
+/// 8-lane builds on the 45F (5,416 and 6,201 LUT4s; docs/ulx3s.md): 4,631 + 196.25 per lane.
+const ECP5_LUT4_FIXED: u64 = 4_631;
+const ECP5_LUT4_PER_4_LANES: u64 = 785;
 
 /// Runs the flow. The report is returned whether or not the build succeeded (its `error` says
 /// why it failed); `Err` only for failures before any tool ran.
