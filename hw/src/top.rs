@@ -11,7 +11,7 @@
 //! "busy"; a request whose payload does not fit its command or whose addresses leave the region
 //! gets NAK "bad payload". Every request gets exactly one reply.
 
-use crate::engine::{LayerEngine, ACTIVATION_BYTES, BUFFER_PARAM_BITS};
+use crate::engine::{LayerEngine, ACTIVATION_BYTES, BUFFER_PARAM_BITS, RESIDENT_PARAM_BITS};
 use crate::link::{FrameRx, FrameTx};
 use lutna_core::protocol::{
     Command, Identity, NakReason, Region, RunState, ADDRESS_BYTES, NAK, REPLY_FLAG,
@@ -287,27 +287,62 @@ impl<const P: usize, const PARAM_BITS: usize> Accelerator<P, PARAM_BITS> {
 /// cycle, which 4 or 8 lanes divide evenly.
 pub const ACCELERATOR_LANES: [u8; 2] = [4, 8];
 
-/// The accelerator top at one of the lane counts it is built with, chosen at run time, with the
-/// UP5K's program buffer ([`BUFFER_PARAM_BITS`]; its identity is [`board_identity`]): the virtual
-/// board steps it, the bitstream flow and the Verilator board take its Verilog.
+/// Where a board build keeps the program the host loads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProgramMemory {
+    /// The 1 K-word program buffer ([`BUFFER_PARAM_BITS`]; four UP5K block RAMs): the host
+    /// streams the program through it segment by segment for every image.
+    Buffer,
+    /// 32 K words ([`RESIDENT_PARAM_BITS`]; 32 ECP5 block RAMs): every zoo program but
+    /// resnet34's is loaded once and stays, so a board's image rate is bound by the image
+    /// upload, not the program stream.
+    Resident,
+}
+
+impl ProgramMemory {
+    /// Address bits of the parameter memory.
+    pub fn param_bits(self) -> usize {
+        match self {
+            ProgramMemory::Buffer => BUFFER_PARAM_BITS,
+            ProgramMemory::Resident => RESIDENT_PARAM_BITS,
+        }
+    }
+}
+
+/// The identity of an accelerator build with `lanes` lanes and the given program memory.
+pub fn build_identity(lanes: u8, program: ProgramMemory) -> Identity {
+    identity(lanes, program.param_bits())
+}
+
+/// The accelerator top at one of the lane counts and program memories it is built with, chosen
+/// at run time: the virtual board steps it, the bitstream flow and the Verilator board take its
+/// Verilog.
 pub enum AnyAccelerator {
     L4(Box<Accelerator<4, BUFFER_PARAM_BITS>>),
     L8(Box<Accelerator<8, BUFFER_PARAM_BITS>>),
+    L4Resident(Box<Accelerator<4, RESIDENT_PARAM_BITS>>),
+    L8Resident(Box<Accelerator<8, RESIDENT_PARAM_BITS>>),
 }
 
 impl AnyAccelerator {
     /// The connected top with `lanes` lanes (4 or 8: the window memory serves 8 bytes per
-    /// cycle), as [`Accelerator::top`] builds it.
+    /// cycle) and `program` memory, as [`Accelerator::top`] builds it; `identity` must state
+    /// both.
     pub fn new(
         lanes: u8,
+        program: ProgramMemory,
         clocks_per_bit: u16,
         rx_timeout_bytes: u32,
         identity: Identity,
     ) -> anyhow::Result<Self> {
         let (cpb, rx, id) = (clocks_per_bit, rx_timeout_bytes, identity);
-        Ok(match lanes {
-            4 => AnyAccelerator::L4(Box::new(Accelerator::top(cpb, rx, id))),
-            8 => AnyAccelerator::L8(Box::new(Accelerator::top(cpb, rx, id))),
+        use ProgramMemory::{Buffer, Resident};
+        Ok(match (lanes, program) {
+            (4, Buffer) => AnyAccelerator::L4(Box::new(Accelerator::top(cpb, rx, id))),
+            (8, Buffer) => AnyAccelerator::L8(Box::new(Accelerator::top(cpb, rx, id))),
+            (4, Resident) => AnyAccelerator::L4Resident(Box::new(Accelerator::top(cpb, rx, id))),
+            (8, Resident) => AnyAccelerator::L8Resident(Box::new(Accelerator::top(cpb, rx, id))),
             _ => anyhow::bail!(
                 "the accelerator is built with 4 or 8 lanes, not {lanes}: choose one with --lanes \
                  (its activation memory, the UP5K's four SPRAMs, serves 8 bytes per cycle)"
@@ -320,6 +355,8 @@ impl AnyAccelerator {
         match self {
             AnyAccelerator::L4(t) => t.set_family(family),
             AnyAccelerator::L8(t) => t.set_family(family),
+            AnyAccelerator::L4Resident(t) => t.set_family(family),
+            AnyAccelerator::L8Resident(t) => t.set_family(family),
         }
     }
 
@@ -327,6 +364,8 @@ impl AnyAccelerator {
         match self {
             AnyAccelerator::L4(t) => generate_verilog(&**t),
             AnyAccelerator::L8(t) => generate_verilog(&**t),
+            AnyAccelerator::L4Resident(t) => generate_verilog(&**t),
+            AnyAccelerator::L8Resident(t) => generate_verilog(&**t),
         }
     }
 }

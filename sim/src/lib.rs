@@ -82,6 +82,31 @@ impl FaultLine {
 /// What the virtual board is: the accelerator build's identity.
 pub use lutna_hw::top::board_identity as identity;
 
+/// Which board's accelerator build the virtual board simulates, at how many lanes. A lane count
+/// alone means the iCEBreaker's build; `ulx3s-85f` is the ECP5 build, whose Verilog (behavioural
+/// memories) and resident program memory the virtual ULX3S runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Target {
+    pub board: lutna_hw::flow::BoardKind,
+    pub lanes: u8,
+}
+
+impl From<u8> for Target {
+    fn from(lanes: u8) -> Target {
+        Target {
+            board: lutna_hw::flow::BoardKind::IceBreaker,
+            lanes,
+        }
+    }
+}
+
+impl Target {
+    /// The IDENTIFY answer of the simulated build.
+    pub fn identity(&self) -> lutna_core::protocol::Identity {
+        self.board.identity(self.lanes)
+    }
+}
+
 /// The accelerator RTL for one of the lane counts the virtual board is built with.
 use lutna_hw::top::AnyAccelerator as Top;
 
@@ -93,6 +118,8 @@ macro_rules! with_top {
         match $top {
             $crate::Top::L4($t) => $body,
             $crate::Top::L8($t) => $body,
+            $crate::Top::L4Resident($t) => $body,
+            $crate::Top::L8Resident($t) => $body,
         }
     };
 }
@@ -101,13 +128,16 @@ macro_rules! with_top {
 pub mod verilated;
 
 /// The accelerator top the virtual board simulates (both simulators build from this).
-fn accelerator_top(lanes: u8) -> Result<Top> {
-    Top::new(
-        lanes,
+fn accelerator_top(target: Target) -> Result<Top> {
+    let mut top = Top::new(
+        target.lanes,
+        target.board.program_memory(),
         CLOCKS_PER_BIT as u16,
         RX_TIMEOUT_BYTES,
-        identity(lanes),
-    )
+        target.identity(),
+    )?;
+    top.set_family(target.board.family());
+    Ok(top)
 }
 
 /// Which simulator steps the board's RTL.
@@ -164,7 +194,7 @@ enum Backend {
 /// The RTL of the board top with a software UART on its pins.
 pub struct Board {
     backend: Backend,
-    lanes: u8,
+    target: Target,
     sim: Simulator,
     line_in: FaultLine,
     line_out: FaultLine,
@@ -175,22 +205,23 @@ pub struct Board {
 
 impl Board {
     /// A board with `lanes` lanes (one of [`VIRTUAL_LANES`]) on RustHDL.
-    pub fn new(lanes: u8, faults: Option<Faults>) -> Result<Board> {
-        Board::with(lanes, faults, Simulator::RustHdl, None)
+    pub fn new(target: impl Into<Target>, faults: Option<Faults>) -> Result<Board> {
+        Board::with(target, faults, Simulator::RustHdl, None)
     }
 
     /// A board on the chosen simulator; `vcd` (Verilator only) records every signal.
     pub fn with(
-        lanes: u8,
+        target: impl Into<Target>,
         faults: Option<Faults>,
         sim: Simulator,
         vcd: Option<&std::path::Path>,
     ) -> Result<Board> {
+        let target = target.into();
         let cpb = CLOCKS_PER_BIT as u16;
         let mut verilated_exe = None;
         let backend = match sim {
             Simulator::Verilator => {
-                let exe = verilated::build(lanes, vcd.is_some())?;
+                let exe = verilated::build(target, vcd.is_some())?;
                 let started = verilated::Verilated::start(&exe, cpb, vcd)?;
                 verilated_exe = Some(exe);
                 Backend::Verilator(started)
@@ -200,7 +231,7 @@ impl Board {
                     anyhow::bail!("--vcd needs the Verilator simulator (--sim verilator)");
                 }
                 Backend::RustHdl {
-                    top: accelerator_top(lanes)?,
+                    top: accelerator_top(target)?,
                     to_board: SoftUartTx::new(CLOCKS_PER_BIT),
                     from_board: SoftUartRx::new(CLOCKS_PER_BIT),
                 }
@@ -208,7 +239,7 @@ impl Board {
         };
         Ok(Board {
             backend,
-            lanes,
+            target,
             sim,
             line_in: FaultLine::new(faults, 0x1111),
             line_out: FaultLine::new(faults, 0x2222),
@@ -228,7 +259,7 @@ impl Board {
                 CLOCKS_PER_BIT as u16,
                 None,
             )?),
-            None => Board::with(self.lanes, None, self.sim, None)?.backend,
+            None => Board::with(self.target, None, self.sim, None)?.backend,
         };
         Ok(())
     }
@@ -324,29 +355,29 @@ const HOLD: u64 = 200_000;
 
 impl VirtualBoard {
     /// A board on the best simulator installed (see [`Simulator::best_available`]).
-    pub fn spawn(lanes: u8, faults: Option<Faults>) -> Result<VirtualBoard> {
-        VirtualBoard::spawn_with(lanes, faults, Simulator::best_available(), None)
+    pub fn spawn(target: impl Into<Target>, faults: Option<Faults>) -> Result<VirtualBoard> {
+        VirtualBoard::spawn_with(target, faults, Simulator::best_available(), None)
     }
 
     pub fn spawn_with(
-        lanes: u8,
+        target: impl Into<Target>,
         faults: Option<Faults>,
         sim: Simulator,
         vcd: Option<&std::path::Path>,
     ) -> Result<VirtualBoard> {
-        VirtualBoard::spawn_power_cycling(lanes, faults, sim, vcd, None)
+        VirtualBoard::spawn_power_cycling(target, faults, sim, vcd, None)
     }
 
     /// As [`VirtualBoard::spawn_with`]; the board power-cycles itself once when its simulated
     /// clock reaches `power_cycle_at` (to test what a host does when a board loses everything).
     pub fn spawn_power_cycling(
-        lanes: u8,
+        target: impl Into<Target>,
         faults: Option<Faults>,
         sim: Simulator,
         vcd: Option<&std::path::Path>,
         mut power_cycle_at: Option<u64>,
     ) -> Result<VirtualBoard> {
-        let mut board = Board::with(lanes, faults, sim, vcd)?;
+        let mut board = Board::with(target, faults, sim, vcd)?;
         let (mut master, slave) = serialport::TTYPort::pair()
             .context("cannot create a pseudo-terminal for the virtual board")?;
         let path = slave

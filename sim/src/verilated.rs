@@ -11,10 +11,11 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
 const HARNESS: &str = include_str!("../verilator/harness.cpp");
 
-/// The Verilog of the accelerator top with `lanes` lanes, built as the RustHDL board is, with
-/// yosys' simulation model of the iCE40 SPRAM its activation memory instantiates.
-pub fn accelerator_verilog(lanes: u8) -> Result<String> {
-    let mut verilog = crate::accelerator_top(lanes)?.verilog();
+/// The Verilog of the accelerator top `target` builds, as the RustHDL board is, with yosys'
+/// simulation model of the iCE40 SPRAM where its activation memory instantiates it (the ECP5
+/// build's memories are behavioural).
+pub fn accelerator_verilog(target: crate::Target) -> Result<String> {
+    let mut verilog = crate::accelerator_top(target)?.verilog();
     if verilog.contains("SB_SPRAM256KA") {
         let model = lutna_hw::memory::spram::ice40_primitive_sim("SB_SPRAM256KA").context(
             "the virtual board needs yosys' model of the iCE40 SPRAM (ice40/cells_sim.v), and \
@@ -49,7 +50,8 @@ fn cache_root() -> PathBuf {
 }
 
 /// Compiles (or finds in the cache) the Verilated board; returns the executable's path.
-pub fn build(lanes: u8, trace: bool) -> Result<PathBuf> {
+pub fn build(target: crate::Target, trace: bool) -> Result<PathBuf> {
+    let lanes = target.lanes;
     let clocks_per_bit = crate::CLOCKS_PER_BIT;
     if !verilator_installed() {
         bail!(
@@ -57,7 +59,7 @@ pub fn build(lanes: u8, trace: bool) -> Result<PathBuf> {
              --sim rusthdl (about 100x slower)"
         );
     }
-    let verilog = accelerator_verilog(lanes)?;
+    let verilog = accelerator_verilog(target)?;
     let mut h = std::collections::hash_map::DefaultHasher::new();
     (&verilog, HARNESS, trace, env!("CARGO_PKG_VERSION")).hash(&mut h);
     let dir = cache_root()

@@ -2,7 +2,8 @@
 
 use anyhow::{bail, Result};
 use clap::Args;
-use lutna_sim::{Faults, Simulator, VirtualBoard};
+use lutna_hw::flow::BoardKind;
+use lutna_sim::{Faults, Simulator, Target, VirtualBoard};
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -15,6 +16,10 @@ pub struct BoardArgs {
     /// Lanes of the simulated accelerator: 4 or 8
     #[arg(long, default_value_t = 8, value_parser = super::lanes)]
     pub lanes: u8,
+    /// Whose accelerator build to simulate: icebreaker (the program streamed through a 1 K-word
+    /// buffer) or ulx3s-85f (the ECP5 build's Verilog, the program resident in 32 K words)
+    #[arg(long, default_value = "icebreaker")]
+    pub board: BoardKind,
     /// Probability per byte of a fault on the virtual line (flip, drop, duplicate, garbage)
     #[arg(long, default_value_t = 0.0)]
     pub fault_rate: f64,
@@ -46,9 +51,15 @@ pub fn run(a: BoardArgs) -> Result<()> {
         rate: a.fault_rate,
         seed: a.seed,
     });
+    if a.board == BoardKind::Hx8k {
+        bail!("the HX8K breakout carries no accelerator (no SPRAM, 16 KiB of block RAM): simulate --board icebreaker or ulx3s-85f");
+    }
     let sim = a.sim.unwrap_or_else(Simulator::best_available);
     let vb = VirtualBoard::spawn_power_cycling(
-        a.lanes,
+        Target {
+            board: a.board,
+            lanes: a.lanes,
+        },
         faults,
         sim,
         a.vcd.as_deref(),
@@ -58,8 +69,10 @@ pub fn run(a: BoardArgs) -> Result<()> {
     println!("{}", vb.path);
     std::io::stdout().flush()?;
     eprintln!(
-        "virtual board: {} lanes on {}, UART at {} clocks per bit, fault rate {}; serving until stopped (Ctrl-C)",
+        "virtual board: the {} build, {} lanes, program memory {:?}, on {}, UART at {} clocks per bit, fault rate {}; serving until stopped (Ctrl-C)",
+        a.board.name(),
         a.lanes,
+        a.board.program_memory(),
         vb.simulator,
         lutna_sim::CLOCKS_PER_BIT,
         a.fault_rate

@@ -42,10 +42,10 @@ pub struct BuildArgs {
 /// What the shipped model costs per image on the built design: its name, the cycle model's
 /// cycles, the segments it streams in, and the bytes the link carries per image (the segments
 /// when streamed, and the image).
-fn shipped_cycles(lanes: u8) -> Result<(String, u64, usize, usize)> {
+fn shipped_cycles(board: BoardKind, lanes: u8) -> Result<(String, u64, usize, usize)> {
     let path = super::shipped(super::DEMO_MODEL)?;
     let model = lutna_core::Model::load(&path)?;
-    let cfg = AccelConfig::for_board(&lutna_hw::top::board_identity(lanes))?;
+    let cfg = AccelConfig::for_board(&board.identity(lanes))?;
     let plan = lutna_core::Plan::uniform(lutna_core::Scheme::LUTNA);
     let program = compile(&cfg, &model, &plan)?;
     let segments = program.segments()?;
@@ -96,7 +96,7 @@ pub fn run(a: BuildArgs) -> Result<()> {
     let mut value = serde_json::to_value(&report)?;
     let mut extra = String::new();
     if report.design == DesignKind::Accelerator {
-        match shipped_cycles(report.lanes) {
+        match shipped_cycles(report.board, report.lanes) {
             Err(e) => {
                 extra = format!(
                     "Cycle model: no figure for the shipped model on {} lanes ({e:#}).\n",

@@ -4,7 +4,6 @@
 //! LEDs. The design's UART divider comes from the clock the PLL really makes.
 
 use super::{BoardKind, BuildOptions, DesignKind, Pll};
-use crate::memory::Family;
 use anyhow::{anyhow, bail, Result};
 use lutna_core::protocol::Identity;
 use rust_hdl::prelude::*;
@@ -30,11 +29,9 @@ pub fn clocks_per_bit(clock_mhz: f64, baud: u32) -> Result<u16> {
     Ok(cpb as u16)
 }
 
-/// The IDENTIFY answer of a build: the design's, with the clock the PLL makes and the board's
-/// memories.
+/// The IDENTIFY answer of a build: the board's, with the clock the PLL makes (no lanes for the
+/// probe design).
 fn build_identity(opts: &BuildOptions, pll: &Pll) -> Identity {
-    let board = crate::top::board_identity(opts.lanes);
-    let cap = opts.board.capacity();
     Identity {
         lanes: if opts.design == DesignKind::Probe {
             0
@@ -42,15 +39,7 @@ fn build_identity(opts: &BuildOptions, pll: &Pll) -> Identity {
             opts.lanes
         },
         clock_hz: (pll.out_mhz() * 1e6).round() as u32,
-        ..match opts.board.family() {
-            Family::Ice40 => board,
-            // No SPRAM; the block RAM is the device's EBRs (2 KiB of data each at 16 bits).
-            Family::Ecp5 => Identity {
-                spram_bytes: 0,
-                bram_bytes: (cap.bram * 2048) as u32,
-                ..board
-            },
-        }
+        ..opts.board.identity(opts.lanes)
     }
 }
 
@@ -77,6 +66,7 @@ pub fn board_verilog(opts: &BuildOptions, pll: &Pll) -> Result<String> {
             }
             let mut acc = crate::top::AnyAccelerator::new(
                 opts.lanes,
+                opts.board.program_memory(),
                 cpb,
                 crate::link::BOARD_RX_TIMEOUT_BYTES,
                 identity,
@@ -172,6 +162,7 @@ fn rename_top(verilog: &str) -> Result<String> {
 mod tests {
     use super::*;
     use crate::flow::{Ecp5Pll, PllSettings};
+    use crate::memory::Family;
     use std::path::PathBuf;
 
     #[test]

@@ -23,6 +23,7 @@ pub use report::{BuildReport, Resources, RouteResult, SynthCells};
 pub use tools::run_tool;
 
 use crate::memory::Family;
+use crate::top::ProgramMemory;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -178,6 +179,33 @@ impl BoardKind {
         })
     }
 
+    /// Where the accelerator keeps the program: the 85F's block RAMs hold it resident; the
+    /// others stream it through the 1 K-word buffer (on the 45F the resident memory's 32 block
+    /// RAMs would make 124 of 108).
+    pub fn program_memory(self) -> ProgramMemory {
+        match self {
+            BoardKind::Ulx3s85f => ProgramMemory::Resident,
+            _ => ProgramMemory::Buffer,
+        }
+    }
+
+    /// The IDENTIFY answer of this board's accelerator with `lanes` lanes at the default clock
+    /// (the build states the clock its PLL makes): its program memory, and its memories (the
+    /// ECP5 has no SPRAM; its block RAM is 2 KiB of data per EBR).
+    pub fn identity(self, lanes: u8) -> lutna_core::protocol::Identity {
+        let id = crate::top::build_identity(lanes, self.program_memory());
+        let clock_hz = (self.default_mhz() * 1e6) as u32;
+        match self.family() {
+            Family::Ice40 => id,
+            Family::Ecp5 => lutna_core::protocol::Identity {
+                spram_bytes: 0,
+                bram_bytes: (self.capacity().bram * 2048) as u32,
+                clock_hz,
+                ..id
+            },
+        }
+    }
+
     /// LEDs are active low on the iCEBreaker, active high on the HX8K breakout and the ULX3S.
     fn leds_active_low(self) -> bool {
         self == BoardKind::IceBreaker
@@ -251,9 +279,14 @@ pub fn estimate(board: BoardKind, design: DesignKind, lanes: u8) -> Resources {
         (Family::Ecp5, DesignKind::Accelerator) => Resources {
             logic_cells: ECP5_LUT4_FIXED + ECP5_LUT4_PER_4_LANES * p / 4,
             // The four SPRAMs' 256 Kbit each become 16 DP16KD each (1 K x 16 per block, the
-            // doubled activation layout of the UP5K); the iCE40 build's block RAMs map one to
-            // one except the 512-word ones (18 Kbit holds 1 K words of 16 bits).
-            bram: 69 + 3 * p,
+            // doubled activation layout of the UP5K), the rest 5 + 3 per lane with the 1 K-word
+            // program buffer in one; a resident program takes 32 (32 K words).
+            bram: 69
+                + 3 * p
+                + match board.program_memory() {
+                    ProgramMemory::Buffer => 0,
+                    ProgramMemory::Resident => 31,
+                },
             spram: 0,
             dsp: 3,
             io: 5,
