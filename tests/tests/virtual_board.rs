@@ -1,9 +1,9 @@
 //! The virtual board through a real pseudo-terminal and the host's serial client: the same code
 //! path a physical iCEBreaker would take.
 
-use lutna_core::protocol::Command;
+use lutna_core::protocol::{load_payloads, read_payload, Command, Decoder, Event, Frame, Region};
 use lutna_link::Link;
-use lutna_sim::{identity, Faults, Simulator, VirtualBoard};
+use lutna_sim::{identity, Board, Faults, Simulator, VirtualBoard};
 use std::time::{Duration, Instant};
 
 #[test]
@@ -79,4 +79,108 @@ fn a_missing_port_and_a_silent_port_fail_clearly_and_quickly() {
     let err = link.identify().unwrap_err().to_string();
     assert!(err.contains("no valid reply"), "{err}");
     assert!(t0.elapsed() < Duration::from_secs(3));
+}
+
+/// Sends `frame` to `board` and steps it until one frame comes back (None after `clocks`).
+fn exchange(board: &mut Board, frame: &Frame, clocks: usize) -> Option<Frame> {
+    let mut decoder = Decoder::new();
+    board.receive(&frame.encode().unwrap());
+    for _ in 0..clocks / 100 {
+        for e in decoder.push(&board.step(100).unwrap()) {
+            match e {
+                Event::Frame(f) => return Some(f),
+                other => panic!("the board sent a damaged frame: {other:?}"),
+            }
+        }
+    }
+    None
+}
+
+/// A complete request that reaches the board while it is still sending a long reply is dropped
+/// (the host's retry gets its answer), and the reply goes out whole and unaltered, on both
+/// simulators: the handler used to start on the new request and the rest of the reply's
+/// payload came from the new reply's source, under a CRC that matched what was sent
+/// (docs/protocol.md, "Requests during a reply").
+#[test]
+fn a_request_sent_during_a_long_reply_leaves_the_reply_intact() {
+    let sims = if lutna_sim::verilated::verilator_installed() {
+        vec![Simulator::RustHdl, Simulator::Verilator]
+    } else {
+        eprintln!(
+            "NOTE: verilator not installed: the mid-reply request is checked on RustHDL only"
+        );
+        vec![Simulator::RustHdl]
+    };
+    let byte_clocks = 10 * lutna_sim::CLOCKS_PER_BIT;
+    for sim in sims {
+        let mut board = Board::with(8, None, sim, None).unwrap();
+        let data: Vec<u8> = (0..256u32).map(|i| (i * 97 + 13) as u8).collect();
+        let mut seq = 0u8;
+        for p in load_payloads(Region::Activations, 0, &data) {
+            seq += 1;
+            let f = exchange(
+                &mut board,
+                &Frame::new(Command::Load as u8, seq, p),
+                400 * byte_clocks,
+            );
+            assert_eq!(f.unwrap().cmd, Command::Load as u8 | 0x80);
+        }
+        for (k, cmd) in [Command::Identify, Command::Status, Command::Read]
+            .into_iter()
+            .enumerate()
+        {
+            seq = seq.wrapping_add(1);
+            let read = Frame::new(
+                Command::Read as u8,
+                seq,
+                read_payload(Region::Activations, 0, 256),
+            );
+            board.receive(&read.encode().unwrap());
+            // Wait for the reply's first bytes, then send a whole request while the rest goes
+            // out.
+            let mut received = vec![];
+            while received.len() < 12 + 20 * k {
+                received.extend(board.step(byte_clocks).unwrap());
+            }
+            let intruder_payload = match cmd {
+                Command::Read => read_payload(Region::Activations, 100, 16),
+                _ => vec![],
+            };
+            let intruder = Frame::new(cmd as u8, seq.wrapping_add(1), intruder_payload.clone());
+            board.receive(&intruder.encode().unwrap());
+            // The reply's remaining bytes, then long enough for a reply to the intruder.
+            received.extend(board.step((256 + 60) * byte_clocks).unwrap());
+            let mut decoder = Decoder::new();
+            let frames: Vec<Frame> = decoder
+                .push(&received)
+                .into_iter()
+                .map(|e| match e {
+                    Event::Frame(f) => f,
+                    other => panic!("{sim}: the board sent a damaged frame: {other:?}"),
+                })
+                .collect();
+            assert_eq!(
+                frames.len(),
+                1,
+                "{sim}: {cmd:?} during the reply: {frames:?}"
+            );
+            assert_eq!(
+                (frames[0].cmd, frames[0].seq),
+                (Command::Read as u8 | 0x80, seq)
+            );
+            assert!(
+                frames[0].payload == data,
+                "{sim}: {cmd:?} sent during the reply altered it"
+            );
+            // The dropped request, sent again, is answered.
+            seq = seq.wrapping_add(1);
+            let f = exchange(
+                &mut board,
+                &Frame::new(cmd as u8, seq, intruder_payload),
+                100 * byte_clocks,
+            )
+            .unwrap_or_else(|| panic!("{sim}: no reply to the retried {cmd:?}"));
+            assert_eq!(f.cmd, cmd as u8 | 0x80, "{sim}: {f:?}");
+        }
+    }
 }
