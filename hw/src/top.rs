@@ -3,13 +3,14 @@
 //! board tops wrap and what the virtual board steps.
 //!
 //! The command handler serves protocol version 2 (`lutna_core::protocol`, docs/protocol.md):
-//! IDENTIFY, STATUS (at any time), LOAD and LOAD_IMAGE (copied from the frame buffer into
-//! parameter or activation memory), RUN (starts the engine; a repeated RUN with the same sequence
-//! number is answered without running again), READ_LOGITS, READ_COUNTERS, READ (parameter or
-//! activation bytes, for per-layer dumps) and RESET (stops a run). Damaged frames get a NAK with
-//! the receiver's reason; while a run is in progress everything but STATUS and RESET gets NAK
-//! "busy"; a request whose payload does not fit its command or whose addresses leave the region
-//! gets NAK "bad payload". Every request gets exactly one reply.
+//! IDENTIFY, STATUS and RESET (at any time), LOAD and LOAD_IMAGE (copied from the frame buffer
+//! into parameter or activation memory), RUN (starts the engine; a repeated RUN with the same
+//! sequence number is answered without running again), READ_LOGITS, READ_COUNTERS, READ
+//! (parameter or activation bytes, for per-layer dumps). Damaged frames get a NAK with the
+//! receiver's reason; while a run is in progress everything else gets NAK "busy"; a request
+//! whose payload does not fit its command or whose addresses leave the region gets NAK "bad
+//! payload". Every request that arrives while no reply is going out gets exactly one reply; one
+//! that completes during a reply is dropped (docs/protocol.md, "Requests during a reply").
 
 use crate::engine::{LayerEngine, ACTIVATION_BYTES, BUFFER_PARAM_BITS, RESIDENT_PARAM_BITS};
 use crate::link::{FrameRx, FrameTx};
