@@ -13,8 +13,14 @@ fn lutna(args: &[&str]) -> Output {
         .expect("the lutna binary runs")
 }
 
+/// The build folder of test `name` (this test process's own).
+fn dir_of(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("lutna-build-{}-{name}", std::process::id()))
+}
+
+/// The build folder of test `name`, emptied.
 fn out_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("lutna-build-{}-{name}", std::process::id()));
+    let dir = dir_of(name);
     let _ = std::fs::remove_dir_all(&dir);
     dir
 }
@@ -32,6 +38,34 @@ fn toolchain() -> bool {
         eprintln!("NOTE: yosys / nextpnr-ice40 / icepack missing: build tests NOT run (./tools/test.sh installs them as root)");
     }
     ok
+}
+
+/// True when the build folder of `name` (as [`refused`] used it) holds `file`.
+fn out_dir_has(name: &str, file: &str) -> bool {
+    dir_of(name).join(file).exists()
+}
+
+/// `lutna build ARGS --out DIR` into a folder that holds a stale bitstream from an earlier
+/// build: it must fail, name every needle in its error, and leave no bitstream (nor the stale
+/// one) behind. Returns the report.json it wrote.
+fn refused(name: &str, args: &[&str], needles: &[&str]) -> serde_json::Value {
+    let dir = out_dir(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    for stale in ["top.bin", "top.bit"] {
+        std::fs::write(dir.join(stale), b"stale").unwrap();
+    }
+    let out = lutna(&[&["build"], args, &["--out", dir.to_str().unwrap()]].concat());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{args:?} should fail");
+    for needle in needles {
+        assert!(err.contains(needle), "{args:?}: no '{needle}' in:\n{err}");
+    }
+    for placed in ["top.bin", "top.asc", "top.bit", "top.config"] {
+        assert!(!dir.join(placed).exists(), "{args:?} left {placed}");
+    }
+    let r = report(&dir);
+    assert!(r["bitstream"].is_null());
+    r
 }
 
 fn report(dir: &Path) -> serde_json::Value {
@@ -190,28 +224,17 @@ fn a_ulx3s_too_small_for_the_accelerator_is_refused_after_synthesis() {
     if !ecp5_toolchain() {
         return;
     }
-    let dir = out_dir("ulx3s-25f");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("top.bit"), b"stale").unwrap();
-    let out = lutna(&[
-        "build",
-        "--board",
+    let r = refused(
         "ulx3s-25f",
-        "--lanes",
-        "4",
-        "--out",
-        dir.to_str().unwrap(),
-    ]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
-    assert!(
-        err.contains("does not fit the ulx3s-25f") && err.contains("ulx3s-45f"),
-        "{err}"
+        &["--board", "ulx3s-25f", "--lanes", "4"],
+        &["does not fit the ulx3s-25f", "ulx3s-45f"],
     );
-    assert!(!dir.join("top.bit").exists() && !dir.join("nextpnr.log").exists());
-    let r = report(&dir);
     assert_eq!(r["fits"], false);
     assert!(r["bram"].as_u64().unwrap() > 56);
+    assert!(
+        !out_dir_has("ulx3s-25f", "nextpnr.log"),
+        "placed after a refusal"
+    );
 }
 
 #[test]
@@ -219,31 +242,19 @@ fn a_clock_the_design_cannot_meet_fails_without_a_bitstream() {
     if !toolchain() {
         return;
     }
-    let dir = out_dir("fast");
-    // An earlier good build in the same folder must not survive as if it were this one.
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("top.bin"), b"stale").unwrap();
-    let out = lutna(&[
-        "build",
-        "--board",
-        "icebreaker",
-        "--design",
-        "probe",
-        "--freq",
-        "240",
-        "--out",
-        dir.to_str().unwrap(),
-    ]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
-    assert!(
-        err.contains("below the 240.00 MHz clock") && err.contains("lower --freq"),
-        "{err}"
+    let r = refused(
+        "fast",
+        &[
+            "--board",
+            "icebreaker",
+            "--design",
+            "probe",
+            "--freq",
+            "240",
+        ],
+        &["below the 240.00 MHz clock", "lower --freq"],
     );
-    assert!(!dir.join("top.bin").exists() && !dir.join("top.asc").exists());
-    let r = report(&dir);
     assert_eq!(r["meets_timing"], false);
-    assert!(r["bitstream"].is_null());
     assert!(r["fmax_mhz"].as_f64().unwrap() < 240.0);
 }
 
@@ -253,27 +264,16 @@ fn an_accelerator_that_does_not_fit_is_refused_by_name() {
         return;
     }
     // 8 lanes: over the UP5K in block RAM (46 of 30) as well as in logic.
-    let dir = out_dir("acc8");
-    let out = lutna(&[
-        "build",
-        "--board",
-        "icebreaker",
-        "--lanes",
-        "8",
-        "--out",
-        dir.to_str().unwrap(),
-    ]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
-    assert!(err.contains("does not fit the icebreaker"), "{err}");
-    assert!(
-        err.contains("block RAMs") && err.contains("docs/fpga-fit.md"),
-        "{err}"
+    let r = refused(
+        "acc8",
+        &["--board", "icebreaker", "--lanes", "8"],
+        &[
+            "does not fit the icebreaker",
+            "block RAMs",
+            "docs/fpga-fit.md",
+        ],
     );
-    assert!(!dir.join("top.bin").exists());
-    let r = report(&dir);
     assert_eq!(r["fits"], false);
-    assert!(r["bitstream"].is_null());
     assert!(r["bram"].as_u64().unwrap() > r["bram_max"].as_u64().unwrap());
 }
 
@@ -284,26 +284,13 @@ fn a_design_over_the_logic_cells_is_refused_with_the_packed_count() {
     }
     // 4 lanes: the memories fit (30 of 30 block RAMs), the logic does not: nextpnr's packing
     // decides, and its count is reported.
-    let dir = out_dir("acc4");
-    let out = lutna(&[
-        "build",
-        "--board",
-        "icebreaker",
-        "--lanes",
-        "4",
-        "--out",
-        dir.to_str().unwrap(),
-    ]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
-    assert!(
-        err.contains("logic cells after packing") && err.contains("docs/fpga-fit.md"),
-        "{err}"
+    let r = refused(
+        "acc4",
+        &["--board", "icebreaker", "--lanes", "4"],
+        &["logic cells after packing", "docs/fpga-fit.md"],
     );
-    assert!(!dir.join("top.bin").exists() && dir.join("pack.log").exists());
-    let r = report(&dir);
+    assert!(out_dir_has("acc4", "pack.log"));
     assert_eq!(r["fits"], false);
-    assert!(r["bitstream"].is_null());
     assert!(r["bram"].as_u64().unwrap() <= r["bram_max"].as_u64().unwrap());
     let packed = r["packed_logic_cells"].as_u64().unwrap();
     assert!(packed > r["logic_cells_max"].as_u64().unwrap(), "{r}");

@@ -428,29 +428,20 @@ fn run_ice40_flow(opts: &BuildOptions, pll: &Pll, report: &mut BuildReport) -> R
     let cells = SynthCells::parse(&log)?;
     report.synth = Some(cells);
     report.lut4 = Some(cells.lut4);
-    // A design that cannot fit is stopped here: placing it would only fail later and slower.
-    let over: Vec<String> = [
-        ("block RAMs (SB_RAM40_4K)", cells.bram, cap.bram),
-        ("SPRAMs", cells.spram, cap.spram),
-        ("DSPs (SB_MAC16)", cells.dsp, cap.dsp),
-    ]
-    .iter()
-    .filter(|(_, n, max)| n > max)
-    .map(|(what, n, max)| format!("{n} {what} of {max}"))
-    .collect();
     report.bram = Some(cells.bram);
     report.spram = Some(cells.spram);
     report.dsp = Some(cells.dsp);
-    if !over.is_empty() {
-        // The memories (counted exactly by yosys) decide before packing; the logic by packing.
-        report.fits = Some(false);
-        bail!(
-            "the design does not fit the {} ({}){}",
-            opts.board.name(),
-            over.join(", "),
-            refusal_advice(opts)
-        );
-    }
+    // A design that cannot fit is stopped here: placing it would only fail later and slower.
+    // The memories (counted exactly by yosys) decide before packing; the logic by packing.
+    refuse_if_over(
+        opts,
+        report,
+        &[
+            ("block RAMs (SB_RAM40_4K)", cells.bram, cap.bram),
+            ("SPRAMs", cells.spram, cap.spram),
+            ("DSPs (SB_MAC16)", cells.dsp, cap.dsp),
+        ],
+    )?;
     let (device, package) = opts.board.device();
     // Packing first (seconds): a LUT4 and a flip-flop share a logic cell only when the LUT
     // drives the flip-flop, so the cells the design needs can be half again its LUT4 count,
@@ -514,6 +505,29 @@ fn run_ice40_flow(opts: &BuildOptions, pll: &Pll, report: &mut BuildReport) -> R
     Ok(())
 }
 
+/// Fails (and marks the report) when any `(what, needed, available)` is over the device.
+fn refuse_if_over(
+    opts: &BuildOptions,
+    report: &mut BuildReport,
+    needs: &[(&str, u64, u64)],
+) -> Result<()> {
+    let over: Vec<String> = needs
+        .iter()
+        .filter(|(_, n, max)| n > max)
+        .map(|(what, n, max)| format!("{n} {what} of {max}"))
+        .collect();
+    if !over.is_empty() {
+        report.fits = Some(false);
+        bail!(
+            "the design does not fit the {} ({}){}",
+            opts.board.name(),
+            over.join(", "),
+            refusal_advice(opts)
+        );
+    }
+    Ok(())
+}
+
 /// Puts the placed design's figures in the report; fails when the clock is not met.
 fn record_route(
     opts: &BuildOptions,
@@ -572,24 +586,15 @@ fn run_ecp5_flow(opts: &BuildOptions, pll: &Pll, report: &mut BuildReport) -> Re
     // Block RAMs and multipliers are counted exactly by yosys; a carry cell (CCU2C) fills two
     // of the LUT4 places nextpnr counts.
     let logic = cells.lut4 + 2 * cells.carry;
-    let over: Vec<String> = [
-        ("block RAMs (DP16KD)", cells.bram, cap.bram),
-        ("multipliers (MULT18X18D)", cells.dsp, cap.dsp),
-        ("LUT4 places (LUT4 + 2 x CCU2C)", logic, cap.logic_cells),
-    ]
-    .iter()
-    .filter(|(_, n, max)| n > max)
-    .map(|(what, n, max)| format!("{n} {what} of {max}"))
-    .collect();
-    if !over.is_empty() {
-        report.fits = Some(false);
-        bail!(
-            "the design does not fit the {} ({}){}",
-            opts.board.name(),
-            over.join(", "),
-            refusal_advice(opts)
-        );
-    }
+    refuse_if_over(
+        opts,
+        report,
+        &[
+            ("block RAMs (DP16KD)", cells.bram, cap.bram),
+            ("multipliers (MULT18X18D)", cells.dsp, cap.dsp),
+            ("LUT4 places (LUT4 + 2 x CCU2C)", logic, cap.logic_cells),
+        ],
+    )?;
     let (device, package) = opts.board.device();
     let freq = format!("{}", pll.out_mhz());
     let pnr = run_tool(
