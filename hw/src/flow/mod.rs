@@ -269,8 +269,9 @@ pub struct BuildOptions {
 pub fn estimate(board: BoardKind, design: DesignKind, lanes: u8) -> Resources {
     let p = lanes as u64;
     match (board.family(), design) {
+        // Measured: 561 LUT4s placed on the 45F.
         (Family::Ecp5, DesignKind::Probe) => Resources {
-            logic_cells: 700,
+            logic_cells: 561,
             bram: 0,
             spram: 0,
             dsp: 0,
