@@ -86,7 +86,7 @@ fn exchange(board: &mut Board, frame: &Frame, clocks: usize) -> Option<Frame> {
     let mut decoder = Decoder::new();
     board.receive(&frame.encode().unwrap());
     for _ in 0..clocks / 100 {
-        for e in decoder.push(&board.step(100).unwrap()) {
+        if let Some(e) = decoder.push(&board.step(100).unwrap()).into_iter().next() {
             match e {
                 Event::Frame(f) => return Some(f),
                 other => panic!("the board sent a damaged frame: {other:?}"),
