@@ -114,14 +114,6 @@ impl BoardKind {
         }
     }
 
-    /// The bitstream's name in the build folder.
-    pub fn bitstream_name(self) -> &'static str {
-        match self.family() {
-            Family::Ice40 => "top.bin",
-            Family::Ecp5 => "top.bit",
-        }
-    }
-
     /// What the device offers (Lattice iCE40 UltraPlus and LP/HX family data sheets; ECP5
     /// family data sheet, DS1044: LUT4s, EBRs and 18 x 18 multipliers per device; I/O is the
     /// package's user I/O as nextpnr reports it).
