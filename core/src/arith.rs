@@ -14,6 +14,10 @@ pub const ACT_BITS: u32 = 8;
 pub const MULT_BITS: u32 = 15;
 /// Largest rounding shift a requantizer may use.
 pub const SHIFT_MAX: u32 = 47;
+/// Largest multiplier of a residual add's input. The accelerator runs an add on its lanes, as a
+/// 1x1 convolution with two taps per output channel whose weights are the two multipliers, so
+/// they are weights: magnitudes of at most [`WEIGHT_MAX`] (docs/arithmetic.md, "Requantization").
+pub const ADD_MULT_MAX: u32 = WEIGHT_MAX as u32;
 
 /// A 9-bit sign + magnitude weight in its hardware form.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -529,6 +533,33 @@ impl Requant {
     }
 }
 
+/// A residual add's multipliers for the real factors `a` and `b` (the inputs' scales over
+/// the output's): the largest shift at which the larger factor still rounds to at most
+/// [`ADD_MULT_MAX`], so the two multipliers keep 8 significant bits between them. Returns
+/// `(mult_a, mult_b, shift)`; a factor too small to register at that shift still gets
+/// multiplier 1, as [`Requant::from_real`] does.
+pub fn add_multipliers(a: f64, b: f64) -> Result<(u32, u32, u32), String> {
+    for r in [a, b] {
+        if !(r.is_finite() && r > 0.0) {
+            return Err(format!("residual add factor {r} is not a positive number"));
+        }
+    }
+    let big = a.max(b);
+    if big.round() > ADD_MULT_MAX as f64 {
+        return Err(format!(
+            "residual add factor {big} is too large (limit {ADD_MULT_MAX}); the scales of \
+             its inputs and output are inconsistent"
+        ));
+    }
+    let mut shift = 0u32;
+    while shift < SHIFT_MAX && (big * (1u64 << (shift + 1)) as f64).round() <= ADD_MULT_MAX as f64 {
+        shift += 1;
+    }
+    let k = (1u64 << shift) as f64;
+    let m = |r: f64| ((r * k).round() as u32).clamp(1, ADD_MULT_MAX);
+    Ok((m(a), m(b), shift))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -718,6 +749,31 @@ mod tests {
         assert_eq!(round_shift_clamp(-5, 1, 0, 255), 0); // ReLU
         assert_eq!(round_shift_clamp(1 << 20, 2, 0, 255), 255); // clamp
         assert_eq!(round_shift_clamp(7, 0, 0, 255), 7);
+    }
+
+    #[test]
+    fn add_multipliers_are_weights_with_eight_significant_bits() {
+        for (a, b) in [
+            (1.0, 1.0),
+            (0.37, 1.9),
+            (3.1, 0.02),
+            (0.001, 0.0007),
+            (200.0, 3.0),
+        ] {
+            let (ma, mb, shift) = add_multipliers(a, b).unwrap();
+            assert!(ma <= ADD_MULT_MAX && mb <= ADD_MULT_MAX && ma >= 1 && mb >= 1);
+            let k = (1u64 << shift) as f64;
+            // The larger multiplier uses the 8 bits: doubling the shift would overflow them.
+            assert!(ma.max(mb) > ADD_MULT_MAX / 2, "{a} {b}: {ma} {mb} {shift}");
+            for (m, r) in [(ma, a), (mb, b)] {
+                if r * k >= 0.5 {
+                    assert!((m as f64 - r * k).abs() <= 0.5, "{r}: {m}/2^{shift}");
+                }
+            }
+        }
+        assert!(add_multipliers(300.0, 1.0).is_err());
+        assert!(add_multipliers(0.0, 1.0).is_err());
+        assert!(add_multipliers(f64::NAN, 1.0).is_err());
     }
 
     #[test]

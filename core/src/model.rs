@@ -5,7 +5,7 @@
 //! scale and what it holds (u8 after ReLU, i8 pre-activation feeding a residual add, or i32 logits).
 //! Weights are stored sparse: pruned zeros take no space.
 
-use crate::arith::{ActKind, Requant, MULT_BITS, SHIFT_MAX, WEIGHT_MAX};
+use crate::arith::{ActKind, Requant, ADD_MULT_MAX, MULT_BITS, SHIFT_MAX, WEIGHT_MAX};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -397,6 +397,14 @@ impl Model {
                     }
                     check_requant(*mult_a, *shift).map_err(at)?;
                     check_requant(*mult_b, *shift).map_err(at)?;
+                    if (*mult_a).max(*mult_b) > ADD_MULT_MAX {
+                        return Err(at(format!(
+                            "add multipliers {mult_a} and {mult_b} are above {ADD_MULT_MAX} (the \
+                             accelerator runs an add as a convolution, so its multipliers are \
+                             8-bit weights); import the model again from its ONNX file with this \
+                             lutna"
+                        )));
+                    }
                 }
                 Op::Concat => {
                     let ch: usize = ins.iter().map(|t| t.shape[0]).sum();
@@ -495,4 +503,38 @@ fn check_requant(mult: u32, shift: u32) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A residual add whose multiplier is wider than a weight (a file written before the add ran
+    /// on the lanes) is refused, and the message says how to get a good file.
+    #[test]
+    fn an_add_with_multipliers_wider_than_a_weight_is_refused() {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/resnet18-w0.25.lutna");
+        let mut model = Model::load(&p).unwrap();
+        let add = model
+            .layers
+            .iter_mut()
+            .find_map(|l| match &mut l.op {
+                Op::Add { mult_a, .. } => Some(mult_a),
+                _ => None,
+            })
+            .expect("resnet18 has residual adds");
+        *add = ADD_MULT_MAX;
+        model.validate().expect("255 is a weight");
+        let add = model
+            .layers
+            .iter_mut()
+            .find_map(|l| match &mut l.op {
+                Op::Add { mult_a, .. } => Some(mult_a),
+                _ => None,
+            })
+            .unwrap();
+        *add = ADD_MULT_MAX + 1;
+        let err = model.validate().unwrap_err().to_string();
+        assert!(err.contains("import the model again"), "{err}");
+    }
 }

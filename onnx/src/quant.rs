@@ -168,13 +168,11 @@ pub fn quantize(g: &FloatGraph, ranges: &[f32], name: &str) -> Result<Model> {
             FloatOp::Add => {
                 let ma = scales[n.inputs[0]] as f64 / s_out as f64;
                 let mb = scales[n.inputs[1]] as f64 / s_out as f64;
-                let shift = Requant::from_real(ma.max(mb))
-                    .map_err(anyhow::Error::msg)?
-                    .shift;
-                let k = (1u64 << shift) as f64;
+                let (mult_a, mult_b, shift) =
+                    lutna_core::arith::add_multipliers(ma, mb).map_err(anyhow::Error::msg)?;
                 Op::Add {
-                    mult_a: ((ma * k).round() as u32).min((1 << lutna_core::arith::MULT_BITS) - 1),
-                    mult_b: ((mb * k).round() as u32).min((1 << lutna_core::arith::MULT_BITS) - 1),
+                    mult_a,
+                    mult_b,
                     shift,
                 }
             }
