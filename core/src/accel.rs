@@ -707,12 +707,13 @@ impl Program {
     }
 }
 
-/// Compiles a model under a plan: tensor placement with reuse of dead maps, concatenation in
-/// place (each input of a concat is written straight into its slice of the output), one
-/// descriptor per engine layer and the conv weights.
-pub fn compile(cfg: &AccelConfig, model: &crate::Model, plan: &crate::Plan) -> Result<Program> {
+/// Where every tensor of `model` lives in the activation banks, and the bank words used at the
+/// high-water mark: tensors in execution order, each root placed at the lowest address free of
+/// the maps still to be read (a map's memory is reused once its last reader has run), the inputs
+/// of a concatenation placed inside its output (so the concatenation costs nothing), the logits
+/// in the logits memory (base 0, one word per class).
+pub fn place(cfg: &AccelConfig, model: &crate::Model) -> Result<(Vec<MapPlace>, usize)> {
     use crate::model::Op;
-    let schemes = plan.resolve(model)?;
     let n = model.tensors.len();
     // Concat inputs live inside the concat's output: root tensor and channel offset.
     let mut alias: Vec<Option<(usize, usize)>> = vec![None; n];
@@ -777,16 +778,45 @@ pub fn compile(cfg: &AccelConfig, model: &crate::Model, plan: &crate::Plan) -> R
     };
     let mut root_places: Vec<Option<MapPlace>> = vec![None; n];
     root_places[0] = Some(place_root(0, 0, &mut live)?);
-    let place_of = |t: usize, root_places: &[Option<MapPlace>]| -> MapPlace {
-        let (r, off) = resolve(t);
-        let rp = root_places[r].expect("placed");
-        MapPlace {
-            base: rp.base + off * rp.channel_words,
-            shape: model.tensors[t].shape,
-            ..rp
-        }
-    };
     places[0] = root_places[0];
+    for i in 0..model.layers.len() {
+        let t = i + 1;
+        let info = &model.tensors[t];
+        if info.kind == TensorKind::Logits {
+            places[t] = Some(MapPlace {
+                base: 0,
+                shape: info.shape,
+                row_words: 1,
+                channel_words: 1,
+            });
+            continue;
+        }
+        let (r, off) = resolve(t);
+        if root_places[r].is_none() {
+            root_places[r] = Some(place_root(r, i, &mut live)?);
+        }
+        let rp = root_places[r].expect("placed");
+        places[t] = Some(MapPlace {
+            base: rp.base + off * rp.channel_words,
+            shape: info.shape,
+            ..rp
+        });
+    }
+    Ok((
+        places
+            .into_iter()
+            .map(|p| p.expect("every tensor placed"))
+            .collect(),
+        high,
+    ))
+}
+
+/// Compiles a model under a plan: tensor placement ([`place`]), one descriptor per engine layer
+/// and the conv weights.
+pub fn compile(cfg: &AccelConfig, model: &crate::Model, plan: &crate::Plan) -> Result<Program> {
+    use crate::model::Op;
+    let schemes = plan.resolve(model)?;
+    let (places, high) = place(cfg, model)?;
     let mut steps = Vec::with_capacity(model.layers.len());
     let mut descriptors: Vec<[u16; DESCRIPTOR_WORDS]> = Vec::new();
     let mut weights: Vec<Vec<u16>> = Vec::new();
@@ -801,22 +831,8 @@ pub fn compile(cfg: &AccelConfig, model: &crate::Model, plan: &crate::Plan) -> R
     for (i, l) in model.layers.iter().enumerate() {
         let t = i + 1;
         let info = &model.tensors[t];
-        if info.kind == TensorKind::Logits {
-            places[t] = Some(MapPlace {
-                base: 0,
-                shape: info.shape,
-                row_words: 1,
-                channel_words: 1,
-            });
-        } else {
-            let r = root(t);
-            if root_places[r].is_none() {
-                root_places[r] = Some(place_root(r, i, &mut live)?);
-            }
-            places[t] = Some(place_of(t, &root_places));
-        }
-        let out = places[t].unwrap();
-        let input = places[l.inputs[0]].expect("inputs come first");
+        let out = places[t];
+        let input = places[l.inputs[0]];
         let step = match &l.op {
             Op::Conv(c) | Op::Linear(c) => {
                 let job = compile_conv(
@@ -850,7 +866,7 @@ pub fn compile(cfg: &AccelConfig, model: &crate::Model, plan: &crate::Plan) -> R
                 mult_b,
                 shift,
             } => {
-                let b = places[l.inputs[1]].expect("inputs come first");
+                let b = places[l.inputs[1]];
                 ensure!(
                     b.shape == input.shape && b.row_words == input.row_words,
                     "layer '{}': add inputs of different shapes",
@@ -894,10 +910,7 @@ pub fn compile(cfg: &AccelConfig, model: &crate::Model, plan: &crate::Plan) -> R
     Ok(Program {
         config: *cfg,
         params,
-        places: places
-            .into_iter()
-            .map(|p| p.expect("every tensor placed"))
-            .collect(),
+        places,
         steps,
         bank_words_used: high,
     })
