@@ -10,7 +10,9 @@
 pub mod accel;
 pub mod arith;
 pub mod cifar;
+pub mod compile;
 pub mod engine;
+pub mod isa;
 pub mod model;
 pub mod plan;
 pub mod protocol;
