@@ -17,7 +17,7 @@
 //! | `END` | 1 | the program ends once everything before it is written |
 //! | `SET r` | 2 | waits until the engine is idle, then register `r` takes word 1 |
 //! | `REPEAT n` | 1 | the next channel runs `n` times, its tables and taps kept |
-//! | `CHANNEL` | 4 | a new output channel: shift, multiplier, bias (low, high half) |
+//! | `CHANNEL` | 3 or 4 | a new output channel: shift, multiplier, bias (one word if it fits 16 bits) |
 //! | `BATCH n` | 1 + 2n | `n` taps of the channel; `final` on its last batch |
 //! | `RECORD s` | 1 | waits until idle, then stores the cycle and issue counters in slot `s` |
 
@@ -64,6 +64,8 @@ pub const SET_REGISTER: Field = Field::new(0, 4);
 pub const REPEAT_COUNT: Field = Field::new(0, 12);
 /// `CHANNEL`: the requantizer's shift (word 1 is the multiplier, words 2 and 3 the bias).
 pub const CHANNEL_SHIFT: Field = Field::new(0, 6);
+/// `CHANNEL`: the bias fits 16 bits and takes one word (sign-extended) instead of two.
+pub const CHANNEL_SHORT_BIAS: Field = Field::new(6, 1);
 /// `BATCH`: taps in the batch, minus 1.
 pub const BATCH_TAPS: Field = Field::new(0, 6);
 /// `BATCH`: the channel's last batch (its sums go to the requantizer).
@@ -290,12 +292,19 @@ impl Instr {
             Instr::End => out.push(Opcode::End.word()),
             Instr::Set(r, v) => out.extend([Opcode::Set.word() | SET_REGISTER.put(*r as u16), *v]),
             Instr::Repeat(n) => out.push(Opcode::Repeat.word() | REPEAT_COUNT.put((*n - 1) as u16)),
-            Instr::Channel { shift, mult, bias } => out.extend([
-                Opcode::Channel.word() | CHANNEL_SHIFT.put(*shift as u16),
-                *mult as u16,
-                *bias as u32 as u16,
-                (*bias as u32 >> 16) as u16,
-            ]),
+            Instr::Channel { shift, mult, bias } => {
+                let short = i16::try_from(*bias).is_ok();
+                out.extend([
+                    Opcode::Channel.word()
+                        | CHANNEL_SHIFT.put(*shift as u16)
+                        | CHANNEL_SHORT_BIAS.put(short as u16),
+                    *mult as u16,
+                    *bias as u32 as u16,
+                ]);
+                if !short {
+                    out.push((*bias as u32 >> 16) as u16);
+                }
+            }
             Instr::Batch { last, taps } => {
                 out.push(
                     Opcode::Batch.word()
@@ -315,7 +324,7 @@ impl Instr {
         match self {
             Instr::End | Instr::Repeat(_) | Instr::Record(_) => 1,
             Instr::Set(..) => 2,
-            Instr::Channel { .. } => 4,
+            Instr::Channel { bias, .. } => 3 + i16::try_from(*bias).is_err() as usize,
             Instr::Batch { taps, .. } => 1 + 2 * taps.len(),
         }
     }
@@ -375,7 +384,11 @@ pub fn decode(words: &[u16]) -> Result<Vec<Instr>> {
                     at + 1,
                     crate::arith::MULT_BITS
                 );
-                let bias = (word(at + 2)? as u32 | (word(at + 3)? as u32) << 16) as i32;
+                let bias = if CHANNEL_SHORT_BIAS.get(w) == 1 {
+                    word(at + 2)? as i16 as i32
+                } else {
+                    (word(at + 2)? as u32 | (word(at + 3)? as u32) << 16) as i32
+                };
                 Instr::Channel { shift, mult, bias }
             }
             Some(Opcode::Batch) => {
@@ -701,9 +714,10 @@ mod tests {
 
     #[test]
     fn fields_of_a_word_do_not_overlap() {
-        let groups: [&[Field]; 4] = [
+        let groups: [&[Field]; 5] = [
             &[OPCODE, SET_REGISTER],
             &[OPCODE, BATCH_TAPS, BATCH_FINAL],
+            &[OPCODE, CHANNEL_SHIFT, CHANNEL_SHORT_BIAS],
             &[TAP_MAGNITUDE, TAP_NEGATIVE, TAP_KY, TAP_KX, TAP_REUSE],
             &[
                 MODE_LANE,
@@ -754,11 +768,19 @@ mod tests {
                 bias: -123_456_789,
             },
             Instr::Batch { last: true, taps },
+            Instr::Channel {
+                shift: 0,
+                mult: 1,
+                bias: -32768,
+            },
             Instr::Record(55),
             Instr::End,
         ];
         let words = encode(&program);
-        assert_eq!(words.len(), program.iter().map(Instr::word_count).sum::<usize>());
+        assert_eq!(
+            words.len(),
+            program.iter().map(Instr::word_count).sum::<usize>()
+        );
         assert_eq!(decode(&words).unwrap(), program);
     }
 
