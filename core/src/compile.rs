@@ -23,7 +23,7 @@ use crate::accel::{lane_mode, place, AccelConfig, MapPlace};
 use crate::arith::{Requant, Scheme};
 use crate::isa::{
     shape, Instr, Machine, OutKind, Register, Tap, MODE_LANE, MODE_MAX, MODE_OUT_KIND,
-    MODE_ROW_STEP, MODE_STRIDE2,
+    MODE_ROW_STEP, MODE_SLOTS, MODE_STRIDE2,
 };
 use crate::model::{Conv, Op, Pool, TensorKind};
 use anyhow::{anyhow, ensure, Context, Result};
@@ -191,6 +191,7 @@ fn mode(
     stride2: bool,
     row_step: usize,
     out: OutKind,
+    slots: usize,
 ) -> Result<u16> {
     ensure!(
         (1..=MODE_ROW_STEP.max() as usize).contains(&row_step),
@@ -201,7 +202,8 @@ fn mode(
         | MODE_MAX.put(max as u16)
         | MODE_STRIDE2.put(stride2 as u16)
         | MODE_ROW_STEP.put(row_step as u16)
-        | MODE_OUT_KIND.put(out as u16))
+        | MODE_OUT_KIND.put(out as u16)
+        | MODE_SLOTS.put((slots - 1) as u16))
 }
 
 fn out_kind(kind: TensorKind) -> OutKind {
@@ -229,7 +231,7 @@ fn lane_stride(stride: usize, out_width: usize) -> Result<usize> {
 /// cut from the end so that only the first batch is short (the last batch's groups end in the
 /// requantizer, which takes one sum per cycle: a long last batch keeps it from stalling the
 /// lanes).
-fn batches(mut taps: Vec<Tap>) -> Vec<Instr> {
+fn batches(mut taps: Vec<Tap>, max_tables: usize) -> Vec<Instr> {
     taps.sort_by_key(|t| std::cmp::Reverse(t.weight.unsigned_abs()));
     let mut out: Vec<Vec<Tap>> = Vec::new();
     let mut current: Vec<Tap> = Vec::new();
@@ -240,7 +242,7 @@ fn batches(mut taps: Vec<Tap>) -> Vec<Instr> {
             .last()
             .is_some_and(|n| n.weight.unsigned_abs() == t.weight.unsigned_abs());
         let needs = if shares { 0 } else { 1 };
-        if current.len() == shape::BATCH_TAPS_MAX || tables + needs > shape::BATCH_TABLES {
+        if current.len() == shape::BATCH_TAPS_MAX || tables + needs > max_tables {
             out.push(std::mem::take(&mut current));
             tables = 0;
         }
@@ -265,6 +267,23 @@ fn batches(mut taps: Vec<Tap>) -> Vec<Instr> {
         })
         .collect()
 }
+
+/// Tables per batch for a walk of `groups` groups with a ring of `slots`. Half the ring lets the
+/// programmer fill the next batch while the lanes read this one; a long walk hides the
+/// programming of a larger batch's extra tables, and larger batches mean fewer partial-sum reads
+/// and a last batch long enough to keep ahead of the requantizer (one sum per cycle). Chosen
+/// with the cycle model on the iCEBreaker model (docs/engine.md, "Batches").
+fn batch_tables(groups: usize, slots: usize) -> usize {
+    if groups >= LONG_WALK {
+        LONG_WALK_TABLES.min(slots)
+    } else {
+        (slots / 2).max(1)
+    }
+}
+
+/// Groups from which a walk counts as long, and the tables per batch it then takes.
+const LONG_WALK: usize = 16;
+const LONG_WALK_TABLES: usize = 6;
 
 fn offset(value: i64) -> u16 {
     value.rem_euclid(1 << 16) as u16
@@ -299,7 +318,20 @@ fn conv_layer(
     );
     // Channels whose taps take several batches keep partial sums per group: a walk longer than
     // the lanes keep is cut into bands of rows, each a pass over every channel.
-    let multi = (0..oc).any(|o| c.weights.row_nonzero(o) > shape::BATCH_TABLES);
+    let single = |limit: usize| {
+        (0..oc).all(|o| {
+            let mut m: Vec<u8> = c
+                .weights
+                .row(o)
+                .map(|(_, w)| w.unsigned_abs() as u8)
+                .collect();
+            let taps = m.len();
+            m.sort();
+            m.dedup();
+            m.len() <= limit && taps <= shape::BATCH_TAPS_MAX
+        })
+    };
+    let multi = !single(batch_tables(oh * groups, shape::TABLE_SLOTS));
     let band = if multi && oh * groups > shape::PARTIAL_GROUPS {
         (shape::PARTIAL_GROUPS / groups).max(1)
     } else {
@@ -314,6 +346,11 @@ fn conv_layer(
     let mut code = Vec::new();
     for r0 in (0..oh).step_by(band) {
         let rows = band.min(oh - r0);
+        // The ring takes what the partial sums leave of the lanes' banks.
+        let partials = if multi { rows * groups } else { 0 };
+        // (A walk without partial sums keeps every slot.)
+        let slots = ((shape::BANK_WORDS - partials) / shape::TABLE_ENTRIES).min(shape::TABLE_SLOTS);
+        let tables = batch_tables(rows * groups, slots);
         let walk = Walk {
             rows,
             groups,
@@ -329,7 +366,14 @@ fn conv_layer(
             y_start: (r0 * c.stride[0]) as i64 - pad_t,
             x_start: -pad_l,
             in_shape: input.shape,
-            mode: mode(lane, false, sx == 2, c.stride[0].max(1), out_kind(kind))?,
+            mode: mode(
+                lane,
+                false,
+                sx == 2,
+                c.stride[0].max(1),
+                out_kind(kind),
+                slots,
+            )?,
         };
         code.extend(walk.sets()?);
         for o in 0..oc {
@@ -374,7 +418,7 @@ fn conv_layer(
                     reuse: false,
                 });
             }
-            code.extend(batches(taps));
+            code.extend(batches(taps, tables));
         }
     }
     Ok(code)
@@ -419,6 +463,7 @@ fn depthwise_layer(
             sx == 2,
             pool.stride[0].max(1),
             out_kind(kind),
+            shape::TABLE_SLOTS,
         )?,
     };
     let mut code = walk.sets()?;
@@ -564,7 +609,7 @@ mod tests {
     #[test]
     fn taps_are_batched_by_tables() {
         let weights: Vec<i16> = vec![5, -5, 7, 9, 9, -9, 11, 13, 200, -3, 3, 1];
-        let code = batches(weights.iter().map(|&w| tap(w)).collect());
+        let code = batches(weights.iter().map(|&w| tap(w)).collect(), 4);
         let mut seen = Vec::new();
         for (i, b) in code.iter().enumerate() {
             let Instr::Batch { last, taps } = b else {
@@ -572,9 +617,9 @@ mod tests {
             };
             assert_eq!(*last, i + 1 == code.len());
             let tables = taps.iter().filter(|t| !t.reuse).count();
-            assert!(tables <= shape::BATCH_TABLES && !taps[0].reuse);
+            assert!(tables <= 4 && !taps[0].reuse);
             if i > 0 {
-                assert_eq!(tables, shape::BATCH_TABLES, "only the first batch is short");
+                assert_eq!(tables, 4, "only the first batch is short");
             }
             for k in 1..taps.len() {
                 let same = Weight9::new(taps[k].weight).magnitude
@@ -591,7 +636,7 @@ mod tests {
         assert_eq!(code.len(), 2);
         let mut more: Vec<Tap> = weights.iter().map(|&w| tap(w)).collect();
         more.push(tap(-100));
-        assert_eq!(batches(more).len(), 3);
+        assert_eq!(batches(more, 4).len(), 3);
     }
 }
 

@@ -94,6 +94,10 @@ pub const MODE_STRIDE2: Field = Field::new(3, 1);
 pub const MODE_ROW_STEP: Field = Field::new(4, 3);
 /// `MODE`: what the requantizer writes ([`OutKind`] code).
 pub const MODE_OUT_KIND: Field = Field::new(8, 2);
+/// `MODE`: table slots of the ring, minus 1. The slots take words `16 s .. 16 s + 16` of each
+/// lane's bank; the partial sums of group `g` take word `255 - g`, so a layer that keeps `G`
+/// partial sums has at most `(256 - G) / 16` slots. Writing `MODE` restarts the ring at slot 0.
+pub const MODE_SLOTS: Field = Field::new(10, 4);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Opcode {
@@ -172,7 +176,7 @@ impl Register {
         match self {
             Register::Rows | Register::Groups | Register::InHeight | Register::InWidth => 8,
             Register::YStart | Register::XStart => 8,
-            Register::Mode => 10,
+            Register::Mode => 14,
             _ => 16,
         }
     }
@@ -222,18 +226,22 @@ impl OutKind {
 
 /// How the engine is built: the sizes the compiler must respect.
 pub mod shape {
-    /// Table slots of a lane bank (both copies): 16 entries each, in words 0..128 of the lane's
-    /// two 256 x 16 block RAMs; words 128..256 hold the partial sums.
-    pub const TABLE_SLOTS: usize = 8;
-    /// Tables one batch may program: half the slots, so the next batch is programmed into the
-    /// other half while the lanes read this one.
-    pub const BATCH_TABLES: usize = TABLE_SLOTS / 2;
+    /// Words of a lane's bank: two 256 x 16 block RAMs, one per nibble, holding the same
+    /// tables (from word 0 up) and the partial sums (the low half in one, the high half in the
+    /// other, from word 255 down).
+    pub const BANK_WORDS: usize = 256;
+    /// Table slots a bank can hold (16 entries each). A layer uses a ring of at most
+    /// `(BANK_WORDS - partial sums) / 16` of them ([`super::MODE_SLOTS`]): each new table goes
+    /// into the slot after the last one written, once the batch that read that slot has
+    /// finished, so the next batch is programmed into whatever the current one leaves free
+    /// while the lanes read it.
+    pub const TABLE_SLOTS: usize = BANK_WORDS / TABLE_ENTRIES;
     /// Taps of one batch: half the tap memory.
     pub const BATCH_TAPS_MAX: usize = 64;
     /// Entries of a table (4-bit chunks).
     pub const TABLE_ENTRIES: usize = 16;
-    /// Partial sums a lane keeps (32 bits: the low half in one copy, the high half in the
-    /// other): the groups of one channel's walk, when it has more than one batch.
+    /// Partial sums a lane keeps at most (leaving 8 table slots): the groups of one channel's
+    /// walk, when it has more than one batch.
     pub const PARTIAL_GROUPS: usize = 128;
     /// Kernel rows and columns a tap can name (3 bits each).
     pub const KERNEL_MAX: usize = 8;
@@ -455,8 +463,9 @@ pub struct Machine {
     out_channel: u16,
     /// Table slots: the mode and magnitude each was programmed with.
     slots: [Option<(LaneMode, u8)>; shape::TABLE_SLOTS],
-    /// Which half of the slots the next batch programs.
-    half: usize,
+    /// The slot the next new table goes into, and the ring's size.
+    ring: usize,
+    ring_slots: usize,
     partial: Vec<Vec<i32>>,
     issues: u64,
 }
@@ -479,8 +488,9 @@ impl Machine {
             in_channel: 0,
             out_channel: 0,
             slots: [None; shape::TABLE_SLOTS],
-            half: 0,
-            partial: vec![vec![0; shape::PARTIAL_GROUPS]; lanes],
+            ring: 0,
+            ring_slots: 1,
+            partial: vec![vec![0; shape::BANK_WORDS]; lanes],
             issues: 0,
         }
     }
@@ -501,6 +511,10 @@ impl Machine {
                 Instr::End => return Ok(()),
                 Instr::Set(r, v) => {
                     self.regs[*r as usize] = *v;
+                    if *r == Register::Mode {
+                        self.ring = 0;
+                        self.ring_slots = MODE_SLOTS.get(*v) as usize + 1;
+                    }
                     if *r == Register::OutBase {
                         self.out_channel = *v;
                         self.in_channel = 0;
@@ -562,7 +576,7 @@ impl Machine {
             .with_context(|| format!("MODE names lane mode {code}, which the lanes do not have"))
     }
 
-    /// The programmer: each new table into the next slot of this batch's half.
+    /// The programmer: each new table into the next slot of the ring.
     fn program_tables(&mut self, last: bool, taps: &[Tap]) -> Result<LoadedBatch> {
         ensure!(
             taps.len() <= shape::BATCH_TAPS_MAX,
@@ -571,26 +585,23 @@ impl Machine {
             shape::BATCH_TAPS_MAX
         );
         let mode = self.mode()?;
-        let base = self.half * shape::BATCH_TABLES;
-        let mut next = 0;
+        let mut tables = 0;
         let mut loaded = Vec::with_capacity(taps.len());
+        let mut slot = None;
         for t in taps {
-            let slot = if t.reuse {
-                ensure!(next > 0, "a batch's first tap reuses a table");
-                base + next - 1
-            } else {
+            if !t.reuse {
                 ensure!(
-                    next < shape::BATCH_TABLES,
-                    "a batch programs more than {} tables",
-                    shape::BATCH_TABLES
+                    tables < self.ring_slots,
+                    "a batch programs more than the ring's {} tables",
+                    self.ring_slots
                 );
-                self.slots[base + next] = Some((mode, t.weight.unsigned_abs() as u8));
-                next += 1;
-                base + next - 1
-            };
-            loaded.push((*t, slot));
+                self.slots[self.ring] = Some((mode, t.weight.unsigned_abs() as u8));
+                slot = Some(self.ring);
+                self.ring = (self.ring + 1) % self.ring_slots;
+                tables += 1;
+            }
+            loaded.push((*t, slot.context("a batch's first tap reuses a table")?));
         }
-        self.half ^= 1;
         Ok(LoadedBatch { last, taps: loaded })
     }
 
@@ -607,10 +618,13 @@ impl Machine {
         let groups = self.reg(Register::Groups) as usize + 1;
         let active = self.lanes / stride;
         ensure!(
-            batch.last && first || rows * groups <= shape::PARTIAL_GROUPS,
-            "a channel of several batches walks {} groups; the lanes keep {} partial sums",
+            batch.last && first
+                || self.ring_slots * shape::TABLE_ENTRIES + rows * groups <= shape::BANK_WORDS,
+            "a channel of several batches walks {} groups beside {} table slots; the lanes' \
+             banks hold {} words",
             rows * groups,
-            shape::PARTIAL_GROUPS
+            self.ring_slots,
+            shape::BANK_WORDS
         );
         let sext = |r: Register| self.reg(r) as u8 as i8 as i32;
         let (y_start, x_start) = (sext(Register::YStart), sext(Register::XStart));
@@ -725,6 +739,7 @@ mod tests {
                 MODE_STRIDE2,
                 MODE_ROW_STEP,
                 MODE_OUT_KIND,
+                MODE_SLOTS,
             ],
         ];
         for fields in groups {

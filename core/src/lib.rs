@@ -11,6 +11,7 @@ pub mod accel;
 pub mod arith;
 pub mod cifar;
 pub mod compile;
+pub mod cycles;
 pub mod engine;
 pub mod isa;
 pub mod model;
