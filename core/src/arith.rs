@@ -375,6 +375,38 @@ impl LaneMode {
     pub const ALL: [LaneMode; 3] = [LaneMode::Exact, LaneMode::Truncate, LaneMode::Centred];
 }
 
+/// How the instruction-stream engine's lanes form every lane mode's product from one table: the
+/// signed weight's multiples `w * j` ([`lane_entry`], j = 0..15) read twice, at the activation's
+/// high nibble (shifted by [`LANE_HIGH_SHIFT`]) and at [`LaneMode::low_read`], and added.
+/// LUT-NA reads the low nibble; truncating A-LUT-NA reads entry 0 (`0`); centred A-LUT-NA reads
+/// entry 8 (`8 w`, half a high-nibble step), since `w * (2 h + 1) * 8 = w * h * 16 + w * 8`. So
+/// the table does not depend on the mode and the lane has no mode multiplexer; the identity is
+/// checked against [`Scheme::product`] for every mode, weight and activation (tests below).
+pub const LANE_HIGH_SHIFT: u32 = 4;
+/// Bits of a lane table entry, two's complement: `|w * 15| <= 3,825 < 2^12`.
+pub const LANE_ENTRY_BITS: u32 = 13;
+
+/// Entry `j` of a lane table: `w * j`.
+pub fn lane_entry(w: i16, j: u32) -> i32 {
+    w as i32 * j as i32
+}
+
+impl LaneMode {
+    /// The entry a lane reads for the low nibble of activation `a` in this mode.
+    pub fn low_read(self, a: u8) -> u32 {
+        match self {
+            LaneMode::Exact => a as u32 & 15,
+            LaneMode::Truncate => 0,
+            LaneMode::Centred => 8,
+        }
+    }
+
+    /// The product as the lane forms it from its table.
+    pub fn lane_product(self, a: u8, w: i16) -> i32 {
+        lane_entry(w, self.low_read(a)) + (lane_entry(w, a as u32 >> 4) << LANE_HIGH_SHIFT)
+    }
+}
+
 /// All 256 x 511 products of a scheme, indexed `[(w + 255) * 256 + a]`: what the golden engine
 /// reads per MAC, built from [`Scheme::product`] so it cannot disagree with it.
 pub struct ProductTable {
@@ -749,6 +781,23 @@ mod tests {
         assert_eq!(round_shift_clamp(-5, 1, 0, 255), 0); // ReLU
         assert_eq!(round_shift_clamp(1 << 20, 2, 0, 255), 255); // clamp
         assert_eq!(round_shift_clamp(7, 0, 0, 255), 7);
+    }
+
+    #[test]
+    fn the_lane_forms_every_modes_product_from_one_table() {
+        for mode in LaneMode::ALL {
+            for (a, w) in all_pairs() {
+                assert_eq!(
+                    mode.lane_product(a, w),
+                    mode.scheme().product(a, w),
+                    "{mode:?} a={a} w={w}"
+                );
+            }
+        }
+        let half = 1i32 << (LANE_ENTRY_BITS - 1);
+        for w in -WEIGHT_MAX..=WEIGHT_MAX {
+            assert!((0..16).all(|j| (-half..half).contains(&lane_entry(w, j))));
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //!
 //! How each layer kind becomes a walk:
 //! - **conv / linear**: one `CHANNEL` per output channel, its nonzero weights as taps (sorted by
-//!   magnitude, so equal magnitudes share a table), cut into batches of at most
+//!   weight, so equal weights share a table), cut into batches of at most
 //!   [`shape::BATCH_TABLES`] tables and [`shape::BATCH_TAPS_MAX`] taps, the shortest batch first;
 //!   a tap's offset is its input channel, kernel row and column against the padded origin. A
 //!   linear layer is a 1 x 1 convolution of a 1 x 1 map; its sums go to the logits memory.
@@ -227,20 +227,18 @@ fn lane_stride(stride: usize, out_width: usize) -> Result<usize> {
     Ok(stride)
 }
 
-/// A channel's taps in batches: sorted by magnitude so equal magnitudes share one table, then
+/// A channel's taps in batches: sorted by weight so equal weights share one table, then
 /// cut from the end so that only the first batch is short (the last batch's groups end in the
 /// requantizer, which takes one sum per cycle: a long last batch keeps it from stalling the
 /// lanes).
 fn batches(mut taps: Vec<Tap>, max_tables: usize) -> Vec<Instr> {
-    taps.sort_by_key(|t| std::cmp::Reverse(t.weight.unsigned_abs()));
+    taps.sort_by_key(|t| std::cmp::Reverse(t.weight));
     let mut out: Vec<Vec<Tap>> = Vec::new();
     let mut current: Vec<Tap> = Vec::new();
     let mut tables = 0;
     // Walk from the end: a tap opens a new table unless its magnitude is the next one's.
     for t in taps.into_iter().rev() {
-        let shares = current
-            .last()
-            .is_some_and(|n| n.weight.unsigned_abs() == t.weight.unsigned_abs());
+        let shares = current.last().is_some_and(|n| n.weight == t.weight);
         let needs = if shares { 0 } else { 1 };
         if current.len() == shape::BATCH_TAPS_MAX || tables + needs > max_tables {
             out.push(std::mem::take(&mut current));
@@ -258,7 +256,7 @@ fn batches(mut taps: Vec<Tap>, max_tables: usize) -> Vec<Instr> {
         .map(|(i, mut b)| {
             b.reverse();
             for k in 0..b.len() {
-                b[k].reuse = k > 0 && b[k].weight.unsigned_abs() == b[k - 1].weight.unsigned_abs();
+                b[k].reuse = k > 0 && b[k].weight == b[k - 1].weight;
             }
             Instr::Batch {
                 last: i + 1 == n,
@@ -407,6 +405,16 @@ fn conv_layer(
                     }
                 })
                 .collect();
+            ensure!(
+                crate::isa::lane_sum_fits(taps.iter().map(|t| t.weight)),
+                "output channel {o}: its weights can add up to more than a lane's {}-bit sum \
+                 (255 x the sum of |w| is {}); prune or requantize the layer",
+                shape::LANE_SUM_BITS,
+                255 * taps
+                    .iter()
+                    .map(|t| t.weight.unsigned_abs() as u64)
+                    .sum::<u64>()
+            );
             if taps.is_empty() {
                 // A channel without weights: one tap of weight 0 (its table is all zeros), so
                 // its outputs are requantize(bias) like any other channel's.
@@ -592,7 +600,6 @@ pub fn compile(cfg: &AccelConfig, model: &crate::Model, plan: &crate::Plan) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::arith::Weight9;
 
     fn tap(weight: i16) -> Tap {
         Tap {
@@ -622,9 +629,7 @@ mod tests {
                 assert_eq!(tables, 4, "only the first batch is short");
             }
             for k in 1..taps.len() {
-                let same = Weight9::new(taps[k].weight).magnitude
-                    == Weight9::new(taps[k - 1].weight).magnitude;
-                assert_eq!(taps[k].reuse, same);
+                assert_eq!(taps[k].reuse, taps[k].weight == taps[k - 1].weight);
             }
             seen.extend(taps.iter().map(|t| t.weight));
         }
@@ -632,11 +637,14 @@ mod tests {
         let mut want = weights.clone();
         want.sort();
         assert_eq!(seen, want);
-        // 12 taps of 8 magnitudes: two batches of 4 tables; one magnitude more makes three.
-        assert_eq!(code.len(), 2);
+        // 12 taps of 11 weights: three batches (3 + 4 + 4 tables), still three with a 12th weight, four
+        // with a 13th.
+        assert_eq!(code.len(), 3);
         let mut more: Vec<Tap> = weights.iter().map(|&w| tap(w)).collect();
         more.push(tap(-100));
-        assert_eq!(batches(more, 4).len(), 3);
+        assert_eq!(batches(more.clone(), 4).len(), 3);
+        more.push(tap(-101));
+        assert_eq!(batches(more, 4).len(), 4);
     }
 }
 

@@ -73,15 +73,16 @@ pub const BATCH_FINAL: Field = Field::new(6, 1);
 /// `RECORD`: the record slot written.
 pub const RECORD_SLOT: Field = Field::new(0, 8);
 
-/// Tap word 1: the weight's magnitude (ignored when [`TAP_REUSE`] is set).
+/// Tap word 1: the weight's magnitude (0 when [`TAP_REUSE`] is set).
 pub const TAP_MAGNITUDE: Field = Field::new(0, 8);
-/// Tap word 1: the weight is negative.
+/// Tap word 1: the weight is negative (0 when [`TAP_REUSE`] is set).
 pub const TAP_NEGATIVE: Field = Field::new(8, 1);
 /// Tap word 1: kernel row and column, for the in-map test.
 pub const TAP_KY: Field = Field::new(9, 3);
 pub const TAP_KX: Field = Field::new(12, 3);
-/// Tap word 1: the tap reads the table of the tap before it in the batch (same magnitude)
-/// instead of having one programmed.
+/// Tap word 1: the tap reads the table of the tap before it in the batch (the same weight)
+/// instead of having one programmed. A lane table holds the signed weight's multiples, the
+/// same in every lane mode (`arith::lane_entry`).
 pub const TAP_REUSE: Field = Field::new(15, 1);
 
 /// `MODE` register: the lanes' LUT mode ([`LaneMode`] code).
@@ -245,12 +246,34 @@ pub mod shape {
     pub const PARTIAL_GROUPS: usize = 128;
     /// Kernel rows and columns a tap can name (3 bits each).
     pub const KERNEL_MAX: usize = 8;
+    /// Bits of a lane's sum (two's complement), its partial sums and its drain register. A
+    /// channel's products add up to at most `255 * sum |w|` in magnitude (every lane mode's
+    /// product is at most `255 |w|`), and the compiler refuses a channel whose bound does not
+    /// fit ([`super::lane_sum_fits`]), so the 24-bit sum, sign-extended, is the exact sum: the
+    /// bias is added at 32 bits, wrapping as the golden engine's accumulator does.
+    pub const LANE_SUM_BITS: u32 = 24;
     /// Words of the logits memory.
     pub const LOGIT_WORDS: usize = 16;
     /// Record slots (each the run's cycle and issue counters, 32 bits each).
     pub const RECORD_SLOTS: usize = 56;
     /// Bytes of activation memory the 16-bit addresses reach.
     pub const ACTIVATION_BYTES: usize = 1 << 16;
+}
+
+/// Whether the products of weights `weights` always add up within a lane's sum
+/// ([`shape::LANE_SUM_BITS`]).
+pub fn lane_sum_fits(weights: impl IntoIterator<Item = i16>) -> bool {
+    let bound: u64 = weights
+        .into_iter()
+        .map(|w| 255 * w.unsigned_abs() as u64)
+        .sum();
+    bound < 1 << (shape::LANE_SUM_BITS - 1)
+}
+
+/// `v` as a lane's sum holds it: wrapped to [`shape::LANE_SUM_BITS`] and sign-extended.
+fn lane_sum(v: i32) -> i32 {
+    let spare = 32 - shape::LANE_SUM_BITS;
+    (v << spare) >> spare
 }
 
 /// One tap: a nonzero weight, where its input byte is for lane 0 of group 0 of output row 0,
@@ -264,20 +287,21 @@ pub struct Tap {
     pub weight: i16,
     pub ky: u8,
     pub kx: u8,
-    /// Reads the table of the tap before it in the batch, which has the same magnitude.
+    /// Reads the table of the tap before it in the batch, which has the same weight.
     pub reuse: bool,
 }
 
 impl Tap {
     pub fn words(&self) -> [u16; 2] {
         let w = Weight9::new(self.weight);
+        let word = if self.reuse {
+            TAP_REUSE.put(1)
+        } else {
+            TAP_MAGNITUDE.put(w.magnitude as u16) | TAP_NEGATIVE.put(w.negative as u16)
+        };
         [
             self.offset,
-            TAP_MAGNITUDE.put(if self.reuse { 0 } else { w.magnitude as u16 })
-                | TAP_NEGATIVE.put(w.negative as u16)
-                | TAP_KY.put(self.ky as u16)
-                | TAP_KX.put(self.kx as u16)
-                | TAP_REUSE.put(self.reuse as u16),
+            word | TAP_KY.put(self.ky as u16) | TAP_KX.put(self.kx as u16),
         ]
     }
 }
@@ -411,19 +435,20 @@ pub fn decode(words: &[u16]) -> Result<Vec<Instr>> {
                         "word {}: the first tap of a batch cannot reuse a table",
                         at + 2
                     );
-                    let magnitude = if reuse {
-                        match taps.last() {
-                            Some(Tap { weight, .. }) => weight.unsigned_abs() as u8,
-                            None => unreachable!(),
-                        }
+                    let weight = if reuse {
+                        ensure!(
+                            TAP_MAGNITUDE.get(t) == 0 && TAP_NEGATIVE.get(t) == 0,
+                            "word {}: a tap that reuses a table carries no weight of its own",
+                            at + 2 + 2 * k
+                        );
+                        taps.last().map(|p: &Tap| p.weight).unwrap_or_default()
                     } else {
-                        TAP_MAGNITUDE.get(t) as u8
+                        Weight9 {
+                            negative: TAP_NEGATIVE.get(t) == 1,
+                            magnitude: TAP_MAGNITUDE.get(t) as u8,
+                        }
+                        .value()
                     };
-                    let weight = Weight9 {
-                        negative: TAP_NEGATIVE.get(t) == 1,
-                        magnitude,
-                    }
-                    .value();
                     taps.push(Tap {
                         offset,
                         weight,
@@ -461,8 +486,8 @@ pub struct Machine {
     regs: [u16; 12],
     in_channel: u16,
     out_channel: u16,
-    /// Table slots: the mode and magnitude each was programmed with.
-    slots: [Option<(LaneMode, u8)>; shape::TABLE_SLOTS],
+    /// Table slots: the weight each was programmed with (its multiples, the same in every mode).
+    slots: [Option<i16>; shape::TABLE_SLOTS],
     /// The slot the next new table goes into, and the ring's size.
     ring: usize,
     ring_slots: usize,
@@ -584,7 +609,6 @@ impl Machine {
             taps.len(),
             shape::BATCH_TAPS_MAX
         );
-        let mode = self.mode()?;
         let mut tables = 0;
         let mut loaded = Vec::with_capacity(taps.len());
         let mut slot = None;
@@ -595,7 +619,7 @@ impl Machine {
                     "a batch programs more than the ring's {} tables",
                     self.ring_slots
                 );
-                self.slots[self.ring] = Some((mode, t.weight.unsigned_abs() as u8));
+                self.slots[self.ring] = Some(t.weight);
                 slot = Some(self.ring);
                 self.ring = (self.ring + 1) % self.ring_slots;
                 tables += 1;
@@ -650,19 +674,10 @@ impl Machine {
                         } else {
                             0
                         };
-                        let (slot_mode, magnitude) = self.slots[slot]
+                        let weight = self.slots[slot]
                             .context("a tap reads a table slot never programmed")?;
-                        ensure!(
-                            slot_mode == mode,
-                            "a tap reads a table programmed for another lane mode"
-                        );
-                        let weight = Weight9 {
-                            negative: tap.weight < 0,
-                            magnitude,
-                        }
-                        .value();
-                        let p = mode.scheme().product(a, weight);
-                        acc = if max { acc.max(p) } else { acc.wrapping_add(p) };
+                        let p = mode.lane_product(a, weight);
+                        acc = lane_sum(if max { acc.max(p) } else { acc.wrapping_add(p) });
                     }
                     if batch.last {
                         self.write(out_kind, row, g, lane, active, acc.wrapping_add(bias), q)?;
@@ -756,6 +771,19 @@ mod tests {
     }
 
     #[test]
+    fn a_lane_sum_holds_255_times_the_weights_below_2_to_23() {
+        let limit = (1u64 << (shape::LANE_SUM_BITS - 1)) / 255; // 32,896
+        let mut w = vec![255i16; (limit / 255) as usize];
+        let rest = (limit - 255 * w.len() as u64) as i16;
+        w.push(-rest);
+        assert!(lane_sum_fits(w.iter().copied()));
+        w.push(1);
+        assert!(!lane_sum_fits(w.iter().copied()));
+        assert_eq!(lane_sum(1 << 23), -(1 << 23));
+        assert_eq!(lane_sum(-5), -5);
+    }
+
+    #[test]
     fn every_instruction_decodes_to_itself() {
         let taps = vec![
             Tap {
@@ -767,10 +795,17 @@ mod tests {
             },
             Tap {
                 offset: 3,
-                weight: 255,
+                weight: -255,
                 ky: 0,
                 kx: 7,
                 reuse: true,
+            },
+            Tap {
+                offset: 4,
+                weight: 0,
+                ky: 1,
+                kx: 1,
+                reuse: false,
             },
         ];
         let program = vec![
