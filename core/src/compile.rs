@@ -721,10 +721,8 @@ mod size {
     use crate::{Model, Plan};
 
     /// The instruction stream is no longer on the wire than the descriptor-and-batch program
-    /// it replaces (a board without room for the whole program receives it for every image):
-    /// for the iCEBreaker's model, and over the zoo. (A model whose channels have many taps of
-    /// distinct magnitudes pays a batch header per four tables instead of per eight:
-    /// icebreaker-r20-w1 is 2 % larger.)
+    /// it replaces (a board without room for the whole program receives it for every image),
+    /// model by model and over the zoo.
     #[test]
     fn programs_are_no_larger_than_the_descriptor_format() {
         let (mut new_total, mut old_total) = (0, 0);
@@ -748,9 +746,7 @@ mod size {
                 .params
                 .len();
             println!("{name}: {} bytes, before {} bytes", 2 * new, 2 * old);
-            if name == "icebreaker-w0.5" {
-                assert!(new <= old, "{name}: {new} words against {old}");
-            }
+            assert!(new <= old, "{name}: {new} words against {old}");
             new_total += new;
             old_total += old;
         }
