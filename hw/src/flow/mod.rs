@@ -16,6 +16,7 @@ pub mod board_top;
 pub mod pll;
 pub mod report;
 pub mod tools;
+pub mod unit;
 
 pub use board_top::{board_verilog, clocks_per_bit};
 pub use pll::{Ecp5Pll, Pll, PllSettings};
