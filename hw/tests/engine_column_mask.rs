@@ -56,5 +56,8 @@ fn the_mask_is_small_logic() {
     let cells = lutna_hw::flow::unit::unit_cells(&dir, &verilog).unwrap();
     println!("column mask: {cells:?}");
     assert_eq!(cells.synth.carry, 0, "no carry chains");
-    assert!(cells.packed_logic_cells <= 40, "{cells:?}");
+    assert!(
+        cells.packed_logic_cells <= lutna_hw::engine::budget::COLUMN_MASK.cells as u64,
+        "{cells:?}"
+    );
 }

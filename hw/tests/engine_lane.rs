@@ -237,8 +237,9 @@ fn the_lane_fits_its_budget() {
     println!("engine lane: {cells:?}");
     assert_eq!(cells.synth.bram, 2, "the lane's bank is two block RAMs");
     assert!(
-        cells.packed_logic_cells <= 170,
-        "the lane packs to {} logic cells; its budget is 170",
-        cells.packed_logic_cells
+        cells.packed_logic_cells <= lutna_hw::engine::budget::LANE.cells as u64,
+        "the lane packs to {} logic cells; its budget is {}",
+        cells.packed_logic_cells,
+        lutna_hw::engine::budget::LANE.cells
     );
 }

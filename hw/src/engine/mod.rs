@@ -8,6 +8,7 @@
 //!   unit is one block in its own file with its own testbench.
 
 pub mod address;
+pub mod budget;
 pub mod column_mask;
 pub mod descriptor;
 pub mod lane;
