@@ -14,6 +14,9 @@ pub mod timing {
     pub const PIPE: u64 = 4;
     /// From a tap's issue to the cycle its table half may be rewritten (its table read done).
     pub const HALF_RELEASE: u64 = 3;
+    /// From a batch's last tap to the first cycle the next batch of its channel may start: a
+    /// partial sum is read (S2) after it was stored (S4), never in the same cycle.
+    pub const PARTIAL_AFTER_STORE: u64 = PIPE - 1;
     /// From a sum entering the requantizer to its byte leaving it (bias add included).
     pub const REQUANT: u64 = 8;
     /// Program words read per instruction word: one per cycle.
@@ -88,6 +91,9 @@ struct Engine {
     done_by: u64,
     /// Cycle from which each tap-memory half may be written.
     half_free: [u64; 2],
+    /// Cycle from which a batch after a channel's first may start: its partial-sum reads come
+    /// after the previous batch's last store.
+    stored_by: u64,
     /// Cycle from which each table slot may be written (`u64::MAX` while a batch that reads it
     /// is still to finish).
     slot_free: Vec<u64>,
@@ -108,7 +114,7 @@ impl Engine {
         }
         if self.walking.is_none() {
             match self.queue.front() {
-                Some(b) if b.ready <= t => {
+                Some(b) if b.ready <= t && (b.first || t >= self.stored_by) => {
                     let batch = self.queue.pop_front().unwrap();
                     let bubble = !batch.first;
                     self.walking = Some(Walking {
@@ -169,6 +175,7 @@ impl Engine {
             w.run += 1;
             if w.run == b.repeat {
                 self.half_free[b.half] = t + HALF_RELEASE + 1;
+                self.stored_by = t + PARTIAL_AFTER_STORE;
                 for &s in &b.slots {
                     self.slot_free[s] = t + HALF_RELEASE + 1;
                 }
@@ -192,6 +199,7 @@ pub fn model(program: &[Instr], lanes: usize) -> (Vec<LayerCycles>, u64) {
         drain_free: 0,
         done_by: 0,
         half_free: [0; 2],
+        stored_by: 0,
         slot_free: vec![0; shape::TABLE_SLOTS],
         issues: 0,
     };
