@@ -281,7 +281,7 @@ fn batch_tables(groups: usize, slots: usize) -> usize {
 
 /// Groups from which a walk counts as long, and the tables per batch it then takes.
 const LONG_WALK: usize = 16;
-const LONG_WALK_TABLES: usize = 6;
+const LONG_WALK_TABLES: usize = 7;
 
 fn offset(value: i64) -> u16 {
     value.rem_euclid(1 << 16) as u16

@@ -212,6 +212,8 @@ pub fn model(program: &[Instr], lanes: usize) -> (Vec<LayerCycles>, u64) {
     // The programmer: the instruction it is on, and the cycles of it still to go.
     let mut pc = 0;
     let mut busy: u64 = 0;
+    // Table entries the filler has still to write.
+    let mut fill_left: u64 = 0;
     // Within a BATCH: the next tap to program (None before its header) and the slots taken.
     let mut tap_at: Option<usize> = None;
     let mut slots: Vec<usize> = Vec::new();
@@ -222,10 +224,14 @@ pub fn model(program: &[Instr], lanes: usize) -> (Vec<LayerCycles>, u64) {
             e.partial_writes.pop_front();
         }
         let stolen = e.partial_writes.front() == Some(&e.t);
+        // The filler writes one entry in each cycle the port is free; what the programmer
+        // sees this cycle is whether it was still filling when the cycle began.
+        let filling = fill_left > 0;
+        if filling && !stolen {
+            fill_left -= 1;
+        }
         if busy > 0 {
-            if !stolen {
-                busy -= 1;
-            }
+            busy -= 1;
         } else {
             match &program[pc] {
                 Instr::End => {
@@ -267,30 +273,41 @@ pub fn model(program: &[Instr], lanes: usize) -> (Vec<LayerCycles>, u64) {
                 }
                 Instr::Batch { last, taps } => match tap_at {
                     None => {
-                        // The header, once the tap-memory half is free.
+                        // The header, once the tap-memory half is free; the first tap's offset
+                        // word follows, and its second word is the cycle it may be taken.
                         if e.half_free[half] <= e.t {
                             e.half_free[half] = u64::MAX;
-                            busy = WORD - 1;
+                            busy = 2 * WORD - 1;
                             tap_at = Some(0);
                         }
                     }
                     Some(k) if k < taps.len() => {
-                        // A tap: its two words, and its table into the next slot of the ring
-                        // once the batch that read that slot last has finished.
-                        // (A table's entries are written while the next tap's words are read,
-                        // so only a batch's first tap pays for its words.)
-                        let words = if k == 0 { 2 * WORD } else { 0 };
-                        if taps[k].reuse {
-                            busy = 2 * WORD - 1;
-                            tap_at = Some(k + 1);
-                        } else if e.slot_free[ring] <= e.t {
+                        // Tap k's words are in. A tap that reuses a table is taken at once; a
+                        // new table waits for the filler (one table at a time) and for the next
+                        // slot of the ring (free once the batch that read it last has
+                        // finished), then fills it in the background, 16 entries, while the
+                        // next tap's words are read.
+                        let take = if taps[k].reuse {
+                            true
+                        } else if !filling && e.slot_free[ring] <= e.t {
                             e.slot_free[ring] = u64::MAX;
                             slots.push(ring);
                             ring = (ring + 1) % ring_slots;
-                            busy = words + TABLE_WRITE - 1;
+                            fill_left = TABLE_WRITE;
+                            true
+                        } else {
+                            false
+                        };
+                        if take {
                             tap_at = Some(k + 1);
+                            if k + 1 < taps.len() {
+                                busy = 2 * WORD - 1;
+                            } else {
+                                continue;
+                            }
                         }
                     }
+                    Some(_) if filling => {}
                     Some(_) => {
                         // Programmed: the issuer may take it from this cycle on.
                         let mode = regs[Register::Mode as usize];

@@ -45,7 +45,7 @@ pub const CHANNEL: Line = Line {
 };
 pub const PROGRAMMER: Line = Line {
     unit: "table programmer",
-    cells: 90,
+    cells: 150,
     block_rams: 0,
 };
 pub const TAP_MEMORY: Line = Line {
@@ -55,7 +55,7 @@ pub const TAP_MEMORY: Line = Line {
 };
 pub const ADDRESS: Line = Line {
     unit: "address generator",
-    cells: 300,
+    cells: 270,
     block_rams: 0,
 };
 pub const COLUMN_MASK: Line = Line {
@@ -147,6 +147,6 @@ mod tests {
             );
             assert!(rams <= DEVICE_BLOCK_RAMS, "{lanes} lanes: {rams}");
         }
-        assert_eq!(total(8), (4600, 24));
+        assert_eq!(total(8), (4630, 24));
     }
 }

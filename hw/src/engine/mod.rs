@@ -12,5 +12,6 @@ pub mod budget;
 pub mod column_mask;
 pub mod descriptor;
 pub mod lane;
+pub mod programmer;
 
 pub use descriptor::*;
