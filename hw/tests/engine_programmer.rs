@@ -126,9 +126,9 @@ fn batches_become_tap_entries_and_tables_in_the_ring() {
             assert_eq!((high >> ENTRY_KY) & 7, t.ky as u32);
             assert_eq!((high >> ENTRY_KX) & 7, t.kx as u32);
             assert_eq!((high >> ENTRY_SLOT) & 15, s as u32, "round {round} tap {k}");
-            for j in 0..16 {
+            for (j, word) in banks[s].iter().enumerate() {
                 assert_eq!(
-                    banks[s][j],
+                    *word,
                     Some(lane_entry(t.weight, j as u32) as u16),
                     "round {round}, tap {k}, slot {s}, entry {j}"
                 );
