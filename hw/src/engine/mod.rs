@@ -11,6 +11,7 @@ pub mod address;
 pub mod budget;
 pub mod column_mask;
 pub mod descriptor;
+pub mod drain;
 pub mod fetch;
 pub mod lane;
 pub mod programmer;
