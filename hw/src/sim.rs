@@ -310,3 +310,138 @@ pub fn identify_across_a_gap<B: UartPins>(
     let budget = gap_clocks + (frame.len() + 40) * 10 * BOARD_CLOCKS_PER_BIT;
     send_in_pieces(board, BOARD_CLOCKS_PER_BIT, &pieces, gap_clocks, budget)
 }
+
+/// A unit's ports recorded cycle by cycle for [`replay_under_icarus`]: the port names in the
+/// order of [`verilog_ports`], and each cycle's values.
+pub struct Trace {
+    pub ports: Vec<String>,
+    pub rows: Vec<Vec<u64>>,
+}
+
+impl Trace {
+    /// An empty recording of the ports of `verilog`'s top module.
+    pub fn for_verilog(verilog: &str) -> Self {
+        Trace {
+            ports: verilog_ports(verilog).into_iter().map(|p| p.0).collect(),
+            rows: Vec::new(),
+        }
+    }
+}
+
+/// The ports of a generated top-level module (`module top`), as its Verilog declares them: name,
+/// width and whether it is an input; the clock is left out.
+pub fn verilog_ports(verilog: &str) -> Vec<(String, usize, bool)> {
+    let mut ports = Vec::new();
+    let start = verilog.find("module top(").expect("a top module");
+    let end = verilog[start..]
+        .find("endmodule")
+        .map_or(verilog.len(), |e| start + e);
+    for line in verilog[start..end].lines() {
+        let line = line.trim();
+        let (input, rest) = if let Some(r) = line.strip_prefix("input wire") {
+            (true, r)
+        } else if let Some(r) = line
+            .strip_prefix("output reg")
+            .or_else(|| line.strip_prefix("output wire"))
+        {
+            (false, r)
+        } else {
+            continue;
+        };
+        let rest = rest.trim().trim_end_matches(';');
+        let (width, name) = match rest.strip_prefix('[') {
+            Some(r) => {
+                let (range, name) = r.split_once(']').expect("a width range");
+                let msb: usize = range.split(':').next().unwrap().trim().parse().unwrap();
+                (msb + 1, name.trim())
+            }
+            None => (1, rest),
+        };
+        if name != "clock" {
+            ports.push((name.to_string(), width, input));
+        }
+    }
+    ports
+}
+
+/// Replays, under Icarus, a trace recorded from the RustHDL simulation of a unit: for every
+/// cycle, the value of each port of [`verilog_ports`] (inputs as applied, outputs as the RustHDL
+/// model showed them before the clock edge). The generated Verilog must show the same outputs:
+/// the check that RustHDL's and Verilog's arithmetic agree (the lutna-hw crate doc). `Ok(false)`
+/// when Icarus is not installed (said, never silent).
+pub fn replay_under_icarus(tag: &str, verilog: &str, trace: &[Vec<u64>]) -> bool {
+    use std::fmt::Write as _;
+    let ports = verilog_ports(verilog);
+    let total: usize = ports.iter().map(|p| p.1).sum();
+    let mut tb = String::from("module tb;\n  reg clock = 0;\n");
+    for (name, w, input) in &ports {
+        let kind = if *input { "reg" } else { "wire" };
+        writeln!(tb, "  {kind} [{}:0] {name};", w - 1).unwrap();
+        if !*input {
+            writeln!(tb, "  reg [{}:0] want_{name};", w - 1).unwrap();
+        }
+    }
+    writeln!(tb, "  reg [{}:0] vec [0:{}];", total - 1, trace.len() - 1).unwrap();
+    let connections: Vec<String> = std::iter::once(".clock(clock)".to_string())
+        .chain(ports.iter().map(|(n, _, _)| format!(".{n}({n})")))
+        .collect();
+    writeln!(tb, "  top uut({});", connections.join(", ")).unwrap();
+    let unpack: Vec<String> = ports
+        .iter()
+        .map(|(n, _, input)| {
+            if *input {
+                n.clone()
+            } else {
+                format!("want_{n}")
+            }
+        })
+        .collect();
+    writeln!(
+        tb,
+        "  integer i, bad;\n  initial begin\n    $readmemh(\"trace.hex\", vec);\n    bad = 0;\n    for (i = 0; i < {}; i = i + 1) begin\n      {{{}}} = vec[i];\n      #1;",
+        trace.len(),
+        unpack.join(", ")
+    )
+    .unwrap();
+    for (n, _, input) in &ports {
+        if !*input {
+            writeln!(
+                tb,
+                "      if ({n} !== want_{n}) begin if (bad < 5) $display(\"MISMATCH cycle %0d {n}: got %h want %h\", i, {n}, want_{n}); bad = bad + 1; end"
+            )
+            .unwrap();
+        }
+    }
+    tb += "      #4 clock = 1;\n      #5 clock = 0;\n    end\n    if (bad == 0) $display(\"OK\");\n    else $display(\"FAIL %0d\", bad);\n    $display(\"DONE\");\n    $finish;\n  end\nendmodule\n";
+    let mut hex = String::new();
+    for cycle in trace {
+        assert_eq!(cycle.len(), ports.len(), "a trace row per port");
+        // Packed as the concatenation, first port in the top bits.
+        let mut digits = String::new();
+        let mut acc: Vec<bool> = Vec::with_capacity(total);
+        for ((_, w, _), &v) in ports.iter().zip(cycle) {
+            for b in (0..*w).rev() {
+                acc.push(v >> b & 1 == 1);
+            }
+        }
+        let pad = (4 - total % 4) % 4;
+        let bits: Vec<bool> = std::iter::repeat_n(false, pad).chain(acc).collect();
+        for chunk in bits.chunks(4) {
+            let d = chunk.iter().fold(0u8, |d, &b| d << 1 | b as u8);
+            digits.push(char::from_digit(d as u32, 16).unwrap());
+        }
+        writeln!(hex, "{digits}").unwrap();
+    }
+    let Some(out) = run_icarus(
+        tag,
+        &[("tb.v", tb), ("unit.v", verilog.to_string())],
+        &[("trace.hex", hex)],
+    ) else {
+        return false;
+    };
+    assert!(
+        out.contains("DONE") && out.contains("OK"),
+        "{tag}: the Verilog disagrees with the RustHDL model:\n{out}"
+    );
+    true
+}

@@ -3,13 +3,56 @@
 //! random registers and taps; its Verilog through yosys and its cells.
 
 use lutna_hw::engine::address::AddressGenerator;
-use lutna_hw::sim::{tick, tool_available, validate_with_yosys, XorShift};
+use lutna_hw::sim::{
+    replay_under_icarus, tick, tool_available, validate_with_yosys, Trace, XorShift,
+};
 use rust_hdl::prelude::*;
 
 const P: usize = 8;
 
 fn clock(u: &mut AddressGenerator<P>) -> &mut Signal<In, Clock> {
     &mut u.clock
+}
+
+fn port(u: &AddressGenerator<P>, name: &str) -> u64 {
+    match name {
+        "rows" => u.rows.val().index() as u64,
+        "groups" => u.groups.val().index() as u64,
+        "in_row" => u.in_row.val().index() as u64,
+        "y_start" => u.y_start.val().index() as u64,
+        "x_start" => u.x_start.val().index() as u64,
+        "in_height" => u.in_height.val().index() as u64,
+        "in_width" => u.in_width.val().index() as u64,
+        "row_step" => u.row_step.val().index() as u64,
+        "in_channel" => u.in_channel.val().index() as u64,
+        "start" => u.start.val() as u64,
+        "taps" => u.taps.val().index() as u64,
+        "advance" => u.advance.val() as u64,
+        "tap_index" => u.tap_index.val().index() as u64,
+        "offset" => u.offset.val().index() as u64,
+        "ky" => u.ky.val().index() as u64,
+        "kx" => u.kx.val().index() as u64,
+        "busy" => u.busy.val() as u64,
+        "first_tap" => u.first_tap.val() as u64,
+        "last_tap" => u.last_tap.val() as u64,
+        "last_group" => u.last_group.val() as u64,
+        "group_index" => u.group_index.val().index() as u64,
+        "address" => u.address.val().index() as u64,
+        "row_ok" => u.row_ok.val() as u64,
+        "skip" => u.skip.val().index() as u64,
+        "room" => u.room.val().index() as u64,
+        _ => panic!("port {name} not known to the test"),
+    }
+}
+
+/// One clock: settled, recorded into `trace` (every port, in `names`' order), the edge.
+fn step(u: &mut AddressGenerator<P>, trace: &mut Option<Trace>) {
+    assert!(simulate(u, 50));
+    if let Some(t) = trace {
+        let row = t.ports.iter().map(|n| port(u, n)).collect();
+        t.rows.push(row);
+    }
+    tick(u, clock);
 }
 
 struct Walk {
@@ -63,6 +106,7 @@ fn run(
     uut: &mut AddressGenerator<P>,
     w: &Walk,
     rng: &mut XorShift,
+    trace: &mut Option<Trace>,
 ) -> Vec<(u16, bool, u32, bool, bool)> {
     uut.rows.next = ((w.rows - 1) as u64).into();
     uut.groups.next = ((w.groups - 1) as u64).into();
@@ -76,7 +120,7 @@ fn run(
     uut.taps.next = ((w.taps.len() - 1) as u64).into();
     uut.start.next = true;
     uut.advance.next = false;
-    tick(uut, clock);
+    step(uut, trace);
     uut.start.next = false;
     let mut got = Vec::new();
     // The tap memory answers the index of the cycle before.
@@ -92,7 +136,7 @@ fn run(
         let busy = uut.busy.val();
         let (first, last) = (uut.first_tap.val(), uut.last_group.val());
         let next_index = uut.tap_index.val().index();
-        tick(uut, clock);
+        step(uut, trace);
         if busy && advance {
             // The tap issued: its S1 results are registered now.
             let (skip, room) = (uut.skip.val().index() as u32, uut.room.val().index() as u32);
@@ -117,6 +161,19 @@ fn run(
 
 #[test]
 fn every_tap_gets_its_address_and_in_map_test() {
+    walks(&mut None);
+}
+
+/// The same walks recorded and replayed under Icarus on the generator's Verilog.
+#[test]
+fn the_generators_verilog_agrees_under_icarus() {
+    let verilog = generate_verilog(&AddressGenerator::<P>::top());
+    let mut trace = Some(Trace::for_verilog(&verilog));
+    walks(&mut trace);
+    replay_under_icarus("engine-address", &verilog, &trace.unwrap().rows);
+}
+
+fn walks(trace: &mut Option<Trace>) {
     let mut uut = AddressGenerator::<P>::top();
     let mut rng = XorShift(0xadd5);
     for case in 0..60 {
@@ -143,7 +200,7 @@ fn every_tap_gets_its_address_and_in_map_test() {
             in_channel: rng.next_u64() as u16,
             taps,
         };
-        let got = run(&mut uut, &w, &mut rng);
+        let got = run(&mut uut, &w, &mut rng, trace);
         assert_eq!(got, expected(&w), "case {case}");
     }
 }

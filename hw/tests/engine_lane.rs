@@ -6,8 +6,11 @@
 
 use lutna_core::arith::{lane_entry, LaneMode};
 use lutna_hw::engine::lane::EngineLane;
-use lutna_hw::sim::{tick, tool_available, validate_with_yosys, XorShift};
+use lutna_hw::sim::{
+    replay_under_icarus, tick, tool_available, validate_with_yosys, Trace, XorShift,
+};
 use rust_hdl::prelude::*;
+use std::cell::RefCell;
 
 /// One cycle's worth of work entering the lane at S2.
 #[derive(Clone, Copy, Default)]
@@ -28,13 +31,63 @@ fn clock(u: &mut EngineLane) -> &mut Signal<In, Clock> {
     &mut u.clock
 }
 
+thread_local! {
+    /// When recording: the lane's ports (as its Verilog names them) and every cycle's values.
+    static TRACE: RefCell<Option<Trace>> = const { RefCell::new(None) };
+}
+
+fn port(u: &EngineLane, name: &str) -> u64 {
+    match name {
+        "table_write" => u.table_write.val() as u64,
+        "table_data" => u.table_data.val().index() as u64,
+        "write_address" => u.write_address.val().index() as u64,
+        "activation" => u.activation.val().index() as u64,
+        "reads" => u.reads.val() as u64,
+        "bank_high" => u.bank_high.val().index() as u64,
+        "partial" => u.partial.val() as u64,
+        "partial_low" => u.partial_low.val().index() as u64,
+        "low_pass" => u.low_pass.val() as u64,
+        "low_fill" => u.low_fill.val().index() as u64,
+        "s3_partial" => u.s3_partial.val() as u64,
+        "s3_max" => u.s3_max.val() as u64,
+        "s3_first" => u.s3_first.val() as u64,
+        "s4_valid" => u.s4_valid.val() as u64,
+        "s4_last" => u.s4_last.val() as u64,
+        "s4_drain" => u.s4_drain.val() as u64,
+        "s4_store" => u.s4_store.val() as u64,
+        "drain_shift" => u.drain_shift.val() as u64,
+        "drain_in" => u.drain_in.val().index() as u64,
+        "drain_out" => u.drain_out.val().index() as u64,
+        _ => panic!("port {name} not known to the test"),
+    }
+}
+
+/// One clock: settled, recorded when a trace is being taken, then the rising edge.
+fn step(u: &mut EngineLane) {
+    assert!(simulate(u, 200));
+    TRACE.with(|t| {
+        if let Some(trace) = t.borrow_mut().as_mut() {
+            let row = trace.ports.iter().map(|n| port(u, n)).collect();
+            trace.rows.push(row);
+        }
+    });
+    tick(u, clock);
+}
+
 /// Writes weight `w`'s table into `slot` of both banks (16-bit two's complement words).
 fn program(uut: &mut EngineLane, slot: u8, w: i16) {
+    // No work in the pipeline meanwhile.
+    uut.s3_partial.next = false;
+    uut.s3_max.next = false;
+    uut.s4_valid.next = false;
+    uut.s4_last.next = false;
+    uut.s4_drain.next = false;
+    uut.s4_store.next = false;
     for j in 0..16 {
         uut.table_write.next = true;
         uut.write_address.next = ((slot as u64) << 4 | j as u64).into();
         uut.table_data.next = (lane_entry(w, j) as u16 as u64).into();
-        tick(uut, clock);
+        step(uut);
     }
     uut.table_write.next = false;
 }
@@ -66,7 +119,7 @@ fn run(uut: &mut EngineLane, ops: &[Op]) -> Vec<i32> {
         uut.s4_drain.next = s4.last && s4.drain;
         uut.s4_store.next = s4.last && !s4.drain;
         uut.write_address.next = (s4.store_at as u64).into();
-        tick(uut, clock);
+        step(uut);
         if s4.last && s4.drain {
             drained.push(sign_extend(uut.drain_out.val().index() as u32));
         }
@@ -106,7 +159,22 @@ fn set_read(uut: &mut EngineLane, s2: &Op, slot: u8) {
 
 #[test]
 fn sums_of_products_partial_sums_and_max_match_lutna_core() {
+    exercise(&mut EngineLane::top());
+}
+
+/// The same work with every cycle recorded, replayed under Icarus on the lane's Verilog.
+#[test]
+fn the_lanes_verilog_agrees_under_icarus() {
     let mut uut = EngineLane::top();
+    let verilog = generate_verilog(&uut);
+    TRACE.with(|t| *t.borrow_mut() = Some(Trace::for_verilog(&verilog)));
+    exercise(&mut uut);
+    let trace = TRACE.with(|t| t.borrow_mut().take()).unwrap();
+    assert!(trace.rows.len() > 1000);
+    replay_under_icarus("engine-lane", &verilog, &trace.rows);
+}
+
+fn exercise(uut: &mut EngineLane) {
     let mut rng = XorShift(0x5eed);
     for mode in LaneMode::ALL {
         let scheme = mode.scheme();
@@ -122,7 +190,7 @@ fn sums_of_products_partial_sums_and_max_match_lutna_core() {
             })
             .collect();
         for (s, &w) in weights.iter().enumerate() {
-            program(&mut uut, 4 + s as u8, w);
+            program(uut, 4 + s as u8, w);
         }
         for round in 0..20 {
             // Batch 1 of a group: four taps, stored as the partial sum of group `g`.
@@ -155,11 +223,11 @@ fn sums_of_products_partial_sums_and_max_match_lutna_core() {
             second.last_mut().unwrap().last = true;
             second.last_mut().unwrap().drain = true;
             ops.extend(second);
-            assert_eq!(run(&mut uut, &ops), vec![want], "{mode:?}, round {round}");
+            assert_eq!(run(uut, &ops), vec![want], "{mode:?}, round {round}");
         }
     }
     // Max mode: weight 1, the largest activation of the group, starting from 0.
-    program(&mut uut, 0, 1);
+    program(uut, 0, 1);
     for round in 0..20 {
         let acts: Vec<u8> = (0..9).map(|_| (rng.next_u64() % 256) as u8).collect();
         let mut ops: Vec<Op> = acts
@@ -172,7 +240,7 @@ fn sums_of_products_partial_sums_and_max_match_lutna_core() {
         ops.last_mut().unwrap().last = true;
         ops.last_mut().unwrap().drain = true;
         let want = *acts.iter().max().unwrap() as i32;
-        assert_eq!(run(&mut uut, &ops), vec![want], "max, round {round}");
+        assert_eq!(run(uut, &ops), vec![want], "max, round {round}");
     }
 }
 
@@ -215,7 +283,7 @@ fn run_reading(uut: &mut EngineLane, ops: &[Op], reads: bool) -> Vec<i32> {
         uut.s4_last.next = s4.last;
         uut.s4_drain.next = s4.last && s4.drain;
         uut.s4_store.next = false;
-        tick(uut, clock);
+        step(uut);
         if s4.last && s4.drain {
             drained.push(sign_extend(uut.drain_out.val().index() as u32));
         }
