@@ -326,6 +326,52 @@ impl Trace {
             rows: Vec::new(),
         }
     }
+
+    /// Records the current value of every port of `uut` (the block the Verilog was generated
+    /// from), read through RustHDL's probe of its top-level signals. Call it once a cycle, after
+    /// the inputs are set and the block settled, before the clock edge.
+    pub fn record<B: Block>(&mut self, uut: &B) {
+        struct Ports {
+            depth: usize,
+            values: std::collections::HashMap<String, u64>,
+        }
+        impl Probe for Ports {
+            fn visit_start_scope(&mut self, _name: &str, _node: &dyn Block) {
+                self.depth += 1;
+            }
+            fn visit_end_scope(&mut self, _name: &str, _node: &dyn Block) {
+                self.depth -= 1;
+            }
+            fn visit_atom(&mut self, name: &str, atom: &dyn Atom) {
+                if self.depth != 1 {
+                    return;
+                }
+                let bit = |v: &vcd::Value| (*v == vcd::Value::V1) as u64;
+                let value = match atom.vcd() {
+                    VCDValue::Single(v) => bit(&v),
+                    VCDValue::Vector(v) => v.iter().fold(0, |acc, b| acc << 1 | bit(b)),
+                    _ => return,
+                };
+                self.values.insert(name.to_string(), value);
+            }
+        }
+        let mut probe = Ports {
+            depth: 0,
+            values: Default::default(),
+        };
+        uut.accept("top", &mut probe);
+        let row = self
+            .ports
+            .iter()
+            .map(|p| {
+                *probe
+                    .values
+                    .get(p)
+                    .unwrap_or_else(|| panic!("the block has no port {p}"))
+            })
+            .collect();
+        self.rows.push(row);
+    }
 }
 
 /// The ports of a generated top-level module (`module top`), as its Verilog declares them: name,

@@ -14,43 +14,11 @@ fn clock(u: &mut AddressGenerator<P>) -> &mut Signal<In, Clock> {
     &mut u.clock
 }
 
-fn port(u: &AddressGenerator<P>, name: &str) -> u64 {
-    match name {
-        "rows" => u.rows.val().index() as u64,
-        "groups" => u.groups.val().index() as u64,
-        "in_row" => u.in_row.val().index() as u64,
-        "y_start" => u.y_start.val().index() as u64,
-        "x_start" => u.x_start.val().index() as u64,
-        "in_height" => u.in_height.val().index() as u64,
-        "in_width" => u.in_width.val().index() as u64,
-        "row_step" => u.row_step.val().index() as u64,
-        "in_channel" => u.in_channel.val().index() as u64,
-        "start" => u.start.val() as u64,
-        "taps" => u.taps.val().index() as u64,
-        "advance" => u.advance.val() as u64,
-        "tap_index" => u.tap_index.val().index() as u64,
-        "offset" => u.offset.val().index() as u64,
-        "ky" => u.ky.val().index() as u64,
-        "kx" => u.kx.val().index() as u64,
-        "busy" => u.busy.val() as u64,
-        "first_tap" => u.first_tap.val() as u64,
-        "last_tap" => u.last_tap.val() as u64,
-        "last_group" => u.last_group.val() as u64,
-        "group_index" => u.group_index.val().index() as u64,
-        "address" => u.address.val().index() as u64,
-        "row_ok" => u.row_ok.val() as u64,
-        "skip" => u.skip.val().index() as u64,
-        "room" => u.room.val().index() as u64,
-        _ => panic!("port {name} not known to the test"),
-    }
-}
-
-/// One clock: settled, recorded into `trace` (every port, in `names`' order), the edge.
+/// One clock: settled, recorded into `trace`, the edge.
 fn step(u: &mut AddressGenerator<P>, trace: &mut Option<Trace>) {
     assert!(simulate(u, 50));
     if let Some(t) = trace {
-        let row = t.ports.iter().map(|n| port(u, n)).collect();
-        t.rows.push(row);
+        t.record(u);
     }
     tick(u, clock);
 }

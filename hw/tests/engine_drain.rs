@@ -4,7 +4,9 @@
 
 use lutna_hw::engine::drain::Drain;
 use lutna_hw::engine::lane::SUM;
-use lutna_hw::sim::{tick, tool_available, validate_with_yosys, XorShift};
+use lutna_hw::sim::{
+    replay_under_icarus, tick, tool_available, validate_with_yosys, Trace, XorShift,
+};
 use rust_hdl::prelude::*;
 
 fn clock(u: &mut Drain) -> &mut Signal<In, Clock> {
@@ -13,6 +15,19 @@ fn clock(u: &mut Drain) -> &mut Signal<In, Clock> {
 
 #[test]
 fn sums_leave_in_lane_order_biased() {
+    groups(&mut None);
+}
+
+/// The same groups recorded and replayed under Icarus on the drain's Verilog.
+#[test]
+fn the_drains_verilog_agrees_under_icarus() {
+    let verilog = generate_verilog(&Drain::top());
+    let mut trace = Some(Trace::for_verilog(&verilog));
+    groups(&mut trace);
+    replay_under_icarus("engine-drain", &verilog, &trace.unwrap().rows);
+}
+
+fn groups(trace: &mut Option<Trace>) {
     let mut uut = Drain::top();
     let mut rng = XorShift(0xd7a1);
     let mask = (1u64 << SUM) - 1;
@@ -54,6 +69,9 @@ fn sums_leave_in_lane_order_biased() {
                 walked += 1;
             }
             let shift = uut.shift.val();
+            if let Some(t) = trace.as_mut() {
+                t.record(&uut);
+            }
             tick(&mut uut, clock);
             if shift {
                 chain.remove(0);

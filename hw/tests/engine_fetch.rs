@@ -9,7 +9,9 @@ use lutna_core::isa::{decode, Instr, Register};
 
 use lutna_core::{Model, Plan};
 use lutna_hw::engine::fetch::Fetch;
-use lutna_hw::sim::{tick, tool_available, validate_with_yosys, XorShift};
+use lutna_hw::sim::{
+    replay_under_icarus, tick, tool_available, validate_with_yosys, Trace, XorShift,
+};
 use rust_hdl::prelude::*;
 
 fn clock(u: &mut Fetch) -> &mut Signal<In, Clock> {
@@ -43,9 +45,13 @@ fn register_value(u: &Fetch, r: Register) -> u16 {
     }) as u16
 }
 
-fn run(program: &[u16], rng: &mut XorShift) -> (Vec<Seen>, bool, bool) {
+fn run(program: &[u16], rng: &mut XorShift, trace: &mut Option<Trace>) -> (Vec<Seen>, bool, bool) {
     let mut uut = Fetch::top();
     uut.run.next = true;
+    assert!(simulate(&mut uut, 50));
+    if let Some(t) = trace.as_mut() {
+        t.record(&uut);
+    }
     tick(&mut uut, clock);
     uut.run.next = false;
     let mut seen = Vec::new();
@@ -88,6 +94,9 @@ fn run(program: &[u16], rng: &mut XorShift) -> (Vec<Seen>, bool, bool) {
             seen.push(Seen::Record(uut.record_slot.val().index()));
         }
         let address = uut.address.val().index();
+        if let Some(t) = trace.as_mut() {
+            t.record(&uut);
+        }
         tick(&mut uut, clock);
         for r in Register::ALL {
             let v = register_value(&uut, r);
@@ -154,16 +163,20 @@ fn a_compiled_program_comes_out_as_the_stream_defines_it() {
         }
     }
     let mut rng = XorShift(0xfe7c);
-    let (seen, done, fault) = run(&program, &mut rng);
+    let verilog = generate_verilog(&Fetch::top());
+    let mut trace = Some(Trace::for_verilog(&verilog));
+    let (seen, done, fault) = run(&program, &mut rng, &mut trace);
     assert!(done && !fault);
     assert_eq!(seen, want);
+    // The same cycles replayed under Icarus on the unit's Verilog.
+    replay_under_icarus("engine-fetch", &verilog, &trace.unwrap().rows);
 }
 
 #[test]
 fn an_unknown_opcode_stops_the_program() {
     let mut rng = XorShift(3);
     let program = [0x1000, 0x0005, 0xf123, 0x0000];
-    let (seen, done, fault) = run(&program, &mut rng);
+    let (seen, done, fault) = run(&program, &mut rng, &mut None);
     assert!(fault && !done);
     assert_eq!(seen, vec![Seen::Set(0, 5)]);
 }

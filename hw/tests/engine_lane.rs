@@ -36,39 +36,12 @@ thread_local! {
     static TRACE: RefCell<Option<Trace>> = const { RefCell::new(None) };
 }
 
-fn port(u: &EngineLane, name: &str) -> u64 {
-    match name {
-        "table_write" => u.table_write.val() as u64,
-        "table_data" => u.table_data.val().index() as u64,
-        "write_address" => u.write_address.val().index() as u64,
-        "activation" => u.activation.val().index() as u64,
-        "reads" => u.reads.val() as u64,
-        "bank_high" => u.bank_high.val().index() as u64,
-        "partial" => u.partial.val() as u64,
-        "partial_low" => u.partial_low.val().index() as u64,
-        "low_pass" => u.low_pass.val() as u64,
-        "low_fill" => u.low_fill.val().index() as u64,
-        "s3_partial" => u.s3_partial.val() as u64,
-        "s3_max" => u.s3_max.val() as u64,
-        "s3_first" => u.s3_first.val() as u64,
-        "s4_valid" => u.s4_valid.val() as u64,
-        "s4_last" => u.s4_last.val() as u64,
-        "s4_drain" => u.s4_drain.val() as u64,
-        "s4_store" => u.s4_store.val() as u64,
-        "drain_shift" => u.drain_shift.val() as u64,
-        "drain_in" => u.drain_in.val().index() as u64,
-        "drain_out" => u.drain_out.val().index() as u64,
-        _ => panic!("port {name} not known to the test"),
-    }
-}
-
 /// One clock: settled, recorded when a trace is being taken, then the rising edge.
 fn step(u: &mut EngineLane) {
     assert!(simulate(u, 200));
     TRACE.with(|t| {
         if let Some(trace) = t.borrow_mut().as_mut() {
-            let row = trace.ports.iter().map(|n| port(u, n)).collect();
-            trace.rows.push(row);
+            trace.record(u);
         }
     });
     tick(u, clock);

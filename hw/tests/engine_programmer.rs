@@ -5,7 +5,9 @@
 use lutna_core::arith::lane_entry;
 use lutna_core::isa::Tap;
 use lutna_hw::engine::programmer::{TableProgrammer, ENTRY_KX, ENTRY_KY, ENTRY_SLOT};
-use lutna_hw::sim::{tick, tool_available, validate_with_yosys, XorShift};
+use lutna_hw::sim::{
+    replay_under_icarus, tick, tool_available, validate_with_yosys, Trace, XorShift,
+};
 use rust_hdl::prelude::*;
 
 fn clock(u: &mut TableProgrammer) -> &mut Signal<In, Clock> {
@@ -13,7 +15,7 @@ fn clock(u: &mut TableProgrammer) -> &mut Signal<In, Clock> {
 }
 
 /// A random batch: weights drawn from a few values so some taps reuse a table.
-fn batch(rng: &mut XorShift, tables_max: usize) -> Vec<Tap> {
+fn random_batch(rng: &mut XorShift, tables_max: usize) -> Vec<Tap> {
     let n = 1 + (rng.next_u64() % 12) as usize;
     let mut taps: Vec<Tap> = Vec::new();
     let mut tables = 0;
@@ -41,11 +43,28 @@ fn batch(rng: &mut XorShift, tables_max: usize) -> Vec<Tap> {
 
 #[test]
 fn batches_become_tap_entries_and_tables_in_the_ring() {
+    batches(&mut None);
+}
+
+/// The same batches recorded and replayed under Icarus on the programmer's Verilog.
+#[test]
+fn the_programmers_verilog_agrees_under_icarus() {
+    let verilog = generate_verilog(&TableProgrammer::top());
+    let mut trace = Some(Trace::for_verilog(&verilog));
+    batches(&mut trace);
+    replay_under_icarus("engine-programmer", &verilog, &trace.unwrap().rows);
+}
+
+fn batches(trace: &mut Option<Trace>) {
     let mut uut = TableProgrammer::top();
     let mut rng = XorShift(0x7ab1e);
     let ring_size = 6usize;
     uut.ring_last.next = ((ring_size - 1) as u64).into();
     uut.ring_restart.next = true;
+    assert!(simulate(&mut uut, 50));
+    if let Some(t) = trace.as_mut() {
+        t.record(&uut);
+    }
     tick(&mut uut, clock);
     uut.ring_restart.next = false;
     // What the banks and the tap memory hold, as the programmer wrote them.
@@ -54,7 +73,7 @@ fn batches_become_tap_entries_and_tables_in_the_ring() {
     // Tables of batches programmed and not yet released (released one batch later).
     let mut in_flight: Vec<usize> = Vec::new();
     for round in 0..40 {
-        let taps = batch(&mut rng, ring_size / 2);
+        let taps = random_batch(&mut rng, ring_size / 2);
         let mut words: Vec<u16> = taps.iter().flat_map(|t| t.words()).collect();
         words.reverse();
         let mut entries = vec![None::<u32>; taps.len()];
@@ -68,8 +87,8 @@ fn batches_become_tap_entries_and_tables_in_the_ring() {
             uut.bank_busy.next = rng.next_u64().is_multiple_of(7);
             // The batch before this one finishes issuing a while into this one.
             let release = cycle == 5 && in_flight.len() > 1;
-            uut.release.next = release;
-            uut.release_tables.next = (if release { in_flight[0] } else { 0 } as u64).into();
+            uut.freed.next = release;
+            uut.freed_tables.next = (if release { in_flight[0] } else { 0 } as u64).into();
             assert!(simulate(&mut uut, 50));
             if uut.word_ready.val() {
                 assert!(valid, "took a word that was not there");
@@ -93,6 +112,9 @@ fn batches_become_tap_entries_and_tables_in_the_ring() {
                 banks[a >> 4][a & 15] = Some(uut.table_data.val().index() as u16);
             }
             let finished = uut.done.val().then(|| uut.tables.val().index());
+            if let Some(t) = trace.as_mut() {
+                t.record(&uut);
+            }
             tick(&mut uut, clock);
             uut.start.next = false;
             if release {

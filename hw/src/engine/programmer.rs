@@ -7,7 +7,7 @@
 //! two banks at once. Slots are taken as a ring of `ring_last + 1`: each new table goes into
 //! the slot after the last one written, once fewer than the ring's slots are in use (batches
 //! finish in the order they were programmed, so the slots free in the ring's order:
-//! `release` hands back the tables of a finished batch). One table is filled at a time, in the
+//! `freed` hands back the tables of a finished batch). One table is filled at a time, in the
 //! background, while the next tap's words are read; a tap that reuses a table (`TAP_REUSE`)
 //! reads the slot of the tap before it. A cycle in which the issuer stores a partial sum
 //! (`bank_busy`) takes the banks' write port, and the fill waits.
@@ -43,8 +43,8 @@ pub struct TableProgrammer {
     pub ring_last: Signal<In, Bits<4>>,
     pub ring_restart: Signal<In, bool>,
     /// A batch finished issuing: its tables' slots are free again.
-    pub release: Signal<In, bool>,
-    pub release_tables: Signal<In, Bits<5>>,
+    pub freed: Signal<In, bool>,
+    pub freed_tables: Signal<In, Bits<5>>,
     /// The banks' write port is taken this cycle (a partial sum is stored).
     pub bank_busy: Signal<In, bool>,
     /// The lanes' banks' write port.
@@ -111,8 +111,8 @@ impl Default for TableProgrammer {
             word_ready: Default::default(),
             ring_last: Default::default(),
             ring_restart: Default::default(),
-            release: Default::default(),
-            release_tables: Default::default(),
+            freed: Default::default(),
+            freed_tables: Default::default(),
             bank_busy: Default::default(),
             table_write: Default::default(),
             table_address: Default::default(),
@@ -218,8 +218,8 @@ impl Logic for TableProgrammer {
         self.ky.next = self.word_ky.val().get_bits::<3>(0);
         self.kx.next = self.word_kx.val().get_bits::<3>(0);
         self.released.next = 0.into();
-        if self.release.val() {
-            self.released.next = self.release_tables.val();
+        if self.freed.val() {
+            self.released.next = self.freed_tables.val();
         }
         self.in_use.d.next = self.in_use.q.val() - self.released.val();
         if self.active.q.val() & self.word_valid.val() {
