@@ -64,6 +64,8 @@ pub struct AddressGenerator<const P: usize> {
     pub skip: Signal<Out, Bits<5>>,
     pub room: Signal<Out, Bits<5>>,
     walking: DFF<bool>,
+    /// The walk's taps - 1, taken at its start.
+    last_tap_index: DFF<Bits<6>>,
     tap: DFF<Bits<6>>,
     group: DFF<Bits<8>>,
     row: DFF<Bits<8>>,
@@ -125,6 +127,7 @@ impl<const P: usize> Default for AddressGenerator<P> {
             skip: Default::default(),
             room: Default::default(),
             walking: Default::default(),
+            last_tap_index: Default::default(),
             tap: Default::default(),
             group: Default::default(),
             row: Default::default(),
@@ -171,6 +174,7 @@ impl<const P: usize> Logic for AddressGenerator<P> {
             self,
             clock,
             walking,
+            last_tap_index,
             tap,
             group,
             row,
@@ -193,7 +197,7 @@ impl<const P: usize> Logic for AddressGenerator<P> {
         if self.x_start.val().get_bit(7) {
             self.x_start_wide.next = self.x_start_wide.val() | self.sign_fill.val();
         }
-        self.at_last_tap.next = self.tap.q.val() == self.taps.val();
+        self.at_last_tap.next = self.tap.q.val() == self.last_tap_index.q.val();
         self.at_last_group.next = self.group.q.val() == self.groups.val();
         self.at_last_row.next = self.row.q.val() == self.rows.val();
         // The walk: taps, then groups, then rows.
@@ -224,6 +228,7 @@ impl<const P: usize> Logic for AddressGenerator<P> {
         }
         if self.start.val() {
             self.walking.d.next = true;
+            self.last_tap_index.d.next = self.taps.val();
             self.tap.d.next = 0.into();
             self.tap_index.next = 0.into();
             self.group.d.next = 0.into();

@@ -55,7 +55,7 @@ pub const TAP_MEMORY: Line = Line {
 };
 pub const ADDRESS: Line = Line {
     unit: "address generator",
-    cells: 270,
+    cells: 280,
     block_rams: 0,
 };
 pub const COLUMN_MASK: Line = Line {
@@ -65,7 +65,7 @@ pub const COLUMN_MASK: Line = Line {
 };
 pub const ISSUER: Line = Line {
     unit: "issuer and pipeline",
-    cells: 120,
+    cells: 180,
     block_rams: 0,
 };
 /// Per lane.
@@ -147,6 +147,6 @@ mod tests {
             );
             assert!(rams <= DEVICE_BLOCK_RAMS, "{lanes} lanes: {rams}");
         }
-        assert_eq!(total(8), (4630, 24));
+        assert_eq!(total(8), (4700, 24));
     }
 }

@@ -13,6 +13,7 @@ pub mod column_mask;
 pub mod descriptor;
 pub mod drain;
 pub mod fetch;
+pub mod issuer;
 pub mod lane;
 pub mod programmer;
 
