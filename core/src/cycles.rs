@@ -14,6 +14,9 @@ pub mod timing {
     pub const PIPE: u64 = 4;
     /// From a tap's issue to the cycle its table half may be rewritten (its table read done).
     pub const HALF_RELEASE: u64 = 3;
+    /// From a batch programmed to its first tap when the issuer is idle: the issuer holds it a
+    /// cycle, then starts the address generator's walk.
+    pub const HANDOFF: u64 = 2;
     /// From a batch's last tap to the first cycle the next batch of its channel may start: a
     /// partial sum is read (S2) after it was stored (S4), never in the same cycle.
     pub const PARTIAL_AFTER_STORE: u64 = PIPE - 1;
@@ -307,7 +310,8 @@ pub fn model(program: &[Instr], lanes: usize) -> (Vec<LayerCycles>, u64) {
                             }
                         }
                     }
-                    Some(_) if filling => {}
+                    // (The programmer hands over in the last fill cycle.)
+                    Some(_) if fill_left > 0 => {}
                     Some(_) => {
                         // Programmed: the issuer may take it from this cycle on.
                         let mode = regs[Register::Mode as usize];
@@ -322,7 +326,7 @@ pub fn model(program: &[Instr], lanes: usize) -> (Vec<LayerCycles>, u64) {
                             last: *last,
                             repeat,
                             bytes: if logits { 0 } else { lanes / stride },
-                            ready: e.t,
+                            ready: e.t + HANDOFF,
                             half,
                             slots: std::mem::take(&mut slots),
                         });

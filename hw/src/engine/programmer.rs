@@ -14,7 +14,7 @@
 //!
 //! Timing (the cycle model's, `lutna_core::cycles`): a tap is taken in the cycle its second word
 //! arrives; a new table's 16 entries are written in the 16 cycles after (more when the port is
-//! taken); `done` rises once every tap is taken and the last table is filled.
+//! taken); `done` rises once every tap is taken, in the last table's last fill cycle.
 
 use lutna_core::isa::{TAP_KX, TAP_KY, TAP_MAGNITUDE, TAP_NEGATIVE, TAP_REUSE};
 use rust_hdl::prelude::*;
@@ -81,6 +81,7 @@ pub struct TableProgrammer {
     magnitude: Signal<Local, Bits<9>>,
     step: Signal<Local, Bits<ENTRY>>,
     take: Signal<Local, bool>,
+    last_fill: Signal<Local, bool>,
     entry_slot: Signal<Local, Bits<4>>,
     word_ky: Signal<Local, Bits<16>>,
     word_kx: Signal<Local, Bits<16>>,
@@ -143,6 +144,7 @@ impl Default for TableProgrammer {
             magnitude: Default::default(),
             step: Default::default(),
             take: Default::default(),
+            last_fill: Default::default(),
             entry_slot: Default::default(),
             word_ky: Default::default(),
             word_kx: Default::default(),
@@ -283,7 +285,11 @@ impl Logic for TableProgrammer {
         // Done once every tap is taken and the last table is filled.
         self.done.next = false;
         self.tables.next = self.taken.q.val();
-        if self.finishing.q.val() & !self.filling.q.val() {
+        // (In the fill's last cycle already: its last entry is written at this edge, and the
+        // issuer reads a table no earlier than three cycles on.)
+        self.last_fill.next =
+            self.filling.q.val() & self.fill_index.q.val().all() & !self.bank_busy.val();
+        if self.finishing.q.val() & (!self.filling.q.val() | self.last_fill.val()) {
             self.done.next = true;
             self.finishing.d.next = false;
             self.taken.d.next = 0.into();
