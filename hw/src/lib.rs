@@ -23,7 +23,12 @@
 //! expression that relied on wrapping at N bits was right in RustHDL and wrong in the Verilog
 //! (`count_a - count_b != 2` on 2-bit counters; `bit_cast::<16, 8>(!byte + 1)`, which gave
 //! 0xFF14 for -20). The cure is a `Signal<Local, Bits<N>>` of its own for the wrapped value; the
-//! Verilator board (`lutna-sim`) runs the generated Verilog on whole networks to catch the next.
+//! Verilator board (`lutna-sim`) runs the generated Verilog on whole networks to catch the next,
+//! and each engine unit's testbench replays its cycles on the unit's Verilog under Icarus
+//! (`sim::replay_under_icarus`). Two more things the generated Verilog cannot take: a part of an
+//! expression (`(word >> k).get_bits::<3>(0)` needs a local signal for the shifted word), and
+//! a port named after a Verilog keyword (`repeat`, `release`: yosys accepts them, Icarus and
+//! Verilator do not).
 
 pub mod cost;
 pub mod datapath;
