@@ -515,25 +515,20 @@ mod tests {
     fn an_add_with_multipliers_wider_than_a_weight_is_refused() {
         let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/resnet18-w0.25.lutna");
         let mut model = Model::load(&p).unwrap();
-        let add = model
-            .layers
-            .iter_mut()
-            .find_map(|l| match &mut l.op {
-                Op::Add { mult_a, .. } => Some(mult_a),
-                _ => None,
-            })
-            .expect("resnet18 has residual adds");
-        *add = ADD_MULT_MAX;
+        let set_mult_a = |model: &mut Model, value: u32| {
+            let mult_a = model
+                .layers
+                .iter_mut()
+                .find_map(|l| match &mut l.op {
+                    Op::Add { mult_a, .. } => Some(mult_a),
+                    _ => None,
+                })
+                .expect("resnet18 has residual adds");
+            *mult_a = value;
+        };
+        set_mult_a(&mut model, ADD_MULT_MAX);
         model.validate().expect("255 is a weight");
-        let add = model
-            .layers
-            .iter_mut()
-            .find_map(|l| match &mut l.op {
-                Op::Add { mult_a, .. } => Some(mult_a),
-                _ => None,
-            })
-            .unwrap();
-        *add = ADD_MULT_MAX + 1;
+        set_mult_a(&mut model, ADD_MULT_MAX + 1);
         let err = model.validate().unwrap_err().to_string();
         assert!(err.contains("import the model again"), "{err}");
     }

@@ -68,8 +68,13 @@ fn program(uut: &mut EngineLane, slot: u8, w: i16) {
 /// Runs `ops` through the pipeline (S2, S3, S4 on consecutive cycles) and returns the drain
 /// register after each op that loaded it.
 fn run(uut: &mut EngineLane, ops: &[Op]) -> Vec<i32> {
+    run_reading(uut, ops, true)
+}
+
+/// [`run`], the lane's position in the map (`reads`) or not.
+fn run_reading(uut: &mut EngineLane, ops: &[Op], reads: bool) -> Vec<i32> {
     let mut drained = Vec::new();
-    uut.reads.next = true;
+    uut.reads.next = reads;
     // An op is the first of its group when the op before it ended one.
     let first: Vec<bool> = (0..ops.len()).map(|i| i == 0 || ops[i - 1].last).collect();
     for t in 0..ops.len() + 2 {
@@ -237,31 +242,6 @@ fn a_position_outside_the_map_reads_as_a_zero_byte() {
             );
         }
     }
-}
-
-fn run_reading(uut: &mut EngineLane, ops: &[Op], reads: bool) -> Vec<i32> {
-    let mut drained = Vec::new();
-    for t in 0..ops.len() + 2 {
-        let none = Op::default();
-        let s2 = ops.get(t).copied().unwrap_or(none);
-        let s4 = if t >= 2 { ops[t - 2] } else { none };
-        let (a, slot) = s2.tap.unwrap_or((0, 0));
-        uut.reads.next = reads;
-        uut.activation.next = (a as u64).into();
-        set_read(uut, &s2, slot);
-        uut.s3_partial.next = false;
-        uut.s3_max.next = false;
-        uut.s3_first.next = true;
-        uut.s4_valid.next = s4.tap.is_some();
-        uut.s4_last.next = s4.last;
-        uut.s4_drain.next = s4.last && s4.drain;
-        uut.s4_store.next = false;
-        step(uut);
-        if s4.last && s4.drain {
-            drained.push(sign_extend(uut.drain_out.val().index() as u32));
-        }
-    }
-    drained
 }
 
 /// The lane's Verilog is clean, and on its own it packs within its line of the budget.
