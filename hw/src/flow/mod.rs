@@ -449,16 +449,7 @@ fn run_ice40_flow(opts: &BuildOptions, pll: &Pll, report: &mut BuildReport) -> R
         "--json",
         "top.json",
     ];
-    let pack = run_tool(
-        dir,
-        "nextpnr-ice40",
-        &[&design_args[..], &["--pack-only", "--force"]].concat(),
-        "pack.log",
-    )?;
-    let packed = Resources::from_nextpnr_log(&pack).logic_cells;
-    if packed == 0 {
-        bail!("the nextpnr packing log (pack.log) has no logic-cell count");
-    }
+    let packed = unit::pack_ice40(dir, &design_args)?;
     report.packed_logic_cells = Some(packed);
     if packed > cap.logic_cells {
         report.fits = Some(false);

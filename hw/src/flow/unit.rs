@@ -12,6 +12,22 @@ use super::tools::run_tool;
 use anyhow::{bail, Result};
 use std::path::Path;
 
+/// `nextpnr-ice40 --pack-only` of the design `design_args` name (device, package, netlist,
+/// pins) in `dir`: the logic cells after packing, as the fit is judged (log in `pack.log`).
+pub fn pack_ice40(dir: &Path, design_args: &[&str]) -> Result<u64> {
+    let log = run_tool(
+        dir,
+        "nextpnr-ice40",
+        &[design_args, &["--pack-only", "--force"]].concat(),
+        "pack.log",
+    )?;
+    let packed = Resources::from_nextpnr_log(&log).logic_cells;
+    if packed == 0 {
+        bail!("the nextpnr packing log (pack.log) has no logic-cell count");
+    }
+    Ok(packed)
+}
+
 /// A unit's cells: yosys' mapping and nextpnr's packed logic cells.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct UnitCells {
@@ -33,24 +49,7 @@ pub fn unit_cells(dir: &Path, verilog: &str) -> Result<UnitCells> {
         "yosys.log",
     )?;
     let synth = SynthCells::parse(&log)?;
-    let pack = run_tool(
-        dir,
-        "nextpnr-ice40",
-        &[
-            "--up5k",
-            "--package",
-            "sg48",
-            "--json",
-            "top.json",
-            "--pack-only",
-            "--force",
-        ],
-        "pack.log",
-    )?;
-    let packed = Resources::from_nextpnr_log(&pack).logic_cells;
-    if packed == 0 && synth.lut4 + synth.ff + synth.carry > 0 {
-        bail!("the nextpnr packing log (pack.log) has no logic-cell count");
-    }
+    let packed = pack_ice40(dir, &["--up5k", "--package", "sg48", "--json", "top.json"])?;
     Ok(UnitCells {
         synth,
         packed_logic_cells: packed,
