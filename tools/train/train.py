@@ -155,6 +155,9 @@ def main():
     p.add_argument("--rounds", type=int, default=4, help="pruning rounds after the dense round")
     p.add_argument("--prune", type=float, default=0.5, help="fraction of survivors removed/round")
     p.add_argument("--rewind", type=int, default=1, help="epoch whose weights survivors rewind to")
+    p.add_argument("--rewind-lr", action="store_true",
+                   help="keep the trained weights at each pruning and rerun the whole step-size "
+                        "schedule instead (learning-rate rewinding, Renda et al. 2020)")
     p.add_argument("--lr", type=float, default=0.05)
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--seed", type=int, default=0)
@@ -270,12 +273,15 @@ def main():
         if r == args.rounds:
             break
         masks = prune_global(model, masks, args.prune, args.prune_score, args.keep_first)
-        rw = torch.load(rewind_path, weights_only=False)
-        model.load_state_dict(rw["model"])
-        opt.load_state_dict(rw["opt"])
+        if not args.rewind_lr:
+            rw = torch.load(rewind_path, weights_only=False)
+            model.load_state_dict(rw["model"])
+            opt.load_state_dict(rw["opt"])
         apply_masks(model, masks)
         state["round"] = r + 1
-        state["epoch"] = args.rewind
+        # Weight rewinding resumes the schedule at the rewind epoch with the weights it had there;
+        # learning-rate rewinding keeps the trained survivors and runs the schedule from its start.
+        state["epoch"] = 0 if args.rewind_lr else args.rewind
         torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "masks": masks,
                     "state": state, "rng": torch.get_rng_state()}, ckpt)
 
