@@ -132,9 +132,11 @@ struct Walk {
     rows: usize,
     groups: usize,
     in_row: i64,
+    /// Output bytes from one row to the next, from one channel to the next, and per group.
     out_row: i64,
     out_base: i64,
     out_channel: i64,
+    group_bytes: i64,
     in_channel: i64,
     y_start: i64,
     x_start: i64,
@@ -148,6 +150,8 @@ impl Walk {
             self.rows >= 1 && self.groups >= 1,
             "an empty output map cannot be walked"
         );
+        // The writer's pointer stands at a row's last group after its walk of the row.
+        let last_group = (self.groups as i64 - 1) * self.group_bytes;
         Ok(vec![
             reg(Register::Rows, self.rows as i64 - 1, "output rows minus 1")?,
             reg(
@@ -156,12 +160,18 @@ impl Walk {
                 "groups per row minus 1",
             )?,
             reg(Register::InRow, self.in_row, "input bytes per output row")?,
-            reg(Register::OutRow, self.out_row, "output bytes per row")?,
+            reg(
+                Register::OutRowStep,
+                // (16-bit wrapping: a step may be negative.)
+                (self.out_row - last_group).rem_euclid(1 << 16),
+                "the output step to the next row",
+            )?,
             reg(Register::OutBase, self.out_base, "the output address")?,
             reg(
-                Register::OutChannel,
-                self.out_channel,
-                "output bytes per channel",
+                Register::OutChannelStep,
+                (self.out_channel - (self.rows as i64 - 1) * self.out_row - last_group)
+                    .rem_euclid(1 << 16),
+                "the output step to the next channel",
             )?,
             reg(
                 Register::InChannel,
@@ -360,6 +370,7 @@ fn conv_layer(
                 outb.base + r0 as i64 * outb.row
             },
             out_channel: if logits { 1 } else { outb.channel },
+            group_bytes: if logits { 0 } else { active as i64 },
             in_channel: 0,
             y_start: (r0 * c.stride[0]) as i64 - pad_t,
             x_start: -pad_l,
@@ -461,6 +472,7 @@ fn depthwise_layer(
         out_row: outb.row,
         out_base: outb.base,
         out_channel: outb.channel,
+        group_bytes: (cfg.lanes / sx) as i64,
         in_channel: inb.channel,
         y_start: -(pool.pad[0] as i64),
         x_start: -(pool.pad[1] as i64),

@@ -135,13 +135,14 @@ pub enum Register {
     Groups = 1,
     /// Input bytes from one output row to the next (vertical stride x input row bytes).
     InRow = 2,
-    /// Output bytes from one output row to the next.
-    OutRow = 3,
-    /// Output address of the first channel (logits: its class). Writing it restarts the channel
-    /// walk: the output channel pointer takes it and the input channel pointer returns to 0.
+    /// The output pointer's step from a row's last group to the next row's first (output row
+    /// bytes minus the row's other groups' bytes): the writer keeps one pointer and only adds.
+    OutRowStep = 3,
+    /// Output address of the first channel's first group (logits: its class). Writing it
+    /// restarts the walk: the output pointer takes it and the input channel pointer returns to 0.
     OutBase = 4,
-    /// Output bytes from one channel to the next.
-    OutChannel = 5,
+    /// The output pointer's step from a channel's last group to the next channel's first.
+    OutChannelStep = 5,
     /// Input bytes from one channel to the next (depthwise layers; 0 for a convolution, whose
     /// taps name their input channels).
     InChannel = 6,
@@ -161,9 +162,9 @@ impl Register {
         Register::Rows,
         Register::Groups,
         Register::InRow,
-        Register::OutRow,
+        Register::OutRowStep,
         Register::OutBase,
-        Register::OutChannel,
+        Register::OutChannelStep,
         Register::InChannel,
         Register::YStart,
         Register::XStart,
@@ -485,7 +486,8 @@ pub struct Machine {
     pub records: Vec<Option<u64>>,
     regs: [u16; 12],
     in_channel: u16,
-    out_channel: u16,
+    /// The output pointer: the address of the next group's first byte (logits: word).
+    out: u16,
     /// Table slots: the weight each was programmed with (its multiples, the same in every mode).
     slots: [Option<i16>; shape::TABLE_SLOTS],
     /// The slot the next new table goes into, and the ring's size.
@@ -511,7 +513,7 @@ impl Machine {
             records: vec![None; shape::RECORD_SLOTS],
             regs: [0; 12],
             in_channel: 0,
-            out_channel: 0,
+            out: 0,
             slots: [None; shape::TABLE_SLOTS],
             ring: 0,
             ring_slots: 1,
@@ -541,7 +543,7 @@ impl Machine {
                         self.ring_slots = MODE_SLOTS.get(*v) as usize + 1;
                     }
                     if *r == Register::OutBase {
-                        self.out_channel = *v;
+                        self.out = *v;
                         self.in_channel = 0;
                     }
                 }
@@ -586,11 +588,10 @@ impl Machine {
         bail!("the program has no END")
     }
 
+    /// After a channel's final batch: the next input channel (the output pointer moved with its
+    /// last group).
     fn next_channel(&mut self) {
         self.in_channel = self.in_channel.wrapping_add(self.reg(Register::InChannel));
-        self.out_channel = self
-            .out_channel
-            .wrapping_add(self.reg(Register::OutChannel));
     }
 
     fn mode(&self) -> Result<LaneMode> {
@@ -680,10 +681,21 @@ impl Machine {
                         acc = lane_sum(if max { acc.max(p) } else { acc.wrapping_add(p) });
                     }
                     if batch.last {
-                        self.write(out_kind, row, g, lane, active, acc.wrapping_add(bias), q)?;
+                        self.write(out_kind, row, g, lane, acc.wrapping_add(bias), q)?;
                     } else {
                         self.partial[lane][gi] = acc;
                     }
+                }
+                if batch.last {
+                    // The writer's one pointer: the next group, row or channel.
+                    let step = if row + 1 == rows && g + 1 == groups {
+                        self.reg(Register::OutChannelStep)
+                    } else if g + 1 == groups {
+                        self.reg(Register::OutRowStep)
+                    } else {
+                        active as u16
+                    };
+                    self.out = self.out.wrapping_add(step);
                 }
                 self.issues += batch.taps.len() as u64;
             }
@@ -691,21 +703,20 @@ impl Machine {
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Lane `lane`'s result of the group at the output pointer.
     fn write(
         &mut self,
         kind: OutKind,
         row: usize,
         g: usize,
         lane: usize,
-        active: usize,
         sum: i32,
         q: Requant,
     ) -> Result<()> {
         match kind {
             OutKind::Logits => {
                 if lane == 0 {
-                    let at = self.out_channel as usize;
+                    let at = self.out as usize;
                     ensure!(
                         at < shape::LOGIT_WORDS && row == 0 && g == 0,
                         "logits beyond the logits memory's {} words",
@@ -726,11 +737,7 @@ impl Machine {
                 } else {
                     (v as i8 as u8) ^ 0x80
                 };
-                let addr = self
-                    .out_channel
-                    .wrapping_add((row as u16).wrapping_mul(self.reg(Register::OutRow)))
-                    .wrapping_add((g * active + lane) as u16);
-                self.memory[addr as usize] = byte;
+                self.memory[self.out.wrapping_add(lane as u16) as usize] = byte;
             }
         }
         Ok(())

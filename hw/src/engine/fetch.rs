@@ -69,9 +69,9 @@ pub struct Fetch {
     pub rows: Signal<Out, Bits<8>>,
     pub groups: Signal<Out, Bits<8>>,
     pub in_row: Signal<Out, Bits<16>>,
-    pub out_row: Signal<Out, Bits<16>>,
+    pub out_row_step: Signal<Out, Bits<16>>,
     pub out_base: Signal<Out, Bits<16>>,
-    pub out_channel: Signal<Out, Bits<16>>,
+    pub out_channel_step: Signal<Out, Bits<16>>,
     pub in_channel: Signal<Out, Bits<16>>,
     pub y_start: Signal<Out, Bits<8>>,
     pub x_start: Signal<Out, Bits<8>>,
@@ -91,9 +91,9 @@ pub struct Fetch {
     rows_q: DFF<Bits<8>>,
     groups_q: DFF<Bits<8>>,
     in_row_q: DFF<Bits<16>>,
-    out_row_q: DFF<Bits<16>>,
+    out_row_step_q: DFF<Bits<16>>,
     out_base_q: DFF<Bits<16>>,
-    out_channel_q: DFF<Bits<16>>,
+    out_channel_step_q: DFF<Bits<16>>,
     in_channel_q: DFF<Bits<16>>,
     y_start_q: DFF<Bits<8>>,
     x_start_q: DFF<Bits<8>>,
@@ -112,9 +112,9 @@ pub struct Fetch {
     reg_rows: Constant<Bits<4>>,
     reg_groups: Constant<Bits<4>>,
     reg_in_row: Constant<Bits<4>>,
-    reg_out_row: Constant<Bits<4>>,
+    reg_out_row_step: Constant<Bits<4>>,
     reg_out_base: Constant<Bits<4>>,
-    reg_out_channel: Constant<Bits<4>>,
+    reg_out_channel_step: Constant<Bits<4>>,
     reg_in_channel: Constant<Bits<4>>,
     reg_y_start: Constant<Bits<4>>,
     reg_x_start: Constant<Bits<4>>,
@@ -169,9 +169,9 @@ impl Default for Fetch {
             rows: Default::default(),
             groups: Default::default(),
             in_row: Default::default(),
-            out_row: Default::default(),
+            out_row_step: Default::default(),
             out_base: Default::default(),
-            out_channel: Default::default(),
+            out_channel_step: Default::default(),
             in_channel: Default::default(),
             y_start: Default::default(),
             x_start: Default::default(),
@@ -190,9 +190,9 @@ impl Default for Fetch {
             rows_q: Default::default(),
             groups_q: Default::default(),
             in_row_q: Default::default(),
-            out_row_q: Default::default(),
+            out_row_step_q: Default::default(),
             out_base_q: Default::default(),
-            out_channel_q: Default::default(),
+            out_channel_step_q: Default::default(),
             in_channel_q: Default::default(),
             y_start_q: Default::default(),
             x_start_q: Default::default(),
@@ -211,9 +211,9 @@ impl Default for Fetch {
             reg_rows: code(Register::Rows as u16),
             reg_groups: code(Register::Groups as u16),
             reg_in_row: code(Register::InRow as u16),
-            reg_out_row: code(Register::OutRow as u16),
+            reg_out_row_step: code(Register::OutRowStep as u16),
             reg_out_base: code(Register::OutBase as u16),
-            reg_out_channel: code(Register::OutChannel as u16),
+            reg_out_channel_step: code(Register::OutChannelStep as u16),
             reg_in_channel: code(Register::InChannel as u16),
             reg_y_start: code(Register::YStart as u16),
             reg_x_start: code(Register::XStart as u16),
@@ -254,9 +254,9 @@ impl Logic for Fetch {
             rows_q,
             groups_q,
             in_row_q,
-            out_row_q,
+            out_row_step_q,
             out_base_q,
-            out_channel_q,
+            out_channel_step_q,
             in_channel_q,
             y_start_q,
             x_start_q,
@@ -327,15 +327,15 @@ impl Logic for Fetch {
                 if self.register.q.val() == self.reg_in_row.val() {
                     self.in_row_q.d.next = self.word.val();
                 }
-                if self.register.q.val() == self.reg_out_row.val() {
-                    self.out_row_q.d.next = self.word.val();
+                if self.register.q.val() == self.reg_out_row_step.val() {
+                    self.out_row_step_q.d.next = self.word.val();
                 }
                 if self.register.q.val() == self.reg_out_base.val() {
                     self.out_base_q.d.next = self.word.val();
                     self.out_base_set.next = true;
                 }
-                if self.register.q.val() == self.reg_out_channel.val() {
-                    self.out_channel_q.d.next = self.word.val();
+                if self.register.q.val() == self.reg_out_channel_step.val() {
+                    self.out_channel_step_q.d.next = self.word.val();
                 }
                 if self.register.q.val() == self.reg_in_channel.val() {
                     self.in_channel_q.d.next = self.word.val();
@@ -412,9 +412,9 @@ impl Logic for Fetch {
         self.rows.next = self.rows_q.q.val();
         self.groups.next = self.groups_q.q.val();
         self.in_row.next = self.in_row_q.q.val();
-        self.out_row.next = self.out_row_q.q.val();
+        self.out_row_step.next = self.out_row_step_q.q.val();
         self.out_base.next = self.out_base_q.q.val();
-        self.out_channel.next = self.out_channel_q.q.val();
+        self.out_channel_step.next = self.out_channel_step_q.q.val();
         self.in_channel.next = self.in_channel_q.q.val();
         self.y_start.next = self.y_start_q.q.val();
         self.x_start.next = self.x_start_q.q.val();

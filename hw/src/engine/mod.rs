@@ -16,5 +16,6 @@ pub mod fetch;
 pub mod issuer;
 pub mod lane;
 pub mod programmer;
+pub mod writer;
 
 pub use descriptor::*;

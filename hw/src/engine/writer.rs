@@ -1,0 +1,312 @@
+//! `Writer<P>`: gathers a group's output bytes from the requantizer and stores them in the
+//! activation memory's two copies (docs/engine.md, "Writer"), keeping the walk's output pointer
+//! itself, a group behind the issuer: one register that only adds (`+ A` to the next group, the
+//! host-computed `OutRowStep` / `OutChannelStep` at a row's / channel's last group).
+//!
+//! A group of `A` bytes (`A` = P, or P/2 at horizontal stride 2) at the even address B takes
+//! two window writes of [`crate::memory::window_memory::WindowMemory`]: the even copy at B
+//! (bytes 0..A), then the odd copy at B - 1. The odd copy's window starting at B - 1 holds nine
+//! bytes of an eight-byte group, so at A = 8 the group's last byte is *carried* to the next
+//! group's odd write (its byte 0), and written alone at B + 7 (a third write) when the group
+//! ends a row; the first group of a row leaves the odd window's byte 0 alone (it belongs to the
+//! row before). Below eight bytes the odd window holds the whole group and nothing is carried.
+//!
+//! Timing: the group's last byte arrives in cycle C (`byte_last`); the writes take the memory in
+//! C + 1, C + 2 (and C + 3 at a row's end), each announced a cycle ahead on `port_next`, so the
+//! issuer leaves the port free. The next group's bytes may arrive from C + 1 on: byte 0 is copied
+//! in the even write's cycle (the odd write needs it a cycle later), bytes 1.. are not overwritten
+//! before the odd write is done. After a group's last write the pointer moves on.
+//!
+//! Logits (`logits`): a channel's one sum is written by the engine into the logits memory at
+//! `logit_address` (the pointer) in the cycle `logit_valid` is high; the pointer then takes
+//! `OutChannelStep`.
+
+use rust_hdl::prelude::*;
+
+/// The write in progress.
+#[derive(Copy, Clone, Debug, PartialEq, LogicState)]
+pub enum WritePhase {
+    Idle,
+    /// The even copy at B.
+    Even,
+    /// The odd copy at B - 1.
+    Odd,
+    /// The carried byte alone at B + 7 (a row's last group of eight bytes).
+    Tail,
+}
+
+#[derive(LogicBlock)]
+pub struct Writer<const P: usize> {
+    pub clock: Signal<In, Clock>,
+    /// Registers: output rows - 1, groups per row - 1, the pointer's steps to the next row and
+    /// channel, the first group's address; horizontal stride 2; the output kind.
+    pub rows: Signal<In, Bits<8>>,
+    pub groups: Signal<In, Bits<8>>,
+    pub out_row_step: Signal<In, Bits<16>>,
+    pub out_channel_step: Signal<In, Bits<16>>,
+    pub out_base: Signal<In, Bits<16>>,
+    pub stride2: Signal<In, bool>,
+    pub signed_out: Signal<In, bool>,
+    pub logits: Signal<In, bool>,
+    /// `OutBase` was written: the walk starts again at its first channel.
+    pub restart: Signal<In, bool>,
+    /// From the requantizer: lane `lane`'s byte (u8, or i8 in two's complement), and whether
+    /// it is its group's last.
+    pub byte_valid: Signal<In, bool>,
+    pub byte: Signal<In, Bits<8>>,
+    pub lane: Signal<In, Bits<3>>,
+    pub byte_last: Signal<In, bool>,
+    /// Logits: a channel's sum is written this cycle.
+    pub logit_valid: Signal<In, bool>,
+    pub logit_address: Signal<Out, Bits<4>>,
+    /// The activation memory is the writer's next cycle.
+    pub port_next: Signal<Out, bool>,
+    /// A window write this cycle: its address, bytes and byte mask.
+    pub write: Signal<Out, bool>,
+    pub address: Signal<Out, Bits<16>>,
+    pub data: Signal<Out, Bits<64>>,
+    pub mask: Signal<Out, Bits<8>>,
+    /// A group is being gathered or written.
+    pub busy: Signal<Out, bool>,
+    phase: DFF<WritePhase>,
+    gather: [DFF<Bits<8>>; 8],
+    gathered: Signal<Local, Bits<64>>,
+    first_copy: DFF<Bits<8>>,
+    carry: DFF<Bits<8>>,
+    gathering: DFF<bool>,
+    row_end: DFF<bool>,
+    channel_end: DFF<bool>,
+    row_start: DFF<bool>,
+    group: DFF<Bits<8>>,
+    row: DFF<Bits<8>>,
+    pointer: DFF<Bits<16>>,
+    stored: Signal<Local, Bits<8>>,
+    odd_data: Signal<Local, Bits<64>>,
+    group_done: Signal<Local, bool>,
+    step: Signal<Local, Bits<16>>,
+    offset: Signal<Local, Bits<16>>,
+    group_bytes: Signal<Local, Bits<16>>,
+    full_mask: Signal<Local, Bits<8>>,
+    eight: Signal<Local, bool>,
+    gather_upper: Signal<Local, Bits<64>>,
+    sign_bit: Constant<Bits<8>>,
+    lanes: Constant<Bits<16>>,
+    half_lanes: Constant<Bits<16>>,
+    all_lanes: Constant<Bits<8>>,
+    half_mask: Constant<Bits<8>>,
+    minus_one: Constant<Bits<16>>,
+    seven: Constant<Bits<16>>,
+    byte_two_up: Constant<Bits<64>>,
+    lane_code: [Constant<Bits<3>>; 8],
+    byte_at: [Constant<Bits<64>>; 8],
+}
+
+impl<const P: usize> Default for Writer<P> {
+    fn default() -> Self {
+        assert!(P.is_power_of_two() && (2..=8).contains(&P));
+        Self {
+            clock: Default::default(),
+            rows: Default::default(),
+            groups: Default::default(),
+            out_row_step: Default::default(),
+            out_channel_step: Default::default(),
+            out_base: Default::default(),
+            stride2: Default::default(),
+            signed_out: Default::default(),
+            logits: Default::default(),
+            restart: Default::default(),
+            byte_valid: Default::default(),
+            byte: Default::default(),
+            lane: Default::default(),
+            byte_last: Default::default(),
+            logit_valid: Default::default(),
+            logit_address: Default::default(),
+            port_next: Default::default(),
+            write: Default::default(),
+            address: Default::default(),
+            data: Default::default(),
+            mask: Default::default(),
+            busy: Default::default(),
+            phase: Default::default(),
+            gather: Default::default(),
+            gathered: Default::default(),
+            first_copy: Default::default(),
+            carry: Default::default(),
+            gathering: Default::default(),
+            row_end: Default::default(),
+            channel_end: Default::default(),
+            row_start: Default::default(),
+            group: Default::default(),
+            row: Default::default(),
+            pointer: Default::default(),
+            stored: Default::default(),
+            odd_data: Default::default(),
+            group_done: Default::default(),
+            step: Default::default(),
+            offset: Default::default(),
+            group_bytes: Default::default(),
+            full_mask: Default::default(),
+            eight: Default::default(),
+            gather_upper: Default::default(),
+            sign_bit: Constant::new(0x80u64.into()),
+            lanes: Constant::new((P as u64).into()),
+            half_lanes: Constant::new((P as u64 / 2).into()),
+            all_lanes: Constant::new(((1u64 << P) - 1).into()),
+            half_mask: Constant::new(((1u64 << (P / 2)) - 1).into()),
+            minus_one: Constant::new(0xffffu64.into()),
+            seven: Constant::new(7u64.into()),
+            byte_two_up: Constant::new((!0xffffu64).into()),
+            lane_code: std::array::from_fn(|i| Constant::new((i as u64).into())),
+            byte_at: std::array::from_fn(|i| Constant::new((8 * i as u64).into())),
+        }
+    }
+}
+
+impl<const P: usize> Writer<P> {
+    pub fn top() -> Self {
+        let mut w = Self::default();
+        w.connect_all();
+        w
+    }
+}
+
+impl<const P: usize> Logic for Writer<P> {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(
+            self,
+            clock,
+            phase,
+            first_copy,
+            carry,
+            gathering,
+            row_end,
+            channel_end,
+            row_start,
+            group,
+            row,
+            pointer
+        );
+        // The group's bytes: A of them, an eight-byte group carries its last to the next.
+        self.group_bytes.next = self.lanes.val();
+        self.full_mask.next = self.all_lanes.val();
+        if self.stride2.val() {
+            self.group_bytes.next = self.half_lanes.val();
+            self.full_mask.next = self.half_mask.val();
+        }
+        self.eight.next = self.full_mask.val().all();
+        // An i8 is stored offset by 128.
+        self.stored.next = self.byte.val();
+        if self.signed_out.val() {
+            self.stored.next = self.byte.val() ^ self.sign_bit.val();
+        }
+        for i in 0..8 {
+            self.gather[i].clock.next = self.clock.val();
+            self.gather[i].d.next = self.gather[i].q.val();
+            if self.byte_valid.val() & (self.lane.val() == self.lane_code[i].val()) {
+                self.gather[i].d.next = self.stored.val();
+            }
+        }
+        self.gathered.next = bit_cast::<64, 8>(self.gather[0].q.val())
+            | (bit_cast::<64, 8>(self.gather[1].q.val()) << self.byte_at[1].val())
+            | (bit_cast::<64, 8>(self.gather[2].q.val()) << self.byte_at[2].val())
+            | (bit_cast::<64, 8>(self.gather[3].q.val()) << self.byte_at[3].val())
+            | (bit_cast::<64, 8>(self.gather[4].q.val()) << self.byte_at[4].val())
+            | (bit_cast::<64, 8>(self.gather[5].q.val()) << self.byte_at[5].val())
+            | (bit_cast::<64, 8>(self.gather[6].q.val()) << self.byte_at[6].val())
+            | (bit_cast::<64, 8>(self.gather[7].q.val()) << self.byte_at[7].val());
+        if self.byte_valid.val() {
+            self.gathering.d.next = !self.byte_last.val();
+        }
+        // The odd copy's window from B - 1: the carried byte, byte 0 (copied, as the next
+        // group's byte 0 may already have replaced it), bytes 1.. .
+        self.gather_upper.next = self.gathered.val() << 8;
+        self.odd_data.next = (self.gather_upper.val() & self.byte_two_up.val())
+            | (bit_cast::<64, 8>(self.first_copy.q.val()) << 8)
+            | bit_cast::<64, 8>(self.carry.q.val());
+        self.write.next = false;
+        // One adder for the three addresses: B, B - 1, B + 7.
+        self.offset.next = 0.into();
+        self.data.next = self.gathered.val();
+        self.mask.next = self.full_mask.val();
+        self.group_done.next = false;
+        match self.phase.q.val() {
+            WritePhase::Idle => {}
+            WritePhase::Even => {
+                self.write.next = true;
+                self.first_copy.d.next = self.gather[0].q.val();
+                // (Here, not at the last byte: the group before may still be writing then, its
+                // counters not yet moved on.)
+                self.row_end.d.next = self.group.q.val() == self.groups.val();
+                self.channel_end.d.next = (self.group.q.val() == self.groups.val())
+                    & (self.row.q.val() == self.rows.val());
+                self.phase.d.next = WritePhase::Odd;
+            }
+            WritePhase::Odd => {
+                self.write.next = true;
+                self.offset.next = self.minus_one.val();
+                self.data.next = self.odd_data.val();
+                // Bytes B..B+A-1 sit at B-1+1..; byte 0 is the carry, if one is owed.
+                self.mask.next = self.full_mask.val() << 1;
+                if self.eight.val() & !self.row_start.q.val() {
+                    self.mask.next = self.full_mask.val();
+                }
+                self.carry.d.next = self.gathered.val().get_bits::<8>(56);
+                if self.eight.val() & self.row_end.q.val() {
+                    self.phase.d.next = WritePhase::Tail;
+                } else {
+                    self.phase.d.next = WritePhase::Idle;
+                    self.group_done.next = true;
+                }
+            }
+            WritePhase::Tail => {
+                self.write.next = true;
+                self.offset.next = self.seven.val();
+                self.data.next = self.odd_data.val();
+                self.mask.next = 1.into();
+                self.phase.d.next = WritePhase::Idle;
+                self.group_done.next = true;
+            }
+            _ => {}
+        }
+        // A complete group: its writes start next cycle.
+        if self.byte_valid.val() & self.byte_last.val() {
+            self.phase.d.next = WritePhase::Even;
+        }
+        self.address.next = self.pointer.q.val() + self.offset.val();
+        self.port_next.next = self.phase.d.val() != WritePhase::Idle;
+        // After a group's last write (or a logit), the next group, row or channel.
+        self.step.next = self.group_bytes.val();
+        if self.row_end.q.val() {
+            self.step.next = self.out_row_step.val();
+        }
+        if self.channel_end.q.val() | self.logits.val() {
+            self.step.next = self.out_channel_step.val();
+        }
+        if self.group_done.val() | (self.logits.val() & self.logit_valid.val()) {
+            self.pointer.d.next = self.pointer.q.val() + self.step.val();
+        }
+        if self.group_done.val() {
+            self.row_start.d.next = false;
+            self.group.d.next = self.group.q.val() + 1;
+            if self.row_end.q.val() {
+                self.row_start.d.next = true;
+                self.group.d.next = 0.into();
+                self.row.d.next = self.row.q.val() + 1;
+            }
+            if self.channel_end.q.val() {
+                self.row.d.next = 0.into();
+            }
+        }
+        self.logit_address.next = self.pointer.q.val().get_bits::<4>(0);
+        if self.restart.val() {
+            self.phase.d.next = WritePhase::Idle;
+            self.gathering.d.next = false;
+            self.row_start.d.next = true;
+            self.group.d.next = 0.into();
+            self.row.d.next = 0.into();
+            self.pointer.d.next = self.out_base.val();
+        }
+        self.busy.next = self.gathering.q.val() | (self.phase.q.val() != WritePhase::Idle);
+    }
+}

@@ -1,0 +1,182 @@
+//! `Writer`: groups of output bytes arrive as the requantizer sends them (back to back or with
+//! gaps, over rows and channels) and the activation memory's two copies end up holding exactly
+//! the walk's outputs: every byte at `OutBase + c * OutChannel + r * OutRow + g * A + l` in both
+//! copies, i8 offset by 128, nothing else touched (the registers hold the pointer's steps the
+//! compiler would set); every write announced the cycle before; the logits' pointer; then the
+//! Verilog under Icarus and the packed cells.
+
+use lutna_hw::engine::writer::Writer;
+use lutna_hw::sim::{
+    replay_under_icarus, tick, tool_available, validate_with_yosys, Trace, XorShift,
+};
+use rust_hdl::prelude::*;
+
+const BASE: usize = 1000;
+const OUT_ROW: usize = 40;
+const ROWS: usize = 3;
+const GROUPS: usize = 4;
+const CHANNELS: usize = 3;
+const CANARY: u8 = 0x5a;
+
+fn clock<const P: usize>(u: &mut Writer<P>) -> &mut Signal<In, Clock> {
+    &mut u.clock
+}
+
+/// The two copies as the window memory keeps them: a window write at an even address goes to
+/// the even copy, at an odd one to the odd copy.
+struct Copies {
+    even: Vec<u8>,
+    odd: Vec<u8>,
+}
+
+impl Copies {
+    fn write(&mut self, address: usize, data: u64, mask: u64) {
+        let copy = if address % 2 == 0 {
+            &mut self.even
+        } else {
+            &mut self.odd
+        };
+        for i in 0..8 {
+            if mask >> i & 1 == 1 {
+                copy[(address + i) & 0xffff] = (data >> (8 * i)) as u8;
+            }
+        }
+    }
+}
+
+fn walk<const P: usize>(stride2: bool, signed: bool, trace: &mut Option<Trace>) {
+    let active = if stride2 { P / 2 } else { P };
+    let mut uut = Writer::<P>::top();
+    let mut rng = XorShift(0x3a17e + P as u64 + stride2 as u64 * 7 + signed as u64 * 13);
+    uut.rows.next = ((ROWS - 1) as u64).into();
+    uut.groups.next = ((GROUPS - 1) as u64).into();
+    let last_group = (GROUPS - 1) * active;
+    uut.out_row_step.next = ((OUT_ROW - last_group) as u64).into();
+    uut.out_channel_step.next =
+        ((ROWS * OUT_ROW - (ROWS - 1) * OUT_ROW - last_group) as u64).into();
+    uut.out_base.next = (BASE as u64).into();
+    uut.stride2.next = stride2;
+    uut.signed_out.next = signed;
+    let mut mem = Copies {
+        even: vec![CANARY; 1 << 16],
+        odd: vec![CANARY; 1 << 16],
+    };
+    let mut want = vec![CANARY; 1 << 16];
+    // The bytes in the order the requantizer sends them.
+    let mut stream = Vec::new();
+    for c in 0..CHANNELS {
+        for r in 0..ROWS {
+            for g in 0..GROUPS {
+                for l in 0..active {
+                    let b = rng.next_u64() as u8;
+                    let at = BASE + c * ROWS * OUT_ROW + r * OUT_ROW + g * active + l;
+                    want[at] = if signed { b ^ 0x80 } else { b };
+                    stream.push((b, l, l + 1 == active));
+                }
+            }
+        }
+    }
+    uut.restart.next = true;
+    assert!(simulate(&mut uut, 50));
+    if let Some(t) = trace.as_mut() {
+        t.record(&uut);
+    }
+    tick(&mut uut, clock);
+    uut.restart.next = false;
+    let mut next = 0;
+    let mut announced = false;
+    for cycle in 0..10_000 {
+        // A group's bytes come back to back; between groups, now and then a gap.
+        let send =
+            next < stream.len() && (stream[next].1 != 0 || !rng.next_u64().is_multiple_of(3));
+        uut.byte_valid.next = send;
+        if send {
+            let (b, l, last) = stream[next];
+            uut.byte.next = (b as u64).into();
+            uut.lane.next = (l as u64).into();
+            uut.byte_last.next = last;
+            next += 1;
+        }
+        assert!(simulate(&mut uut, 50));
+        let write = uut.write.val();
+        assert_eq!(
+            write, announced,
+            "cycle {cycle}: a write not announced, or announced and missing"
+        );
+        if write {
+            mem.write(
+                uut.address.val().index(),
+                uut.data.val().to_u64(),
+                uut.mask.val().index() as u64,
+            );
+        }
+        announced = uut.port_next.val();
+        if let Some(t) = trace.as_mut() {
+            t.record(&uut);
+        }
+        tick(&mut uut, clock);
+        if next == stream.len() && !uut.busy.val() && !announced {
+            break;
+        }
+    }
+    assert_eq!(next, stream.len());
+    for (name, copy) in [("even", &mem.even), ("odd", &mem.odd)] {
+        for (at, (&got, &w)) in copy.iter().zip(&want).enumerate() {
+            assert_eq!(
+                got, w,
+                "{P} lanes, stride 2 {stride2}: {name} copy at {at} (base {BASE})"
+            );
+        }
+    }
+}
+
+#[test]
+fn groups_land_in_both_copies_and_nowhere_else() {
+    walk::<8>(false, false, &mut None);
+    walk::<8>(true, true, &mut None);
+    walk::<4>(false, true, &mut None);
+    walk::<4>(true, false, &mut None);
+}
+
+#[test]
+fn logits_take_one_word_per_channel() {
+    let mut uut = Writer::<8>::top();
+    uut.out_channel_step.next = 1.into();
+    uut.out_base.next = 3.into();
+    uut.logits.next = true;
+    uut.restart.next = true;
+    tick(&mut uut, clock);
+    uut.restart.next = false;
+    for k in 0..10u64 {
+        uut.logit_valid.next = k % 2 == 0;
+        assert!(simulate(&mut uut, 50));
+        assert_eq!(uut.logit_address.val().index() as u64, 3 + k.div_ceil(2));
+        assert!(!uut.port_next.val() && !uut.write.val());
+        tick(&mut uut, clock);
+    }
+}
+
+/// The same walk recorded and replayed under Icarus on the writer's Verilog.
+#[test]
+fn the_writers_verilog_agrees_under_icarus() {
+    let verilog = generate_verilog(&Writer::<8>::top());
+    let mut trace = Some(Trace::for_verilog(&verilog));
+    walk::<8>(false, true, &mut trace);
+    replay_under_icarus("engine-writer", &verilog, &trace.unwrap().rows);
+}
+
+#[test]
+fn the_writer_fits_its_budget() {
+    let verilog = generate_verilog(&Writer::<8>::top());
+    validate_with_yosys("writer", &verilog);
+    if !tool_available("nextpnr-ice40", "the writer's cell count") {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("lutna-writer-{}", std::process::id()));
+    let cells = lutna_hw::flow::unit::unit_cells(&dir, &verilog).unwrap();
+    println!("writer: {cells:?}");
+    assert!(
+        cells.packed_logic_cells <= lutna_hw::engine::budget::WRITER.cells as u64,
+        "{cells:?}"
+    );
+}
