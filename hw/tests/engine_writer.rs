@@ -31,7 +31,7 @@ struct Copies {
 
 impl Copies {
     fn write(&mut self, address: usize, data: u64, mask: u64) {
-        let copy = if address % 2 == 0 {
+        let copy = if address.is_multiple_of(2) {
             &mut self.even
         } else {
             &mut self.odd
