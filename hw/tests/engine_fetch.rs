@@ -62,6 +62,7 @@ fn run(program: &[u16], rng: &mut XorShift, trace: &mut Option<Trace>) -> (Vec<S
         uut.word.next = (word as u64).into();
         uut.idle.next = !rng.next_u64().is_multiple_of(3);
         uut.half_free.next = rng.next_u64().is_multiple_of(2);
+        uut.channel_free.next = !rng.next_u64().is_multiple_of(4);
         let ready = !rng.next_u64().is_multiple_of(4);
         uut.tap_word_ready.next = ready;
         // The programmer knows the batch's last word.

@@ -6,7 +6,8 @@
 //!
 //! The buffer answers a read a cycle later, so `address` is the word wanted next cycle: the
 //! next one whenever the current word is consumed. `SET`, `RECORD` and `END` wait until the
-//! engine is idle (everything issued is written), a `BATCH` until its tap-memory half is free.
+//! engine is idle (everything issued is written), a `BATCH` until its tap-memory half is free,
+//! a `CHANNEL` until the drain has taken the channel parameters of the one before.
 //! An unknown opcode stops the program with `fault`.
 
 use lutna_core::isa::{
@@ -42,6 +43,8 @@ pub struct Fetch {
     /// The engine has written everything issued; the next batch's tap-memory half is free.
     pub idle: Signal<In, bool>,
     pub half_free: Signal<In, bool>,
+    /// The channel parameters may be overwritten (the drain has taken the last channel's).
+    pub channel_free: Signal<In, bool>,
     /// To the table programmer: a batch starts (taps - 1, its channel's last), then its words.
     pub batch_start: Signal<Out, bool>,
     pub batch_taps: Signal<Out, Bits<6>>,
@@ -150,6 +153,7 @@ impl Default for Fetch {
             word: Default::default(),
             idle: Default::default(),
             half_free: Default::default(),
+            channel_free: Default::default(),
             batch_start: Default::default(),
             batch_taps: Default::default(),
             batch_final: Default::default(),
@@ -294,10 +298,13 @@ impl Logic for Fetch {
                     self.consume.next = true;
                     self.repeat_q.d.next = self.word.val().get_bits::<12>(0);
                 } else if self.opcode.val() == self.op_channel.val() {
-                    self.consume.next = true;
-                    self.shift_q.d.next = self.word.val().get_bits::<6>(0);
-                    self.short_bias.d.next = (self.word.val() & self.short_bias_bit.val()).any();
-                    self.state.d.next = FetchState::ChannelMult;
+                    if self.channel_free.val() {
+                        self.consume.next = true;
+                        self.shift_q.d.next = self.word.val().get_bits::<6>(0);
+                        self.short_bias.d.next =
+                            (self.word.val() & self.short_bias_bit.val()).any();
+                        self.state.d.next = FetchState::ChannelMult;
+                    }
                 } else if self.opcode.val() == self.op_batch.val() {
                     if self.half_free.val() {
                         self.consume.next = true;

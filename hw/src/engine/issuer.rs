@@ -31,6 +31,7 @@ pub struct Stage {
     pub first_in: Signal<In, bool>,
     pub last_in: Signal<In, bool>,
     pub final_in: Signal<In, bool>,
+    pub params_in: Signal<In, bool>,
     pub slot_in: Signal<In, Bits<4>>,
     pub word_in: Signal<In, Bits<8>>,
     pub tap: Signal<Out, bool>,
@@ -38,6 +39,7 @@ pub struct Stage {
     pub first: Signal<Out, bool>,
     pub last: Signal<Out, bool>,
     pub last_batch: Signal<Out, bool>,
+    pub params: Signal<Out, bool>,
     pub slot: Signal<Out, Bits<4>>,
     pub word: Signal<Out, Bits<8>>,
     tap_q: DFF<bool>,
@@ -45,6 +47,7 @@ pub struct Stage {
     first_q: DFF<bool>,
     last_q: DFF<bool>,
     final_q: DFF<bool>,
+    params_q: DFF<bool>,
     slot_q: DFF<Bits<4>>,
     word_q: DFF<Bits<8>>,
 }
@@ -52,12 +55,15 @@ pub struct Stage {
 impl Logic for Stage {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, tap_q, partial_q, first_q, last_q, final_q, slot_q, word_q);
+        dff_setup!(
+            self, clock, tap_q, partial_q, first_q, last_q, final_q, params_q, slot_q, word_q
+        );
         self.tap_q.d.next = self.tap_in.val();
         self.partial_q.d.next = self.partial_in.val();
         self.first_q.d.next = self.first_in.val();
         self.last_q.d.next = self.last_in.val();
         self.final_q.d.next = self.final_in.val();
+        self.params_q.d.next = self.params_in.val();
         self.slot_q.d.next = self.slot_in.val();
         self.word_q.d.next = self.word_in.val();
         self.tap.next = self.tap_q.q.val();
@@ -65,6 +71,7 @@ impl Logic for Stage {
         self.first.next = self.first_q.q.val();
         self.last.next = self.last_q.q.val();
         self.last_batch.next = self.final_q.q.val();
+        self.params.next = self.params_q.q.val();
         self.slot.next = self.slot_q.q.val();
         self.word.next = self.word_q.q.val();
     }
@@ -107,6 +114,8 @@ pub struct Issuer {
     pub freed: Signal<Out, bool>,
     pub freed_tables: Signal<Out, Bits<5>>,
     pub channel_done: Signal<Out, bool>,
+    /// A final batch's group ends now (its sums reach the drain at S4).
+    pub drain_take: Signal<Out, bool>,
     /// S2: the lanes' bank read.
     pub bank_high: Signal<Out, Bits<4>>,
     pub partial: Signal<Out, bool>,
@@ -122,6 +131,9 @@ pub struct Issuer {
     pub s4_drain: Signal<Out, bool>,
     pub s4_store: Signal<Out, bool>,
     pub s4_word: Signal<Out, Bits<8>>,
+    /// With `s4_drain`: the group is its channel's first to reach the drain, which takes the
+    /// channel's parameters with it.
+    pub s4_params: Signal<Out, bool>,
     s1: Stage,
     s2: Stage,
     s3: Stage,
@@ -141,6 +153,8 @@ pub struct Issuer {
     cur_tables: DFF<Bits<5>>,
     pending: DFF<bool>,
     store_wait: DFF<Bits<3>>,
+    /// The walk is a channel's final batch on its first run, and no group has ended yet.
+    fresh: DFF<bool>,
     can_issue: Signal<Local, bool>,
     take_partial: Signal<Local, bool>,
     take_tap: Signal<Local, bool>,
@@ -184,6 +198,7 @@ impl Default for Issuer {
             freed: Default::default(),
             freed_tables: Default::default(),
             channel_done: Default::default(),
+            drain_take: Default::default(),
             bank_high: Default::default(),
             partial: Default::default(),
             partial_low: Default::default(),
@@ -197,6 +212,7 @@ impl Default for Issuer {
             s4_drain: Default::default(),
             s4_store: Default::default(),
             s4_word: Default::default(),
+            s4_params: Default::default(),
             s1: Default::default(),
             s2: Default::default(),
             s3: Default::default(),
@@ -215,6 +231,7 @@ impl Default for Issuer {
             cur_tables: Default::default(),
             pending: Default::default(),
             store_wait: Default::default(),
+            fresh: Default::default(),
             can_issue: Default::default(),
             take_partial: Default::default(),
             take_tap: Default::default(),
@@ -259,7 +276,8 @@ impl Logic for Issuer {
             runs_left,
             cur_tables,
             pending,
-            store_wait
+            store_wait,
+            fresh
         );
         clock!(self, clock, s1, s2, s3, s4);
         // This cycle: a tap if it may, else the group's partial read if it still needs one.
@@ -277,7 +295,10 @@ impl Logic for Issuer {
         if self.take_partial.val() {
             self.pending.d.next = false;
         }
+        self.drain_take.next = self.take_tap.val() & self.last_tap.val() & self.cur_last.q.val();
+        self.s1.params_in.next = self.take_tap.val() & self.last_tap.val() & self.fresh.q.val();
         if self.take_tap.val() & self.last_tap.val() {
+            self.fresh.d.next = false;
             // The next group of a batch after its channel's first reads its partial sums.
             self.pending.d.next = !self.cur_first.q.val();
         }
@@ -317,6 +338,7 @@ impl Logic for Issuer {
             self.runs_left.d.next = self.held_repeat.q.val();
             self.cur_tables.d.next = self.held_tables.q.val();
             self.pending.d.next = !self.held_first.q.val();
+            self.fresh.d.next = self.held_last.q.val();
         }
         if self.batch.val() {
             self.held.d.next = true;
@@ -341,6 +363,7 @@ impl Logic for Issuer {
         self.s2.first_in.next = self.s1.first.val();
         self.s2.last_in.next = self.s1.last.val();
         self.s2.final_in.next = self.s1.last_batch.val();
+        self.s2.params_in.next = self.s1.params.val();
         self.s2.slot_in.next = self.s1.slot.val();
         self.s2.word_in.next = self.s1.word.val();
         self.s3.tap_in.next = self.s2.tap.val();
@@ -348,6 +371,7 @@ impl Logic for Issuer {
         self.s3.first_in.next = self.s2.first.val();
         self.s3.last_in.next = self.s2.last.val();
         self.s3.final_in.next = self.s2.last_batch.val();
+        self.s3.params_in.next = self.s2.params.val();
         self.s3.slot_in.next = self.s2.slot.val();
         self.s3.word_in.next = self.s2.word.val();
         self.s4.tap_in.next = self.s3.tap.val();
@@ -355,6 +379,7 @@ impl Logic for Issuer {
         self.s4.first_in.next = self.s3.first.val();
         self.s4.last_in.next = self.s3.last.val();
         self.s4.final_in.next = self.s3.last_batch.val();
+        self.s4.params_in.next = self.s3.params.val();
         self.s4.slot_in.next = self.s3.slot.val();
         self.s4.word_in.next = self.s3.word.val();
         // S2: the banks' read.
@@ -381,5 +406,6 @@ impl Logic for Issuer {
         self.s4_drain.next = self.s4.tap.val() & self.s4.last.val() & self.s4.last_batch.val();
         self.s4_store.next = self.s4.tap.val() & self.s4.last.val() & !self.s4.last_batch.val();
         self.s4_word.next = self.s4.word.val();
+        self.s4_params.next = self.s4.params.val();
     }
 }

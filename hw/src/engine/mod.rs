@@ -10,6 +10,7 @@
 pub mod address;
 pub mod budget;
 pub mod column_mask;
+pub mod core;
 pub mod descriptor;
 pub mod drain;
 pub mod fetch;

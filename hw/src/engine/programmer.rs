@@ -62,6 +62,9 @@ pub struct TableProgrammer {
     /// One cycle: the batch is programmed; the tables it took.
     pub done: Signal<Out, bool>,
     pub tables: Signal<Out, Bits<5>>,
+    /// A batch is being programmed (until its `done`); the word taken now is its last.
+    pub busy: Signal<Out, bool>,
+    pub last_word: Signal<Out, bool>,
     active: DFF<bool>,
     finishing: DFF<bool>,
     have_offset: DFF<bool>,
@@ -125,6 +128,8 @@ impl Default for TableProgrammer {
             tap_high_data: Default::default(),
             done: Default::default(),
             tables: Default::default(),
+            busy: Default::default(),
+            last_word: Default::default(),
             active: Default::default(),
             finishing: Default::default(),
             have_offset: Default::default(),
@@ -252,6 +257,7 @@ impl Logic for TableProgrammer {
         self.tap_high_data.next = (bit_cast::<16, 3>(self.ky.val()) << self.entry_ky.val())
             | (bit_cast::<16, 3>(self.kx.val()) << self.entry_kx.val())
             | (bit_cast::<16, 4>(self.entry_slot.val()) << self.entry_slot_at.val());
+        self.last_word.next = self.take.val() & (self.tap.q.val() == self.last_tap.q.val());
         if self.take.val() {
             self.word_ready.next = true;
             self.tap_write_high.next = true;
@@ -294,6 +300,7 @@ impl Logic for TableProgrammer {
             self.finishing.d.next = false;
             self.taken.d.next = 0.into();
         }
+        self.busy.next = self.active.q.val() | self.finishing.q.val();
         if self.start.val() {
             self.active.d.next = true;
             self.have_offset.d.next = false;

@@ -44,6 +44,13 @@ impl<const W: usize, const N: usize> BlockRam<W, N> {
             ..Default::default()
         }
     }
+
+    /// Word `i` as the RAM holds it now (simulation only).
+    pub fn peek(&self, i: usize) -> u64 {
+        self._words
+            .get(&Bits::<N>::from(i as u64))
+            .map_or(0, |w| w.to_u64())
+    }
 }
 
 impl<const W: usize, const N: usize> Logic for BlockRam<W, N> {

@@ -110,8 +110,6 @@ impl WindowMemory {
         ]
     }
 
-    /// Simulation only: a memory holding `bytes` from address 0 (the rest zero), as if written
-    /// through the write port.
     /// Chooses the Verilog of the four SPRAMs (primitives on the iCE40, behavioural on the ECP5).
     pub fn set_family(&mut self, family: crate::memory::Family) {
         for spram in &mut self.sprams {
@@ -119,24 +117,43 @@ impl WindowMemory {
         }
     }
 
+    /// Simulation only: a memory holding `bytes` from address 0 (the rest zero), as if written
+    /// through the write port.
     pub fn with_contents(bytes: &[u8]) -> Self {
         assert!(
             bytes.len() <= Self::BYTES,
             "more than 64 KiB of activations"
         );
         let mut m = Self::default();
-        for (addr, &b) in bytes.iter().enumerate() {
-            for (s, word, high) in Self::places(addr) {
-                let old = m.sprams[s].peek(word);
+        m.preload(0, bytes);
+        m
+    }
+
+    /// Simulation only: `bytes` written from `at` on (both copies), as the write port would.
+    pub fn preload(&mut self, at: usize, bytes: &[u8]) {
+        for (k, &b) in bytes.iter().enumerate() {
+            for (s, word, high) in Self::places((at + k) % Self::BYTES) {
+                let old = self.sprams[s].peek(word);
                 let new = if high {
                     (old & 0x00ff) | (b as u16) << 8
                 } else {
                     (old & 0xff00) | b as u16
                 };
-                m.sprams[s].preload(word, new);
+                self.sprams[s].preload(word, new);
             }
         }
-        m
+    }
+
+    /// Simulation only: the byte at `addr` in each of its two copies.
+    pub fn copies(&self, addr: usize) -> [u8; 2] {
+        Self::places(addr % Self::BYTES).map(|(s, word, high)| {
+            let w = self.sprams[s].peek(word);
+            if high {
+                (w >> 8) as u8
+            } else {
+                w as u8
+            }
+        })
     }
 }
 
