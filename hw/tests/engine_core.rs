@@ -101,6 +101,21 @@ fn check<const P: usize>(compiled: &Compiled, program: &[Instr], image: &[u8], w
     let mut core = EngineCore::<P>::top();
     let cycles = run_core(&mut core, program, at as usize, &bytes);
     println!("{what}: {cycles} cycles");
+    let (model, _) = lutna_core::cycles::model(program, P);
+    let mut before = 0;
+    for (s, r) in machine.records.iter().enumerate() {
+        if let Some(issues) = r {
+            let at = core.result(2 * s);
+            println!(
+                "{what}: layer {s}: {} cycles, the model {} ({:+.2} %); issues {} (machine {issues})",
+                at - before,
+                model[s].cycles,
+                100.0 * ((at - before) as f64 / model[s].cycles as f64 - 1.0),
+                core.result(2 * s + 1)
+            );
+            before = at;
+        }
+    }
     let wrong: Vec<(usize, [u8; 2], u8)> = (0..1 << 16)
         .filter_map(|a| {
             let c = core.activation(a);
@@ -167,4 +182,20 @@ fn the_first_layer_matches_the_machine() {
     program.truncate(first_record + 1);
     program.push(Instr::End);
     check::<8>(&c, &program, &image(0), "icebreaker-w0.5 layer 1");
+}
+
+/// The whole iCEBreaker model under the mixed plan at 8 lanes, one image: the activations, the
+/// logits (which the golden engine's equal, `lutna_core::compile`'s zoo tests) and every layer's
+/// issue count equal the machine's. Prints each layer's cycles beside the cycle model's.
+///
+/// NOT PASSING YET: the run completes (132,056 cycles; every layer's issue count equals the
+/// machine's, cycles within 0.2-3.8 % of the model) but 14,887 activation bytes differ at the
+/// end, in groups of four equal bytes (a stride-2 or depthwise walk); the first layer alone
+/// passes (`the_first_layer_matches_the_machine`). Run it with `--ignored` while finding out.
+#[test]
+#[ignore = "activations differ after the whole network: being debugged (issue 19)"]
+fn the_icebreaker_model_matches_the_machine() {
+    let c = compiled("icebreaker-w0.5.lutna", 8, &mixed);
+    let program = c.program();
+    check::<8>(&c, &program, &image(0), "icebreaker-w0.5");
 }
