@@ -187,13 +187,7 @@ fn the_first_layer_matches_the_machine() {
 /// The whole iCEBreaker model under the mixed plan at 8 lanes, one image: the activations, the
 /// logits (which the golden engine's equal, `lutna_core::compile`'s zoo tests) and every layer's
 /// issue count equal the machine's. Prints each layer's cycles beside the cycle model's.
-///
-/// NOT PASSING YET: the run completes (132,056 cycles; every layer's issue count equals the
-/// machine's, cycles within 0.2-3.8 % of the model) but 14,887 activation bytes differ at the
-/// end, in groups of four equal bytes (a stride-2 or depthwise walk); the first layer alone
-/// passes (`the_first_layer_matches_the_machine`). Run it with `--ignored` while finding out.
 #[test]
-#[ignore = "activations differ after the whole network: being debugged (issue 19)"]
 fn the_icebreaker_model_matches_the_machine() {
     let c = compiled("icebreaker-w0.5.lutna", 8, &mixed);
     let program = c.program();

@@ -52,6 +52,7 @@ fn program(uut: &mut EngineLane, slot: u8, w: i16) {
     // No work in the pipeline meanwhile.
     uut.s3_partial.next = false;
     uut.s3_max.next = false;
+    uut.s3_keep.next = false;
     uut.s4_valid.next = false;
     uut.s4_last.next = false;
     uut.s4_drain.next = false;
@@ -90,7 +91,9 @@ fn run_reading(uut: &mut EngineLane, ops: &[Op], reads: bool) -> Vec<i32> {
         uut.activation.next = (a as u64).into();
         set_read(uut, &s2, slot);
         uut.s3_partial.next = s3.partial.is_some();
-        uut.s3_max.next = s3.max;
+        // (A max-mode cycle without a tap, as when the writer holds the issuer, keeps the max.)
+        uut.s3_max.next = s3.max && s3.tap.is_some();
+        uut.s3_keep.next = s3.max && s3.tap.is_none();
         uut.s3_first.next = t >= 1 && first.get(t - 1).copied().unwrap_or(false);
         uut.s4_valid.next = (s4.tap.is_some() && (!s4.max || s4.last)) || s4.partial.is_some();
         uut.s4_last.next = s4.last;
@@ -215,6 +218,18 @@ fn exercise(uut: &mut EngineLane) {
                 ..tap(a, 0, LaneMode::Exact)
             })
             .collect();
+        // Cycles without a tap inside the group, now and then.
+        for k in (1..ops.len()).rev() {
+            if rng.next_u64().is_multiple_of(3) {
+                ops.insert(
+                    k,
+                    Op {
+                        max: true,
+                        ..Default::default()
+                    },
+                );
+            }
+        }
         ops.last_mut().unwrap().last = true;
         ops.last_mut().unwrap().drain = true;
         let want = *acts.iter().max().unwrap() as i32;

@@ -469,6 +469,7 @@ impl<const P: usize> Logic for EngineCore<P> {
             self.lanes[l].low_fill.next = self.issuer.low_fill.val();
             self.lanes[l].s3_partial.next = self.issuer.s3_partial.val();
             self.lanes[l].s3_max.next = self.issuer.s3_max.val();
+            self.lanes[l].s3_keep.next = self.issuer.s3_keep.val();
             self.lanes[l].s3_first.next = self.issuer.s3_first.val();
             self.lanes[l].s4_valid.next = self.issuer.s4_valid.val();
             self.lanes[l].s4_last.next = self.issuer.s4_last.val();
@@ -569,14 +570,10 @@ impl<const P: usize> Logic for EngineCore<P> {
             self.issues.d.next = 0.into();
         }
         self.running.d.next = !self.fetch.done.val() & !self.fetch.fault.val();
+        // Nothing else restarts at RUN: a program runs in segments, and a segment may end between
+        // a CHANNEL and its batches (the END before it waited until everything was written).
         if self.run.val() {
             self.running.d.next = true;
-            self.halves_used.d.next = 0.into();
-            self.program_half.d.next = false;
-            self.walk_half.d.next = false;
-            self.claimed.d.next = false;
-            self.channel_begun.d.next = false;
-            self.drain_wait.d.next = 0.into();
         }
         self.done.next = self.fetch.done.val() & !self.running.q.val();
         self.fault.next = self.fetch.fault.val();

@@ -125,6 +125,8 @@ pub struct Issuer {
     /// S3 and S4.
     pub s3_partial: Signal<Out, bool>,
     pub s3_max: Signal<Out, bool>,
+    /// A max-mode cycle without a tap at S3: the lanes keep their max.
+    pub s3_keep: Signal<Out, bool>,
     pub s3_first: Signal<Out, bool>,
     pub s4_valid: Signal<Out, bool>,
     pub s4_last: Signal<Out, bool>,
@@ -206,6 +208,7 @@ impl Default for Issuer {
             low_fill: Default::default(),
             s3_partial: Default::default(),
             s3_max: Default::default(),
+            s3_keep: Default::default(),
             s3_first: Default::default(),
             s4_valid: Default::default(),
             s4_last: Default::default(),
@@ -399,6 +402,7 @@ impl Logic for Issuer {
         // S3 and S4.
         self.s3_partial.next = self.s3.partial.val();
         self.s3_max.next = self.max.val() & self.s3.tap.val();
+        self.s3_keep.next = self.max.val() & !self.s3.tap.val();
         self.s3_first.next = self.s3.first.val();
         self.s4_valid.next =
             self.s4.partial.val() | (self.s4.tap.val() & (!self.max.val() | self.s4.last.val()));

@@ -54,9 +54,11 @@ pub struct EngineLane {
     pub low_pass: Signal<In, bool>,
     pub low_fill: Signal<In, Bits<4>>,
     /// S3: a partial-sum cycle; max mode and the group's first tap (max mode keeps the largest
-    /// product from the first tap on).
+    /// product from the first tap on); a max-mode cycle without a tap (`s3_keep`: the product
+    /// register holds the group's max through it).
     pub s3_partial: Signal<In, bool>,
     pub s3_max: Signal<In, bool>,
+    pub s3_keep: Signal<In, bool>,
     pub s3_first: Signal<In, bool>,
     /// S4: a product (or partial sum) joins the sum (in max mode only at the group's last tap);
     /// the group's last tap, whose result goes to the drain or is stored as the partial sum.
@@ -107,6 +109,7 @@ impl Default for EngineLane {
             low_fill: Default::default(),
             s3_partial: Default::default(),
             s3_max: Default::default(),
+            s3_keep: Default::default(),
             s3_first: Default::default(),
             s4_valid: Default::default(),
             s4_last: Default::default(),
@@ -185,9 +188,10 @@ impl Logic for EngineLane {
         // Max mode keeps the largest product of the group in the product register (weights are
         // 1, so a product is the activation and 9 bits compare), and only the group's last tap
         // reaches the accumulator, which the tap before left at 0: that sum is the maximum.
-        self.hold.next = self.s3_max.val()
-            & !self.s3_first.val()
-            & (self.magnitude.val().get_bits::<9>(0) <= self.product.q.val().get_bits::<9>(0));
+        self.hold.next = self.s3_keep.val()
+            | self.s3_max.val()
+                & !self.s3_first.val()
+                & (self.magnitude.val().get_bits::<9>(0) <= self.product.q.val().get_bits::<9>(0));
         if !self.hold.val() {
             self.product.d.next = self.magnitude.val();
             if self.s3_partial.val() {
