@@ -193,3 +193,35 @@ fn the_icebreaker_model_matches_the_machine() {
     let program = c.program();
     check::<8>(&c, &program, &image(0), "icebreaker-w0.5");
 }
+
+/// The joined core at 8 lanes through yosys and nextpnr's packer: with the link's budget lines
+/// (UART, frames, command handler) it must fit the UP5K; printed beside the 90 % target and
+/// the core's own lines.
+#[test]
+fn the_core_and_the_links_lines_fit_the_device() {
+    use lutna_hw::engine::budget;
+    let verilog = generate_verilog(&EngineCore::<8>::top());
+    lutna_hw::sim::validate_with_yosys("engine-core", &verilog);
+    if !lutna_hw::sim::tool_available("nextpnr-ice40", "the core's cell count") {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("lutna-core-{}", std::process::id()));
+    let cells = lutna_hw::flow::unit::unit_cells(&dir, &verilog).unwrap();
+    let (total, rams) = budget::total(8);
+    let link = [budget::UART, budget::FRAMES, budget::COMMANDS];
+    let link_cells: u32 = link.iter().map(|l| l.cells).sum();
+    let link_rams: u32 = link.iter().map(|l| l.block_rams).sum();
+    let whole = cells.packed_logic_cells + link_cells as u64;
+    println!(
+        "engine core, 8 lanes: {cells:?}; its lines: {} cells, {} block RAMs; with the link's \
+         lines {whole} cells ({:.1} % of the UP5K, target 90 %)",
+        total - link_cells,
+        rams - link_rams,
+        100.0 * whole as f64 / budget::DEVICE_CELLS as f64
+    );
+    assert!(whole <= budget::DEVICE_CELLS as u64, "{cells:?}");
+    assert!(
+        cells.synth.bram + link_rams as u64 <= budget::DEVICE_BLOCK_RAMS as u64,
+        "{cells:?}"
+    );
+}

@@ -54,7 +54,7 @@ pub const PROGRAMMER: Line = Line {
 pub const TAP_MEMORY: Line = Line {
     unit: "tap memory, records, logits",
     cells: 40,
-    block_rams: 2,
+    block_rams: 4,
 };
 pub const ADDRESS: Line = Line {
     unit: "address generator",
@@ -153,6 +153,6 @@ mod tests {
             four * 100 <= DEVICE_CELLS * CELL_SHARE_PERCENT,
             "4 lanes: {four}"
         );
-        assert_eq!(total(8), (4820, 24));
+        assert_eq!(total(8), (4820, 26));
     }
 }

@@ -298,6 +298,21 @@ impl<const P: usize> Logic for EngineCore<P> {
             self.group_bytes.next = 1.into();
         }
 
+        // Idle (formed before its use: RustHDL's loop check reads the body in order): nothing programmed, held, walked, drained, requantized or written.
+        self.active.next = self.programmer.busy.val()
+            | self.issuer.holding.val()
+            | self.address.busy.val()
+            | self.drain.busy.val()
+            | self.writer.busy.val()
+            | self.writer.port_next.val();
+        if self.settle.q.val().any() {
+            self.settle.d.next = self.settle.q.val() - 1;
+        }
+        if self.active.val() {
+            self.settle.d.next = self.settle_cycles.val();
+        }
+        self.idle.next = !self.active.val() & !self.settle.q.val().any();
+
         // Program buffer and fetch.
         self.program.write_enable.next = self.program_write.val();
         self.program.write_address.next = self.program_address.val();
@@ -542,21 +557,6 @@ impl<const P: usize> Logic for EngineCore<P> {
             self.results.write_address.next = (self.record_slot.q.val() << 1) | 1;
             self.results.write_data.next = self.issues.q.val();
         }
-
-        // Idle: nothing programmed, held, walked, drained, requantized or written.
-        self.active.next = self.programmer.busy.val()
-            | self.issuer.holding.val()
-            | self.address.busy.val()
-            | self.drain.busy.val()
-            | self.writer.busy.val()
-            | self.writer.port_next.val();
-        if self.settle.q.val().any() {
-            self.settle.d.next = self.settle.q.val() - 1;
-        }
-        if self.active.val() {
-            self.settle.d.next = self.settle_cycles.val();
-        }
-        self.idle.next = !self.active.val() & !self.settle.q.val().any();
 
         // Counters: cycles while the program runs, taps issued.
         if self.running.q.val() {
