@@ -22,8 +22,8 @@
 use crate::accel::{lane_mode, place, AccelConfig, MapPlace};
 use crate::arith::{Requant, Scheme};
 use crate::isa::{
-    shape, Instr, Machine, OutKind, Register, Tap, MODE_LANE, MODE_MAX, MODE_OUT_KIND,
-    MODE_ROW_STEP, MODE_SLOTS, MODE_STRIDE2,
+    shape, Instr, Machine, OutKind, Register, Tap, MODE_CONTIGUOUS, MODE_LANE, MODE_MAX,
+    MODE_OUT_KIND, MODE_ROW_STEP, MODE_SLOTS, MODE_STRIDE2,
 };
 use crate::model::{Conv, Op, Pool, TensorKind};
 use anyhow::{anyhow, ensure, Context, Result};
@@ -152,6 +152,11 @@ impl Walk {
         );
         // The writer's pointer stands at a row's last group after its walk of the row.
         let last_group = (self.groups as i64 - 1) * self.group_bytes;
+        let row_step = self.out_row - last_group;
+        let channel_step = self.out_channel - (self.rows as i64 - 1) * self.out_row - last_group;
+        let contiguous = self.group_bytes > 0
+            && row_step == self.group_bytes
+            && channel_step == self.group_bytes;
         Ok(vec![
             reg(Register::Rows, self.rows as i64 - 1, "output rows minus 1")?,
             reg(
@@ -163,14 +168,13 @@ impl Walk {
             reg(
                 Register::OutRowStep,
                 // (16-bit wrapping: a step may be negative.)
-                (self.out_row - last_group).rem_euclid(1 << 16),
+                row_step.rem_euclid(1 << 16),
                 "the output step to the next row",
             )?,
             reg(Register::OutBase, self.out_base, "the output address")?,
             reg(
                 Register::OutChannelStep,
-                (self.out_channel - (self.rows as i64 - 1) * self.out_row - last_group)
-                    .rem_euclid(1 << 16),
+                channel_step.rem_euclid(1 << 16),
                 "the output step to the next channel",
             )?,
             reg(
@@ -190,7 +194,10 @@ impl Walk {
                 self.in_shape[2] as i64,
                 "the input width",
             )?,
-            Instr::Set(Register::Mode, self.mode),
+            Instr::Set(
+                Register::Mode,
+                self.mode | MODE_CONTIGUOUS.put(contiguous as u16),
+            ),
         ])
     }
 }

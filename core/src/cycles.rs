@@ -4,7 +4,9 @@
 //! `lutna run` and the benchmarks quote before any simulation. The RTL's own counters, read
 //! back after every layer (`RECORD`), are held to within 1 % of it.
 
-use crate::isa::{shape, Instr, OutKind, Register, MODE_OUT_KIND, MODE_SLOTS, MODE_STRIDE2};
+use crate::isa::{
+    shape, Instr, OutKind, Register, MODE_CONTIGUOUS, MODE_OUT_KIND, MODE_SLOTS, MODE_STRIDE2,
+};
 use std::collections::VecDeque;
 
 /// Latencies and costs of the engine's units, in clock cycles.
@@ -20,18 +22,24 @@ pub mod timing {
     /// From a batch's last tap to the first cycle the next batch of its channel may start: a
     /// partial sum is read (S2) after it was stored (S4), never in the same cycle.
     pub const PARTIAL_AFTER_STORE: u64 = PIPE - 1;
-    /// From a sum entering the requantizer to its byte leaving it (bias add included).
-    pub const REQUANT: u64 = 8;
+    /// From a sum entering the requantizer to its byte leaving it (the bias is added in the
+    /// drain's cycle).
+    pub const REQUANT: u64 = 7;
+    /// From the engine running out of work with a carried byte pending to its being idle: the
+    /// writer's flush announced, then written.
+    pub const FLUSH: u64 = 2;
     /// Program words read per instruction word: one per cycle.
     pub const WORD: u64 = 1;
     /// Table entries written per cycle (both copies of every lane at once).
     pub const TABLE_WRITE: u64 = super::shape::TABLE_ENTRIES as u64;
     /// Activation-memory writes for a group's output bytes (docs/engine.md, "Writer"): the even
-    /// copy takes one; the odd copy (one byte later) takes one as well, the writer keeping an
-    /// eight-byte group's last byte back for the next group's odd-copy write, and one more at
-    /// the end of a row, where the byte kept back is written alone.
-    pub fn group_writes(bytes: usize, row_end: bool) -> u64 {
-        if bytes > 4 && row_end {
+    /// copy takes one; the odd copy (one byte later) takes one as well, the writer carrying an
+    /// eight-byte group's last byte into the next group's odd-copy write, and one more where the
+    /// pointer jumps after the group (`jump`: a row's or channel's end of a walk that is not
+    /// `MODE_CONTIGUOUS`), where the carried byte is written alone. A carry left at a walk's
+    /// end is written alone once nothing else runs ([`FLUSH`]).
+    pub fn group_writes(bytes: usize, jump: bool) -> u64 {
+        if bytes > 4 && jump {
             3
         } else {
             2
@@ -56,6 +64,8 @@ struct Issue {
     groups: u64,
     /// Groups per output row (the writer flushes at a row's end).
     row_groups: u64,
+    /// The walk's output is one run (`MODE_CONTIGUOUS`).
+    contiguous: bool,
     first: bool,
     last: bool,
     /// Times the batch runs (REPEAT): once per channel.
@@ -86,6 +96,12 @@ struct Engine {
     walking: Option<Walking>,
     /// The cycles in which the writer takes the activation memory, rising.
     writes: VecDeque<u64>,
+    /// A `CHANNEL` was read whose parameters the drain has not taken yet (the engine keeps two
+    /// sets, the fetch unit's and the drain's), and the cycle from which the next may be read.
+    params_claimed: bool,
+    params_free: u64,
+    /// An eight-byte group's last byte waits for the next group's write (or the flush).
+    carry_pending: bool,
     /// Cycles with a partial-sum write (the table memories' write port), rising.
     partial_writes: VecDeque<u64>,
     /// First cycle the drain can take a group's sums.
@@ -104,14 +120,22 @@ struct Engine {
 }
 
 impl Engine {
-    fn idle(&self) -> bool {
-        self.queue.is_empty() && self.walking.is_none() && self.t >= self.done_by
+    fn idle(&mut self) -> bool {
+        let idle = self.queue.is_empty() && self.walking.is_none() && self.t >= self.done_by;
+        if idle && self.carry_pending {
+            // Everything else is done: the writer writes the carried byte alone.
+            self.carry_pending = false;
+            self.done_by = self.t + FLUSH;
+            return false;
+        }
+        idle
     }
 
     /// One clock of the issuer.
     fn step_issuer(&mut self) {
         let t = self.t;
-        let port_busy = self.writes.front() == Some(&t);
+        // A tap issued now reads the memory at S1, so a write there next cycle keeps it back.
+        let port_busy = self.writes.front() == Some(&(t + 1));
         if port_busy {
             self.writes.pop_front();
         }
@@ -151,6 +175,11 @@ impl Engine {
             return;
         }
         let b = w.batch.clone();
+        if b.last && w.run == 0 && w.group == 0 {
+            // The channel's first group reaches the drain at S4 and takes the parameters.
+            self.params_claimed = false;
+            self.params_free = t + PIPE + 1;
+        }
         if b.last {
             let load = t + PIPE + 1;
             let active = if b.bytes == 0 { 1 } else { b.bytes as u64 };
@@ -159,7 +188,11 @@ impl Engine {
             if b.bytes > 0 {
                 let mut at = out.max(self.writes.back().map_or(0, |&w| w + 1));
                 let row_end = (w.group + 1).is_multiple_of(b.row_groups);
-                for _ in 0..group_writes(b.bytes, row_end) {
+                let jump = row_end && !b.contiguous;
+                if b.bytes > 4 {
+                    self.carry_pending = !jump;
+                }
+                for _ in 0..group_writes(b.bytes, jump) {
                     self.writes.push_back(at);
                     at += 1;
                 }
@@ -203,6 +236,9 @@ pub fn model(program: &[Instr], lanes: usize) -> (Vec<LayerCycles>, u64) {
         done_by: 0,
         half_free: [0; 2],
         stored_by: 0,
+        params_claimed: false,
+        carry_pending: false,
+        params_free: 0,
         slot_free: vec![0; shape::TABLE_SLOTS],
         issues: 0,
     };
@@ -270,9 +306,12 @@ pub fn model(program: &[Instr], lanes: usize) -> (Vec<LayerCycles>, u64) {
                     pc += 1;
                 }
                 Instr::Channel { .. } => {
-                    first = true;
-                    busy = program[pc].word_count() as u64 * WORD - 1;
-                    pc += 1;
+                    if !e.params_claimed && e.t >= e.params_free {
+                        e.params_claimed = true;
+                        first = true;
+                        busy = program[pc].word_count() as u64 * WORD - 1;
+                        pc += 1;
+                    }
                 }
                 Instr::Batch { last, taps } => match tap_at {
                     None => {
@@ -322,6 +361,7 @@ pub fn model(program: &[Instr], lanes: usize) -> (Vec<LayerCycles>, u64) {
                             groups: (regs[Register::Rows as usize] as u64 + 1)
                                 * (regs[Register::Groups as usize] as u64 + 1),
                             row_groups: regs[Register::Groups as usize] as u64 + 1,
+                            contiguous: MODE_CONTIGUOUS.get(mode) == 1,
                             first,
                             last: *last,
                             repeat,

@@ -93,6 +93,11 @@ pub const MODE_MAX: Field = Field::new(2, 1);
 pub const MODE_STRIDE2: Field = Field::new(3, 1);
 /// `MODE`: input rows per output row (the vertical stride).
 pub const MODE_ROW_STEP: Field = Field::new(4, 3);
+/// `MODE`: the walk's output is one run: every group starts where the one before ended, from
+/// row to row and channel to channel too (`OutRowStep` = `OutChannelStep` = P/s). The writer
+/// then carries an eight-byte group's last byte into the next group's write instead of writing
+/// it alone at each row's end (docs/engine.md, "Writer"). Timing only: the results are the same.
+pub const MODE_CONTIGUOUS: Field = Field::new(7, 1);
 /// `MODE`: what the requantizer writes ([`OutKind`] code).
 pub const MODE_OUT_KIND: Field = Field::new(8, 2);
 /// `MODE`: table slots of the ring, minus 1. The slots take words `16 s .. 16 s + 16` of each
@@ -760,6 +765,7 @@ mod tests {
                 MODE_MAX,
                 MODE_STRIDE2,
                 MODE_ROW_STEP,
+                MODE_CONTIGUOUS,
                 MODE_OUT_KIND,
                 MODE_SLOTS,
             ],

@@ -225,3 +225,61 @@ fn the_core_and_the_links_lines_fit_the_device() {
         "{cells:?}"
     );
 }
+
+#[test]
+#[ignore]
+fn debug_timing() {
+    use lutna_core::isa::{Register, Tap, MODE_OUT_KIND, MODE_SLOTS};
+    let spec = std::env::var("SPEC").unwrap_or("1,1,4".into());
+    let v: Vec<usize> = spec.split(',').map(|x| x.parse().unwrap()).collect();
+    let (channels, batches, taps) = (v[0], v[1], v[2]);
+    let mut p = vec![
+        Instr::Set(Register::Rows, v.get(3).copied().unwrap_or(3) as u16),
+        Instr::Set(Register::Groups, 3),
+        Instr::Set(Register::InRow, 32),
+        Instr::Set(Register::OutRowStep, 32 - 24),
+        Instr::Set(Register::OutChannelStep, 8),
+        Instr::Set(Register::InChannel, 0),
+        Instr::Set(Register::YStart, 0),
+        Instr::Set(Register::XStart, 0),
+        Instr::Set(Register::InHeight, 64),
+        Instr::Set(Register::InWidth, 32),
+        Instr::Set(
+            Register::Mode,
+            MODE_SLOTS.put(7) | MODE_OUT_KIND.put(0) | (1 << 4),
+        ),
+        Instr::Set(Register::OutBase, 4096),
+    ];
+    for c in 0..channels {
+        p.push(Instr::Channel {
+            shift: 4,
+            mult: 1,
+            bias: c as i32,
+        });
+        for b in 0..batches {
+            p.push(Instr::Batch {
+                last: b + 1 == batches,
+                taps: (0..taps)
+                    .map(|k| Tap {
+                        offset: k as u16,
+                        weight: 3 + k as i16 + b as i16,
+                        ky: 0,
+                        kx: 0,
+                        reuse: false,
+                    })
+                    .collect(),
+            });
+        }
+    }
+    p.push(Instr::Record(0));
+    p.push(Instr::End);
+    let (model, _) = lutna_core::cycles::model(&p, 8);
+    let mut core = EngineCore::<8>::top();
+    let img: Vec<u8> = (0..2048).map(|i| i as u8).collect();
+    let cycles = run_core(&mut core, &p, 0, &img);
+    println!(
+        "{spec}: rtl {} (run {cycles}) model {}",
+        core.result(0),
+        model[0].cycles
+    );
+}

@@ -44,19 +44,23 @@ impl Copies {
     }
 }
 
-fn walk<const P: usize>(stride2: bool, signed: bool, trace: &mut Option<Trace>) {
+/// A walk of `CHANNELS` channels; `padded`: output rows of `OUT_ROW` bytes (the pointer jumps
+/// at every row's end), else rows and channels back to back (the carry runs through).
+fn walk<const P: usize>(stride2: bool, signed: bool, padded: bool, trace: &mut Option<Trace>) {
     let active = if stride2 { P / 2 } else { P };
+    let out_row = if padded { OUT_ROW } else { GROUPS * active };
     let mut uut = Writer::<P>::top();
     let mut rng = XorShift(0x3a17e + P as u64 + stride2 as u64 * 7 + signed as u64 * 13);
     uut.rows.next = ((ROWS - 1) as u64).into();
     uut.groups.next = ((GROUPS - 1) as u64).into();
     let last_group = (GROUPS - 1) * active;
-    uut.out_row_step.next = ((OUT_ROW - last_group) as u64).into();
+    uut.out_row_step.next = ((out_row - last_group) as u64).into();
     uut.out_channel_step.next =
-        ((ROWS * OUT_ROW - (ROWS - 1) * OUT_ROW - last_group) as u64).into();
+        ((ROWS * out_row - (ROWS - 1) * out_row - last_group) as u64).into();
     uut.out_base.next = (BASE as u64).into();
     uut.stride2.next = stride2;
     uut.signed_out.next = signed;
+    uut.contiguous.next = !padded;
     let mut mem = Copies {
         even: vec![CANARY; 1 << 16],
         odd: vec![CANARY; 1 << 16],
@@ -69,7 +73,7 @@ fn walk<const P: usize>(stride2: bool, signed: bool, trace: &mut Option<Trace>) 
             for g in 0..GROUPS {
                 for l in 0..active {
                     let b = rng.next_u64() as u8;
-                    let at = BASE + c * ROWS * OUT_ROW + r * OUT_ROW + g * active + l;
+                    let at = BASE + c * ROWS * out_row + r * out_row + g * active + l;
                     want[at] = if signed { b ^ 0x80 } else { b };
                     stream.push((b, l, l + 1 == active));
                 }
@@ -90,6 +94,8 @@ fn walk<const P: usize>(stride2: bool, signed: bool, trace: &mut Option<Trace>) 
         let send =
             next < stream.len() && (stream[next].1 != 0 || !rng.next_u64().is_multiple_of(3));
         uut.byte_valid.next = send;
+        // Nothing else running: after the stream, and now and then between groups.
+        uut.flush.next = !send && (next == stream.len() || rng.next_u64().is_multiple_of(4));
         if send {
             let (b, l, last) = stream[next];
             uut.byte.next = (b as u64).into();
@@ -132,10 +138,12 @@ fn walk<const P: usize>(stride2: bool, signed: bool, trace: &mut Option<Trace>) 
 
 #[test]
 fn groups_land_in_both_copies_and_nowhere_else() {
-    walk::<8>(false, false, &mut None);
-    walk::<8>(true, true, &mut None);
-    walk::<4>(false, true, &mut None);
-    walk::<4>(true, false, &mut None);
+    for padded in [true, false] {
+        walk::<8>(false, false, padded, &mut None);
+        walk::<8>(true, true, padded, &mut None);
+        walk::<4>(false, true, padded, &mut None);
+        walk::<4>(true, false, padded, &mut None);
+    }
 }
 
 #[test]
@@ -161,7 +169,7 @@ fn logits_take_one_word_per_channel() {
 fn the_writers_verilog_agrees_under_icarus() {
     let verilog = generate_verilog(&Writer::<8>::top());
     let mut trace = Some(Trace::for_verilog(&verilog));
-    walk::<8>(false, true, &mut trace);
+    walk::<8>(false, true, false, &mut trace);
     replay_under_icarus("engine-writer", &verilog, &trace.unwrap().rows);
 }
 

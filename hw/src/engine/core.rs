@@ -29,7 +29,8 @@ use crate::memory::block_ram::BlockRam;
 use crate::memory::window_memory::WindowMemory;
 use lutna_core::cycles::timing::HALF_RELEASE;
 use lutna_core::isa::{
-    OutKind, MODE_LANE, MODE_MAX, MODE_OUT_KIND, MODE_ROW_STEP, MODE_SLOTS, MODE_STRIDE2,
+    OutKind, MODE_CONTIGUOUS, MODE_LANE, MODE_MAX, MODE_OUT_KIND, MODE_ROW_STEP, MODE_SLOTS,
+    MODE_STRIDE2,
 };
 use rust_hdl::prelude::*;
 
@@ -38,7 +39,7 @@ use rust_hdl::prelude::*;
 pub const LOGITS_AT: u64 = 240;
 
 const _: () = assert!(MODE_LANE.lsb == 0 && MODE_LANE.width == 2);
-const _: () = assert!(MODE_MAX.lsb == 2 && MODE_STRIDE2.lsb == 3);
+const _: () = assert!(MODE_MAX.lsb == 2 && MODE_STRIDE2.lsb == 3 && MODE_CONTIGUOUS.lsb == 7);
 const _: () = assert!(MODE_ROW_STEP.lsb == 4 && MODE_ROW_STEP.width == 3);
 const _: () = assert!(MODE_OUT_KIND.lsb == 8 && MODE_OUT_KIND.width == 2);
 const _: () = assert!(MODE_SLOTS.lsb == 10 && MODE_SLOTS.width == 4);
@@ -102,6 +103,7 @@ pub struct EngineCore<const P: usize> {
     drain_wait: DFF<Bits<4>>,
     mask_s2: DFF<Bits<P>>,
     settle: DFF<Bits<4>>,
+    in_requant: DFF<Bits<4>>,
     running: DFF<bool>,
     cycles: DFF<Bits<32>>,
     issues: DFF<Bits<32>>,
@@ -113,6 +115,7 @@ pub struct EngineCore<const P: usize> {
     group_bytes: Signal<Local, Bits<4>>,
     active: Signal<Local, bool>,
     idle: Signal<Local, bool>,
+    requant_in: Signal<Local, bool>,
     window: Signal<Local, Bits<64>>,
     tap_word: Signal<Local, Bits<16>>,
     ky_word: Signal<Local, Bits<16>>,
@@ -183,6 +186,7 @@ impl<const P: usize> Default for EngineCore<P> {
             drain_wait: Default::default(),
             mask_s2: Default::default(),
             settle: Default::default(),
+            in_requant: Default::default(),
             running: Default::default(),
             cycles: Default::default(),
             issues: Default::default(),
@@ -194,6 +198,7 @@ impl<const P: usize> Default for EngineCore<P> {
             group_bytes: Default::default(),
             active: Default::default(),
             idle: Default::default(),
+            requant_in: Default::default(),
             window: Default::default(),
             tap_word: Default::default(),
             ky_word: Default::default(),
@@ -203,9 +208,8 @@ impl<const P: usize> Default for EngineCore<P> {
             kind_i8: Constant::new((OutKind::I8 as u64).into()),
             lanes_count: Constant::new((P as u64).into()),
             half_count: Constant::new((P as u64 / 2).into()),
-            // Longer than anything in flight outside the units' own busy flags: the pipeline
-            // S1..S4 and the requantizer's seven stages.
-            settle_cycles: Constant::new(12u64.into()),
+            // The pipeline's S1..S4 after a walk's last tap.
+            settle_cycles: Constant::new(lutna_core::cycles::timing::PIPE.into()),
             logits_at: Constant::new(LOGITS_AT.into()),
             ky_at: Constant::new((ENTRY_KY as u64).into()),
             kx_at: Constant::new((ENTRY_KX as u64).into()),
@@ -264,6 +268,7 @@ impl<const P: usize> Logic for EngineCore<P> {
             drain_wait,
             mask_s2,
             settle,
+            in_requant,
             running,
             cycles,
             issues,
@@ -298,20 +303,30 @@ impl<const P: usize> Logic for EngineCore<P> {
             self.group_bytes.next = 1.into();
         }
 
-        // Idle (formed before its use: RustHDL's loop check reads the body in order): nothing programmed, held, walked, drained, requantized or written.
+        // Idle: nothing programmed, held, walked, in the pipeline (S1..S4 after the walk's last
+        // tap), drained, requantized or written. (Formed before its use: RustHDL's loop check
+        // reads the body in order.)
         self.active.next = self.programmer.busy.val()
             | self.issuer.holding.val()
             | self.address.busy.val()
             | self.drain.busy.val()
+            | self.in_requant.q.val().any()
             | self.writer.busy.val()
             | self.writer.port_next.val();
         if self.settle.q.val().any() {
             self.settle.d.next = self.settle.q.val() - 1;
         }
-        if self.active.val() {
+        if self.address.busy.val() {
             self.settle.d.next = self.settle_cycles.val();
         }
         self.idle.next = !self.active.val() & !self.settle.q.val().any();
+        self.requant_in.next = self.drain.sum_valid.val() & !self.logits.val();
+        if self.requant_in.val() & !self.requant.out_valid.val() {
+            self.in_requant.d.next = self.in_requant.q.val() + 1;
+        }
+        if !self.requant_in.val() & self.requant.out_valid.val() {
+            self.in_requant.d.next = self.in_requant.q.val() - 1;
+        }
 
         // Program buffer and fetch.
         self.program.write_enable.next = self.program_write.val();
@@ -512,7 +527,7 @@ impl<const P: usize> Logic for EngineCore<P> {
         self.requant.mult.next = self.drain_mult.q.val();
         self.requant.shift.next = self.drain_shift.q.val();
         self.requant.signed_out.next = self.fetch.mode.val().get_bits::<2>(8) == self.kind_i8.val();
-        self.requant.valid.next = self.drain.sum_valid.val() & !self.logits.val();
+        self.requant.valid.next = self.requant_in.val();
         self.requant.tag.next = self.drain.lane.val() & 7;
         if self.drain.last.val() {
             self.requant.tag.next = (self.drain.lane.val() & 7) | self.last_tag.val();
@@ -525,6 +540,14 @@ impl<const P: usize> Logic for EngineCore<P> {
         self.writer.stride2.next = self.stride2.val();
         self.writer.signed_out.next = self.requant.signed_out.val();
         self.writer.logits.next = self.logits.val();
+        self.writer.contiguous.next = self.fetch.mode.val().get_bit(7);
+        // Everything but the writer is done: a carried byte may be written alone.
+        self.writer.flush.next = !self.programmer.busy.val()
+            & !self.issuer.holding.val()
+            & !self.address.busy.val()
+            & !self.settle.q.val().any()
+            & !self.drain.busy.val()
+            & !self.in_requant.q.val().any();
         // (A cycle after the SET, when the register holds the value.)
         self.restart_q.d.next = self.fetch.out_base_set.val();
         self.writer.restart.next = self.restart_q.q.val();

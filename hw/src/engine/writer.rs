@@ -7,9 +7,13 @@
 //! two window writes of [`crate::memory::window_memory::WindowMemory`]: the even copy at B
 //! (bytes 0..A), then the odd copy at B - 1. The odd copy's window starting at B - 1 holds nine
 //! bytes of an eight-byte group, so at A = 8 the group's last byte is *carried* to the next
-//! group's odd write (its byte 0), and written alone at B + 7 (a third write) when the group
-//! ends a row; the first group of a row leaves the odd window's byte 0 alone (it belongs to the
-//! row before). Below eight bytes the odd window holds the whole group and nothing is carried.
+//! group's odd write (its byte 0) when that group starts at B + 8, as it does along a row and,
+//! in a walk whose output is one run (`MODE_CONTIGUOUS`), from row to row and channel to
+//! channel; at a row's end of other walks the carried byte is written alone at B + 7 (a third
+//! write). The last group
+//! of a walk leaves its carry pending until nothing else runs (`flush`), then writes it alone.
+//! A group's odd write takes byte 0 only when a carry is pending. Below eight bytes the odd
+//! window holds the whole group and nothing is carried.
 //!
 //! Timing: the group's last byte arrives in cycle C (`byte_last`); the writes take the memory in
 //! C + 1, C + 2 (and C + 3 at a row's end), each announced a cycle ahead on `port_next`, so the
@@ -31,8 +35,10 @@ pub enum WritePhase {
     Even,
     /// The odd copy at B - 1.
     Odd,
-    /// The carried byte alone at B + 7 (a row's last group of eight bytes).
+    /// The carried byte alone at B + 7: an eight-byte group after which the pointer jumps.
     Tail,
+    /// A carried byte left over when nothing else is running, alone at its place.
+    Flush,
 }
 
 #[derive(LogicBlock)]
@@ -48,6 +54,8 @@ pub struct Writer<const P: usize> {
     pub stride2: Signal<In, bool>,
     pub signed_out: Signal<In, bool>,
     pub logits: Signal<In, bool>,
+    /// The walk's output is one run (`MODE_CONTIGUOUS`): the pointer never jumps.
+    pub contiguous: Signal<In, bool>,
     /// `OutBase` was written: the walk starts again at its first channel.
     pub restart: Signal<In, bool>,
     /// From the requantizer: lane `lane`'s byte (u8, or i8 in two's complement), and whether
@@ -56,6 +64,8 @@ pub struct Writer<const P: usize> {
     pub byte: Signal<In, Bits<8>>,
     pub lane: Signal<In, Bits<3>>,
     pub byte_last: Signal<In, bool>,
+    /// Nothing else in the engine is running: a carried byte still owed is written alone.
+    pub flush: Signal<In, bool>,
     /// Logits: a channel's sum is written this cycle.
     pub logit_valid: Signal<In, bool>,
     pub logit_address: Signal<Out, Bits<4>>,
@@ -76,7 +86,7 @@ pub struct Writer<const P: usize> {
     gathering: DFF<bool>,
     row_end: DFF<bool>,
     channel_end: DFF<bool>,
-    row_start: DFF<bool>,
+    carry_pending: DFF<bool>,
     group: DFF<Bits<8>>,
     row: DFF<Bits<8>>,
     pointer: DFF<Bits<16>>,
@@ -84,6 +94,7 @@ pub struct Writer<const P: usize> {
     odd_data: Signal<Local, Bits<64>>,
     group_done: Signal<Local, bool>,
     step: Signal<Local, Bits<16>>,
+    jump: Signal<Local, bool>,
     offset: Signal<Local, Bits<16>>,
     group_bytes: Signal<Local, Bits<16>>,
     full_mask: Signal<Local, Bits<8>>,
@@ -114,12 +125,14 @@ impl<const P: usize> Default for Writer<P> {
             stride2: Default::default(),
             signed_out: Default::default(),
             logits: Default::default(),
+            contiguous: Default::default(),
             restart: Default::default(),
             byte_valid: Default::default(),
             byte: Default::default(),
             lane: Default::default(),
             byte_last: Default::default(),
             logit_valid: Default::default(),
+            flush: Default::default(),
             logit_address: Default::default(),
             port_next: Default::default(),
             write: Default::default(),
@@ -135,7 +148,7 @@ impl<const P: usize> Default for Writer<P> {
             gathering: Default::default(),
             row_end: Default::default(),
             channel_end: Default::default(),
-            row_start: Default::default(),
+            carry_pending: Default::default(),
             group: Default::default(),
             row: Default::default(),
             pointer: Default::default(),
@@ -143,6 +156,7 @@ impl<const P: usize> Default for Writer<P> {
             odd_data: Default::default(),
             group_done: Default::default(),
             step: Default::default(),
+            jump: Default::default(),
             offset: Default::default(),
             group_bytes: Default::default(),
             full_mask: Default::default(),
@@ -182,7 +196,7 @@ impl<const P: usize> Logic for Writer<P> {
             gathering,
             row_end,
             channel_end,
-            row_start,
+            carry_pending,
             group,
             row,
             pointer
@@ -229,6 +243,16 @@ impl<const P: usize> Logic for Writer<P> {
         self.offset.next = 0.into();
         self.data.next = self.gathered.val();
         self.mask.next = self.full_mask.val();
+        // After a group's last write (or a logit), the next group, row or channel; whether the
+        // pointer jumps (else the next group's odd write takes the carried byte along).
+        self.step.next = self.group_bytes.val();
+        if self.row_end.q.val() {
+            self.step.next = self.out_row_step.val();
+        }
+        if self.channel_end.q.val() | self.logits.val() {
+            self.step.next = self.out_channel_step.val();
+        }
+        self.jump.next = (self.row_end.q.val() | self.channel_end.q.val()) & !self.contiguous.val();
         self.group_done.next = false;
         match self.phase.q.val() {
             WritePhase::Idle => {}
@@ -246,13 +270,15 @@ impl<const P: usize> Logic for Writer<P> {
                 self.write.next = true;
                 self.offset.next = self.minus_one.val();
                 self.data.next = self.odd_data.val();
-                // Bytes B..B+A-1 sit at B-1+1..; byte 0 is the carry, if one is owed.
+                // Bytes B..B+A-1 sit at B-1+1..; byte 0 is the carry, if one is owed (it is at
+                // B - 1 then: the group before ended there).
                 self.mask.next = self.full_mask.val() << 1;
-                if self.eight.val() & !self.row_start.q.val() {
+                if self.carry_pending.q.val() {
                     self.mask.next = self.full_mask.val();
                 }
                 self.carry.d.next = self.gathered.val().get_bits::<8>(56);
-                if self.eight.val() & self.row_end.q.val() {
+                self.carry_pending.d.next = self.eight.val() & !self.jump.val();
+                if self.eight.val() & self.jump.val() {
                     self.phase.d.next = WritePhase::Tail;
                 } else {
                     self.phase.d.next = WritePhase::Idle;
@@ -267,30 +293,34 @@ impl<const P: usize> Logic for Writer<P> {
                 self.phase.d.next = WritePhase::Idle;
                 self.group_done.next = true;
             }
+            WritePhase::Flush => {
+                // (The pointer has moved on to B + 8.)
+                self.write.next = true;
+                self.offset.next = self.minus_one.val();
+                self.data.next = self.odd_data.val();
+                self.mask.next = 1.into();
+                self.carry_pending.d.next = false;
+                self.phase.d.next = WritePhase::Idle;
+            }
             _ => {}
         }
         // A complete group: its writes start next cycle.
         if self.byte_valid.val() & self.byte_last.val() {
             self.phase.d.next = WritePhase::Even;
+        } else if self.flush.val()
+            & self.carry_pending.q.val()
+            & (self.phase.q.val() == WritePhase::Idle)
+        {
+            self.phase.d.next = WritePhase::Flush;
         }
         self.address.next = self.pointer.q.val() + self.offset.val();
         self.port_next.next = self.phase.d.val() != WritePhase::Idle;
-        // After a group's last write (or a logit), the next group, row or channel.
-        self.step.next = self.group_bytes.val();
-        if self.row_end.q.val() {
-            self.step.next = self.out_row_step.val();
-        }
-        if self.channel_end.q.val() | self.logits.val() {
-            self.step.next = self.out_channel_step.val();
-        }
         if self.group_done.val() | (self.logits.val() & self.logit_valid.val()) {
             self.pointer.d.next = self.pointer.q.val() + self.step.val();
         }
         if self.group_done.val() {
-            self.row_start.d.next = false;
             self.group.d.next = self.group.q.val() + 1;
             if self.row_end.q.val() {
-                self.row_start.d.next = true;
                 self.group.d.next = 0.into();
                 self.row.d.next = self.row.q.val() + 1;
             }
@@ -302,11 +332,13 @@ impl<const P: usize> Logic for Writer<P> {
         if self.restart.val() {
             self.phase.d.next = WritePhase::Idle;
             self.gathering.d.next = false;
-            self.row_start.d.next = true;
+            self.carry_pending.d.next = false;
             self.group.d.next = 0.into();
             self.row.d.next = 0.into();
             self.pointer.d.next = self.out_base.val();
         }
-        self.busy.next = self.gathering.q.val() | (self.phase.q.val() != WritePhase::Idle);
+        self.busy.next = self.gathering.q.val()
+            | self.carry_pending.q.val()
+            | (self.phase.q.val() != WritePhase::Idle);
     }
 }
