@@ -224,7 +224,9 @@ impl Engine {
 }
 
 /// Per engine layer (in the order of [`crate::compile::Compiled::layers`], one entry per
-/// `RECORD`), the predicted counters, and the whole program's cycles.
+/// `RECORD`), the predicted counters, and the whole program's cycles. An `END` before the last
+/// instruction ends a segment ([`crate::isa::segments`]): it waits until the engine is idle,
+/// and the next segment runs on.
 pub fn model(program: &[Instr], lanes: usize) -> (Vec<LayerCycles>, u64) {
     let mut e = Engine {
         t: 0,
@@ -257,17 +259,24 @@ pub fn model(program: &[Instr], lanes: usize) -> (Vec<LayerCycles>, u64) {
     let mut tap_at: Option<usize> = None;
     let mut slots: Vec<usize> = Vec::new();
     let (mut ring, mut ring_slots) = (0, 1);
+    // The cycle whose filler step is done (the programmer may go through several instructions
+    // in one cycle), and whether the filler was busy when that cycle began.
+    let mut filler_at = None;
+    let mut filling = false;
     loop {
-        // The programmer loses a cycle to a partial-sum write on the table memories' port.
-        while e.partial_writes.front().is_some_and(|&w| w < e.t) {
-            e.partial_writes.pop_front();
-        }
-        let stolen = e.partial_writes.front() == Some(&e.t);
-        // The filler writes one entry in each cycle the port is free; what the programmer
-        // sees this cycle is whether it was still filling when the cycle began.
-        let filling = fill_left > 0;
-        if filling && !stolen {
-            fill_left -= 1;
+        if filler_at != Some(e.t) {
+            filler_at = Some(e.t);
+            // The programmer loses a cycle to a partial-sum write on the table memories' port.
+            while e.partial_writes.front().is_some_and(|&w| w < e.t) {
+                e.partial_writes.pop_front();
+            }
+            let stolen = e.partial_writes.front() == Some(&e.t);
+            // The filler writes one entry in each cycle the port is free; what the programmer
+            // sees this cycle is whether it was still filling when the cycle began.
+            filling = fill_left > 0;
+            if filling && !stolen {
+                fill_left -= 1;
+            }
         }
         if busy > 0 {
             busy -= 1;
@@ -275,7 +284,11 @@ pub fn model(program: &[Instr], lanes: usize) -> (Vec<LayerCycles>, u64) {
             match &program[pc] {
                 Instr::End => {
                     if e.idle() {
-                        return (layers, e.t);
+                        if pc + 1 == program.len() {
+                            return (layers, e.t);
+                        }
+                        // A segment's end: the next is RUN and read from the cycle after.
+                        pc += 1;
                     }
                 }
                 Instr::Set(r, v) => {
@@ -385,9 +398,14 @@ pub fn model(program: &[Instr], lanes: usize) -> (Vec<LayerCycles>, u64) {
     }
 }
 
-/// The cycle model of a compiled model: per engine layer and in all, for one image.
+/// The cycle model of a compiled model: per engine layer and in all, for one image, its program
+/// run in segments of the engine's program buffer.
 pub fn of(compiled: &crate::compile::Compiled) -> (Vec<LayerCycles>, u64) {
-    model(&compiled.program(), compiled.config.lanes)
+    let program: Vec<Instr> = crate::isa::segments(&compiled.program(), shape::PROGRAM_WORDS)
+        .into_iter()
+        .flatten()
+        .collect();
+    model(&program, compiled.config.lanes)
 }
 
 #[cfg(test)]

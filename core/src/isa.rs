@@ -260,6 +260,8 @@ pub mod shape {
     pub const LANE_SUM_BITS: u32 = 24;
     /// Words of the logits memory.
     pub const LOGIT_WORDS: usize = 16;
+    /// Words of the program buffer: a longer program runs in segments ([`super::segments`]).
+    pub const PROGRAM_WORDS: usize = 1024;
     /// Record slots (each the run's cycle and issue counters, 32 bits each).
     pub const RECORD_SLOTS: usize = 56;
     /// Bytes of activation memory the 16-bit addresses reach.
@@ -366,6 +368,34 @@ impl Instr {
             Instr::Batch { taps, .. } => 1 + 2 * taps.len(),
         }
     }
+}
+
+/// A program cut at instruction boundaries into segments of at most `words` words, each ending
+/// with its own `END` (the last one with the program's): how a program longer than the engine's
+/// buffer ([`shape::PROGRAM_WORDS`]) runs, each segment loaded and RUN in turn. Nothing but the
+/// program counter restarts at RUN, so the segments run as the whole program would, each `END`
+/// waiting until everything before it is written.
+pub fn segments(program: &[Instr], words: usize) -> Vec<Vec<Instr>> {
+    let mut out = Vec::new();
+    let mut piece: Vec<Instr> = Vec::new();
+    let mut used = 0;
+    for i in program.iter().take_while(|i| !matches!(i, Instr::End)) {
+        assert!(
+            i.word_count() < words,
+            "an instruction of {} words does not fit a segment of {words}",
+            i.word_count()
+        );
+        if used + i.word_count() + 1 > words {
+            piece.push(Instr::End);
+            out.push(std::mem::take(&mut piece));
+            used = 0;
+        }
+        used += i.word_count();
+        piece.push(i.clone());
+    }
+    piece.push(Instr::End);
+    out.push(piece);
+    out
 }
 
 /// The words of `program`.

@@ -5,14 +5,12 @@
 
 use lutna_core::arith::Scheme;
 use lutna_core::compile::{compile, Compiled};
-use lutna_core::isa::{encode, Instr, Machine};
+use lutna_core::isa::{encode, segments, shape::PROGRAM_WORDS, Instr, Machine};
 use lutna_core::{accel::AccelConfig, Model, Plan};
 use lutna_hw::engine::core::{EngineCore, LOGITS_AT};
 use lutna_hw::sim::tick;
 use rust_hdl::prelude::*;
 use std::path::Path;
-
-const PROGRAM_WORDS: usize = 1024;
 
 fn clock<const P: usize>(u: &mut EngineCore<P>) -> &mut Signal<In, Clock> {
     &mut u.clock
@@ -34,29 +32,6 @@ fn image(i: usize) -> Vec<u8> {
     data.image(i).to_vec()
 }
 
-/// The program cut at instruction boundaries into pieces that fit the buffer with their `END`.
-fn segments(program: &[Instr]) -> Vec<Vec<u16>> {
-    let mut out = Vec::new();
-    let mut piece: Vec<Instr> = Vec::new();
-    let mut words = 0;
-    for i in program {
-        if matches!(i, Instr::End) {
-            break;
-        }
-        if words + i.word_count() + 1 > PROGRAM_WORDS {
-            piece.push(Instr::End);
-            out.push(encode(&piece));
-            piece.clear();
-            words = 0;
-        }
-        words += i.word_count();
-        piece.push(i.clone());
-    }
-    piece.push(Instr::End);
-    out.push(encode(&piece));
-    out
-}
-
 /// Runs `program` on the core from `image` at `at`; returns the cycles of each segment.
 fn run_core<const P: usize>(
     core: &mut EngineCore<P>,
@@ -69,7 +44,8 @@ fn run_core<const P: usize>(
     tick(core, clock);
     core.clear_counters.next = false;
     let mut cycles = 0;
-    for words in segments(program) {
+    for segment in segments(program, PROGRAM_WORDS) {
+        let words = encode(&segment);
         for (a, &w) in words.iter().enumerate() {
             core.program_write.next = true;
             core.program_address.next = (a as u64).into();
@@ -101,7 +77,12 @@ fn check<const P: usize>(compiled: &Compiled, program: &[Instr], image: &[u8], w
     let mut core = EngineCore::<P>::top();
     let cycles = run_core(&mut core, program, at as usize, &bytes);
     println!("{what}: {cycles} cycles");
-    let (model, _) = lutna_core::cycles::model(program, P);
+    // The model of the program as it ran: in segments.
+    let segmented: Vec<Instr> = segments(program, PROGRAM_WORDS)
+        .into_iter()
+        .flatten()
+        .collect();
+    let (model, _) = lutna_core::cycles::model(&segmented, P);
     let mut before = 0;
     for (s, r) in machine.records.iter().enumerate() {
         if let Some(issues) = r {
@@ -163,30 +144,28 @@ fn check<const P: usize>(compiled: &Compiled, program: &[Instr], image: &[u8], w
             );
         }
     }
+    // The cycle model is the timing contract: within 1 % on every layer.
+    let mut before = 0;
+    for (s, m) in model.iter().enumerate() {
+        let at = core.result(2 * s);
+        assert!(
+            (at - before).abs_diff(m.cycles) * 100 <= m.cycles,
+            "{what}: layer {s} took {} cycles, the model {}",
+            at - before,
+            m.cycles
+        );
+        before = at;
+    }
 }
 
 fn mixed(m: &Model) -> Plan {
     Plan::rotating(m, &[Scheme::LUTNA, Scheme::ALUTNA_C, Scheme::ALUTNA])
 }
 
-/// The iCEBreaker model's first layer (a 3 -> 16 convolution over 32 x 32 with padding, several
-/// batches a channel) under the mixed plan, at 8 lanes.
-#[test]
-fn the_first_layer_matches_the_machine() {
-    let c = compiled("icebreaker-w0.5.lutna", 8, &mixed);
-    let mut program = c.program();
-    let first_record = program
-        .iter()
-        .position(|i| matches!(i, Instr::Record(_)))
-        .unwrap();
-    program.truncate(first_record + 1);
-    program.push(Instr::End);
-    check::<8>(&c, &program, &image(0), "icebreaker-w0.5 layer 1");
-}
-
-/// The whole iCEBreaker model under the mixed plan at 8 lanes, one image: the activations, the
-/// logits (which the golden engine's equal, `lutna_core::compile`'s zoo tests) and every layer's
-/// issue count equal the machine's. Prints each layer's cycles beside the cycle model's.
+/// The whole iCEBreaker model under the mixed plan at 8 lanes, one image, its program in
+/// segments of the program buffer: the activations (both copies of every byte), the logits
+/// (which the golden engine's equal, `lutna_core::compile`'s zoo tests) and every layer's issue
+/// count equal the machine's, and every layer's cycles are within 1 % of the cycle model's.
 #[test]
 fn the_icebreaker_model_matches_the_machine() {
     let c = compiled("icebreaker-w0.5.lutna", 8, &mixed);
@@ -226,18 +205,23 @@ fn the_core_and_the_links_lines_fit_the_device() {
     );
 }
 
-#[test]
-#[ignore]
-fn debug_timing() {
-    use lutna_core::isa::{Register, Tap, MODE_OUT_KIND, MODE_SLOTS};
-    let spec = std::env::var("SPEC").unwrap_or("1,1,4".into());
-    let v: Vec<usize> = spec.split(',').map(|x| x.parse().unwrap()).collect();
-    let (channels, batches, taps) = (v[0], v[1], v[2]);
+/// A hand-written walk: `channels` channels of `batches` batches of `taps` taps (every
+/// `reuse`-th a new table), over `rows` rows of 4 groups (8 lanes), each channel recorded.
+fn walk_program(
+    channels: usize,
+    batches: usize,
+    taps: usize,
+    rows: u16,
+    reuse: usize,
+) -> Vec<Instr> {
+    use lutna_core::isa::{
+        Register, Tap, MODE_CONTIGUOUS, MODE_OUT_KIND, MODE_ROW_STEP, MODE_SLOTS,
+    };
     let mut p = vec![
-        Instr::Set(Register::Rows, v.get(3).copied().unwrap_or(3) as u16),
+        Instr::Set(Register::Rows, rows - 1),
         Instr::Set(Register::Groups, 3),
         Instr::Set(Register::InRow, 32),
-        Instr::Set(Register::OutRowStep, 32 - 24),
+        Instr::Set(Register::OutRowStep, 8),
         Instr::Set(Register::OutChannelStep, 8),
         Instr::Set(Register::InChannel, 0),
         Instr::Set(Register::YStart, 0),
@@ -246,7 +230,10 @@ fn debug_timing() {
         Instr::Set(Register::InWidth, 32),
         Instr::Set(
             Register::Mode,
-            MODE_SLOTS.put(7) | MODE_OUT_KIND.put(0) | (1 << 4),
+            MODE_SLOTS.put(7)
+                | MODE_OUT_KIND.put(0)
+                | MODE_ROW_STEP.put(1)
+                | MODE_CONTIGUOUS.put(1),
         ),
         Instr::Set(Register::OutBase, 4096),
     ];
@@ -262,24 +249,64 @@ fn debug_timing() {
                 taps: (0..taps)
                     .map(|k| Tap {
                         offset: k as u16,
-                        weight: 3 + k as i16 + b as i16,
+                        weight: 3 + (k / reuse) as i16 + b as i16,
                         ky: 0,
                         kx: 0,
-                        reuse: false,
+                        reuse: k % reuse != 0,
                     })
                     .collect(),
             });
         }
+        p.push(Instr::Record(c));
     }
-    p.push(Instr::Record(0));
     p.push(Instr::End);
-    let (model, _) = lutna_core::cycles::model(&p, 8);
-    let mut core = EngineCore::<8>::top();
-    let img: Vec<u8> = (0..2048).map(|i| i as u8).collect();
-    let cycles = run_core(&mut core, &p, 0, &img);
-    println!(
-        "{spec}: rtl {} (run {cycles}) model {}",
-        core.result(0),
-        model[0].cycles
-    );
+    p
+}
+
+/// Small walks that stress one timing rule each (one tap a group: the drain's pace; seven
+/// tables a batch on a short walk: table programming; several batches a channel: partial sums
+/// and their stores against the filler; long walks: the writer's port; reused tables; a
+/// program in several segments): every channel's cycles on the core equal the cycle model's,
+/// give or take a cycle, and the results equal the machine's.
+#[test]
+fn small_walks_take_the_models_cycles() {
+    let image: Vec<u8> = (0..2048).map(|i| (i * 7) as u8).collect();
+    for (channels, batches, taps, rows, reuse) in [
+        (4, 1, 1, 4, 1),
+        (8, 2, 7, 1, 1),
+        (4, 3, 7, 32, 1),
+        (4, 2, 8, 8, 2),
+        (16, 3, 12, 8, 2),
+    ] {
+        let program = walk_program(channels, batches, taps, rows, reuse);
+        let mut machine = Machine::new(8);
+        machine.memory[..image.len()].copy_from_slice(&image);
+        machine.run(&encode(&program)).unwrap();
+        let mut core = EngineCore::<8>::top();
+        run_core(&mut core, &program, 0, &image);
+        let segmented: Vec<Instr> = segments(&program, PROGRAM_WORDS)
+            .into_iter()
+            .flatten()
+            .collect();
+        let (model, _) = lutna_core::cycles::model(&segmented, 8);
+        let what = format!("{channels} channels of {batches} x {taps} taps, {rows} rows");
+        let mut before = 0;
+        for (c, m) in model.iter().enumerate() {
+            let at = core.result(2 * c);
+            assert!(
+                (at - before).abs_diff(m.cycles) <= 1,
+                "{what}: channel {c} took {} cycles, the model {}",
+                at - before,
+                m.cycles
+            );
+            before = at;
+        }
+        for a in 4096..4096 + channels * rows as usize * 32 {
+            assert_eq!(
+                core.activation(a),
+                [machine.memory[a]; 2],
+                "{what}: byte {a}"
+            );
+        }
+    }
 }
