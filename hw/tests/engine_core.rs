@@ -310,3 +310,20 @@ fn small_walks_take_the_models_cycles() {
         }
     }
 }
+
+/// At 4 lanes the 32 x 32 layers keep partial sums for more groups than the banks hold, so
+/// they run in bands of rows: the same checks on the iCEBreaker model.
+#[test]
+fn the_icebreaker_model_matches_the_machine_at_4_lanes() {
+    let c = compiled("icebreaker-w0.5.lutna", 4, &mixed);
+    check::<4>(&c, &c.program(), &image(1), "icebreaker-w0.5, 4 lanes");
+}
+
+/// A residual network (i8 maps, the residual adds as depthwise walks): the same checks. Slow
+/// (several million cycles): run with `--ignored`.
+#[test]
+#[ignore = "minutes of simulation: run by hand"]
+fn a_residual_model_matches_the_machine() {
+    let c = compiled("resnet18-w0.25.lutna", 8, &mixed);
+    check::<8>(&c, &c.program(), &image(2), "resnet18-w0.25");
+}
