@@ -275,6 +275,25 @@ fn an_accelerator_that_does_not_fit_is_refused_by_name() {
     );
     assert_eq!(r["fits"], false);
     assert!(r["bram"].as_u64().unwrap() > r["bram_max"].as_u64().unwrap());
+    // Every iCEBreaker accelerator build measures the new engine's units against the budget
+    // (docs/engine.md), whatever becomes of the design it builds.
+    let units = r["units"].as_array().unwrap();
+    assert_eq!(units.len(), 11, "{r}");
+    for u in units {
+        let (cells, budget) = (
+            u["cells"].as_u64().unwrap(),
+            u["budget_cells"].as_u64().unwrap(),
+        );
+        assert!(cells > 0 && budget > 0, "{u}");
+        assert_eq!(
+            u["within_budget"],
+            cells <= budget && u["block_rams"].as_u64() <= u["budget_block_rams"].as_u64(),
+            "{u}"
+        );
+    }
+    assert!(units.iter().any(|u| u["unit"] == "writer"), "{r}");
+    let md = std::fs::read_to_string(dir_of("acc8").join("report.md")).unwrap();
+    assert!(md.contains("## Engine units"), "{md}");
 }
 
 #[test]

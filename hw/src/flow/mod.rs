@@ -360,6 +360,7 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
         meets_timing: None,
         bitstream: None,
         error: None,
+        units: Vec::new(),
         seconds: 0.0,
     };
     std::fs::write(opts.out.join("top.v"), &verilog)?;
@@ -377,6 +378,19 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
         }
         report.bitstream = None;
         report.error = Some(format!("{e:#}"));
+    }
+    // Every accelerator build for the UP5K measures the engine's units against the budget.
+    if opts.design == DesignKind::Accelerator && opts.board == BoardKind::IceBreaker {
+        match unit::engine_units(&opts.out.join("units"), opts.lanes) {
+            Ok(units) => report.units = units,
+            Err(e) => {
+                let note = format!("the engine's units could not be measured: {e:#}");
+                report.error = Some(match report.error.take() {
+                    Some(first) => format!("{first}; {note}"),
+                    None => note,
+                });
+            }
+        }
     }
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)

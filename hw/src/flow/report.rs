@@ -202,6 +202,9 @@ pub struct BuildReport {
     pub bitstream: Option<String>,
     /// Why the build failed (and what to change); null when it succeeded.
     pub error: Option<String>,
+    /// The instruction-stream engine's units, each synthesized alone beside its budget line
+    /// (iCE40 accelerator builds; empty otherwise).
+    pub units: Vec<super::unit::UnitReport>,
     pub seconds: f64,
 }
 
@@ -303,6 +306,9 @@ impl BuildReport {
                     "NOT met"
                 }
             );
+        }
+        if !self.units.is_empty() {
+            s += &super::unit::units_markdown(&self.units);
         }
         s += extra;
         s += &format!(

@@ -55,3 +55,136 @@ pub fn unit_cells(dir: &Path, verilog: &str) -> Result<UnitCells> {
         packed_logic_cells: packed,
     })
 }
+
+/// One unit of the engine beside its budget line, as `lutna build` reports it (JSON field
+/// `units` of the build report; docs/engine.md, "Budget").
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct UnitReport {
+    pub unit: String,
+    /// The unit's line: packed logic cells and block RAMs.
+    pub budget_cells: u32,
+    pub budget_block_rams: u32,
+    /// Measured: nextpnr's packed logic cells, yosys' LUT4s, carries, flip-flops, block RAMs.
+    pub cells: u64,
+    pub lut4: u64,
+    pub carry: u64,
+    pub ff: u64,
+    pub block_rams: u64,
+    pub within_budget: bool,
+}
+
+/// The engine's units at `P` lanes with their lines, each as the Verilog of the unit alone; the
+/// joined core last, against the lines of everything but the link.
+fn engine_designs<const P: usize>() -> Vec<(String, u32, u32, String)> {
+    use crate::engine::budget::{self, Line};
+    use crate::engine::{
+        address::AddressGenerator, column_mask::ColumnMask, core::EngineCore, drain::Drain,
+        fetch::Fetch, issuer::Issuer, lane::EngineLane, programmer::TableProgrammer,
+        writer::Writer,
+    };
+    use rust_hdl::prelude::generate_verilog;
+    let line = |l: Line| (l.unit.to_string(), l.cells, l.block_rams);
+    let mut memory = crate::memory::window_memory::WindowMemory::default();
+    rust_hdl::prelude::Block::connect_all(&mut memory);
+    let (total, rams) = budget::total(P as u32);
+    let link = [budget::UART, budget::FRAMES, budget::COMMANDS];
+    let link_cells: u32 = link.iter().map(|l| l.cells).sum();
+    let link_rams: u32 = link.iter().map(|l| l.block_rams).sum();
+    let fetch = (
+        "fetch, registers, channel parameters (one set)".to_string(),
+        budget::FETCH.cells + budget::REGISTERS.cells + budget::CHANNEL.cells / 2,
+        budget::FETCH.block_rams,
+    );
+    let designs: Vec<((String, u32, u32), String)> = vec![
+        (fetch, generate_verilog(&Fetch::top())),
+        (
+            line(budget::PROGRAMMER),
+            generate_verilog(&TableProgrammer::top()),
+        ),
+        (
+            line(budget::ADDRESS),
+            generate_verilog(&AddressGenerator::<P>::top()),
+        ),
+        (line(budget::ISSUER), generate_verilog(&Issuer::top())),
+        (
+            line(budget::COLUMN_MASK),
+            generate_verilog(&ColumnMask::<P>::top()),
+        ),
+        (line(budget::LANE), generate_verilog(&EngineLane::top())),
+        (line(budget::DRAIN), generate_verilog(&Drain::top())),
+        (
+            line(budget::REQUANTIZER),
+            generate_verilog(&crate::datapath::requant::Requantizer::top()),
+        ),
+        (line(budget::WRITER), generate_verilog(&Writer::<P>::top())),
+        (line(budget::ACTIVATIONS), generate_verilog(&memory)),
+        (
+            (
+                format!("engine core, {P} lanes joined (all but the link)"),
+                total - link_cells,
+                rams - link_rams,
+            ),
+            generate_verilog(&EngineCore::<P>::top()),
+        ),
+    ];
+    designs
+        .into_iter()
+        .map(|((unit, cells, rams), v)| (unit, cells, rams, v))
+        .collect()
+}
+
+/// Synthesizes each of the engine's units (and the joined core) at `lanes` lanes on its own, in
+/// folders under `dir`, and reports it beside its line. The units are the instruction-stream
+/// engine's (docs/engine.md); the UART and frame blocks are the link's, measured with it.
+pub fn engine_units(dir: &Path, lanes: u8) -> Result<Vec<UnitReport>> {
+    let designs = match lanes {
+        4 => engine_designs::<4>(),
+        8 => engine_designs::<8>(),
+        _ => bail!("the engine is built with 4 or 8 lanes, not {lanes}"),
+    };
+    designs
+        .into_iter()
+        .enumerate()
+        .map(|(i, (unit, budget_cells, budget_block_rams, verilog))| {
+            let cells = unit_cells(&dir.join(format!("unit-{i:02}")), &verilog)?;
+            Ok(UnitReport {
+                unit,
+                budget_cells,
+                budget_block_rams,
+                cells: cells.packed_logic_cells,
+                lut4: cells.synth.lut4,
+                carry: cells.synth.carry,
+                ff: cells.synth.ff,
+                block_rams: cells.synth.bram,
+                within_budget: cells.packed_logic_cells <= budget_cells as u64
+                    && cells.synth.bram <= budget_block_rams as u64,
+            })
+        })
+        .collect()
+}
+
+/// The units as a Markdown table for the build report.
+pub fn units_markdown(units: &[UnitReport]) -> String {
+    let mut s = String::from(
+        "## Engine units (each synthesized alone for the UP5K: `synth_ice40`, `nextpnr-ice40 \
+         --pack-only`)\n\nThe instruction-stream engine of docs/engine.md, unit by unit beside \
+         its line of the budget; a unit alone overstates a little (nothing is shared across its \
+         ports).\n\n| unit | budget cells | cells | LUT4 | carry | FF | block RAM (budget) | |\n\
+         |---|---:|---:|---:|---:|---:|---:|---|\n",
+    );
+    for u in units {
+        s += &format!(
+            "| {} | {} | {} | {} | {} | {} | {} ({}) | {} |\n",
+            u.unit,
+            u.budget_cells,
+            u.cells,
+            u.lut4,
+            u.carry,
+            u.ff,
+            u.block_rams,
+            u.budget_block_rams,
+            if u.within_budget { "ok" } else { "**over**" }
+        );
+    }
+    s + "\n"
+}
