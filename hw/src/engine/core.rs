@@ -54,10 +54,19 @@ pub struct EngineCore<const P: usize> {
     pub run: Signal<In, bool>,
     pub done: Signal<Out, bool>,
     pub fault: Signal<Out, bool>,
+    /// Stop the program (RESET): nothing more is fetched; what was handed on finishes.
+    pub abort: Signal<In, bool>,
+    /// A program runs, or work it handed on is still being done.
+    pub busy: Signal<Out, bool>,
+    /// `RECORD`s done since the counters were cleared.
+    pub records: Signal<Out, Bits<8>>,
     /// The program buffer's write port.
     pub program_write: Signal<In, bool>,
     pub program_address: Signal<In, Bits<10>>,
     pub program_data: Signal<In, Bits<16>>,
+    /// The program buffer's word at `program_address`, a cycle later, while the program is
+    /// stopped.
+    pub program_word: Signal<Out, Bits<16>>,
     /// The activation memory while the program is stopped: a byte write, or the 8-byte window
     /// at the address (a cycle later).
     pub host_address: Signal<In, Bits<16>>,
@@ -109,6 +118,7 @@ pub struct EngineCore<const P: usize> {
     issues: DFF<Bits<32>>,
     record_second: DFF<bool>,
     record_slot: DFF<Bits<8>>,
+    records_done: DFF<Bits<8>>,
     restart_q: DFF<bool>,
     stride2: Signal<Local, bool>,
     logits: Signal<Local, bool>,
@@ -144,9 +154,13 @@ impl<const P: usize> Default for EngineCore<P> {
             run: Default::default(),
             done: Default::default(),
             fault: Default::default(),
+            abort: Default::default(),
+            busy: Default::default(),
+            records: Default::default(),
             program_write: Default::default(),
             program_address: Default::default(),
             program_data: Default::default(),
+            program_word: Default::default(),
             host_address: Default::default(),
             host_write: Default::default(),
             host_data: Default::default(),
@@ -192,6 +206,7 @@ impl<const P: usize> Default for EngineCore<P> {
             issues: Default::default(),
             record_second: Default::default(),
             record_slot: Default::default(),
+            records_done: Default::default(),
             restart_q: Default::default(),
             stride2: Default::default(),
             logits: Default::default(),
@@ -228,6 +243,11 @@ impl<const P: usize> EngineCore<P> {
         let mut c = Self::default();
         c.connect_all();
         c
+    }
+
+    /// Chooses the Verilog of the activation memory for the FPGA family built.
+    pub fn set_family(&mut self, family: crate::memory::Family) {
+        self.memory.set_family(family);
     }
 
     /// The activation memory as the host would load it (simulation only).
@@ -274,6 +294,7 @@ impl<const P: usize> Logic for EngineCore<P> {
             issues,
             record_second,
             record_slot,
+            records_done,
             restart_q
         );
         clock!(self, clock, fetch, programmer, address, issuer, drain, requant, writer, memory);
@@ -332,8 +353,13 @@ impl<const P: usize> Logic for EngineCore<P> {
         self.program.write_enable.next = self.program_write.val();
         self.program.write_address.next = self.program_address.val();
         self.program.write_data.next = self.program_data.val();
-        self.program.read_address.next = self.fetch.address.val();
+        self.program.read_address.next = self.program_address.val();
+        if self.running.q.val() | self.run.val() {
+            self.program.read_address.next = self.fetch.address.val();
+        }
+        self.program_word.next = self.program.read_data.val();
         self.fetch.run.next = self.run.val();
+        self.fetch.abort.next = self.abort.val();
         self.fetch.word.next = self.program.read_data.val();
         self.fetch.idle.next = self.idle.val();
         self.fetch.half_free.next = !self.halves_used.q.val().get_bit(1)
@@ -569,6 +595,7 @@ impl<const P: usize> Logic for EngineCore<P> {
         }
         self.record_second.d.next = false;
         if self.fetch.record.val() {
+            self.records_done.d.next = self.records_done.q.val() + 1;
             self.record_slot.d.next = self.fetch.record_slot.val();
             self.record_second.d.next = true;
             self.results.write_enable.next = true;
@@ -591,7 +618,9 @@ impl<const P: usize> Logic for EngineCore<P> {
         if self.clear_counters.val() {
             self.cycles.d.next = 0.into();
             self.issues.d.next = 0.into();
+            self.records_done.d.next = 0.into();
         }
+        self.records.next = self.records_done.q.val();
         self.running.d.next = !self.fetch.done.val() & !self.fetch.fault.val();
         // Nothing else restarts at RUN: a program runs in segments, and a segment may end between
         // a CHANNEL and its batches (the END before it waited until everything was written).
@@ -599,6 +628,7 @@ impl<const P: usize> Logic for EngineCore<P> {
             self.running.d.next = true;
         }
         self.done.next = self.fetch.done.val() & !self.running.q.val();
+        self.busy.next = self.running.q.val() | !self.idle.val();
         self.fault.next = self.fetch.fault.val();
     }
 }

@@ -34,8 +34,10 @@ pub enum FetchState {
 #[derive(LogicBlock)]
 pub struct Fetch {
     pub clock: Signal<In, Clock>,
-    /// Start the program at word 0 (RUN).
+    /// Start the program at word 0 (RUN); stop it where it is (RESET: what was handed on
+    /// finishes).
     pub run: Signal<In, bool>,
+    pub abort: Signal<In, bool>,
     /// The program buffer: the address to read, and the word read at the address of the cycle
     /// before.
     pub address: Signal<Out, Bits<10>>,
@@ -149,6 +151,7 @@ impl Default for Fetch {
         Self {
             clock: Default::default(),
             run: Default::default(),
+            abort: Default::default(),
             address: Default::default(),
             word: Default::default(),
             idle: Default::default(),
@@ -405,6 +408,9 @@ impl Logic for Fetch {
         if self.consume.val() {
             self.pc.d.next = self.pc.q.val() + 1;
             self.address.next = self.pc.q.val() + 1;
+        }
+        if self.abort.val() {
+            self.state.d.next = FetchState::Stopped;
         }
         if self.run.val() {
             self.pc.d.next = 0.into();

@@ -7,6 +7,7 @@
 //!   host-compiled instruction stream of `lutna_core::isa`: [`lane::EngineLane`] so far. Each
 //!   unit is one block in its own file with its own testbench.
 
+pub mod accelerator;
 pub mod address;
 pub mod budget;
 pub mod column_mask;

@@ -1,0 +1,207 @@
+//! `EngineAccelerator`: the instruction-stream engine behind the UART, driven as a host would
+//! drive a board: the program in segments of the program buffer (LOAD region 0, RUN, STATUS
+//! until done, for each segment), the image by LOAD_IMAGE, then READ_LOGITS, READ_COUNTERS and
+//! READ of the activations. Everything read back must equal `isa::Machine` on the same program.
+
+use lutna_core::arith::Scheme;
+use lutna_core::compile::compile;
+use lutna_core::isa::{encode, segments, shape::PROGRAM_WORDS, Instr, Machine};
+use lutna_core::protocol::{
+    load_payloads, read_payload, Command, Decoder, Event, Frame, Region, RunState,
+};
+use lutna_core::{accel::AccelConfig, Model, Plan};
+use lutna_hw::engine::accelerator::{stream_identity, EngineAccelerator};
+use lutna_hw::sim::{tick, SoftUartRx, SoftUartTx};
+use std::path::Path;
+
+const CPB: usize = 4;
+const RX_TIMEOUT_BYTES: u32 = 4;
+const P: usize = 8;
+
+struct Host {
+    board: EngineAccelerator<P>,
+    tx: SoftUartTx,
+    rx: SoftUartRx,
+    decoder: Decoder,
+    seq: u8,
+}
+
+impl Host {
+    fn new() -> Host {
+        Host {
+            board: EngineAccelerator::top(CPB as u16, RX_TIMEOUT_BYTES, stream_identity(P as u8)),
+            tx: SoftUartTx::new(CPB),
+            rx: SoftUartRx::new(CPB),
+            decoder: Decoder::new(),
+            seq: 0,
+        }
+    }
+
+    fn step(&mut self) -> Option<u8> {
+        self.board.uart_rx.next = self.tx.next_level();
+        tick(&mut self.board, |b| &mut b.clock);
+        self.rx.sample(self.board.uart_tx.val())
+    }
+
+    /// One request; panics unless the reply is the command's, in sequence.
+    fn request(&mut self, cmd: Command, payload: &[u8], reply_bytes: usize) -> Vec<u8> {
+        self.seq = self.seq.wrapping_add(1);
+        let bytes = Frame::new(cmd as u8, self.seq, payload.to_vec())
+            .encode()
+            .unwrap();
+        self.tx.push(&bytes);
+        for _ in 0..(bytes.len() + reply_bytes + 40) * 10 * CPB + 4000 {
+            if let Some(b) = self.step() {
+                if let Some(e) = self.decoder.push(&[b]).into_iter().next() {
+                    let Event::Frame(f) = e else {
+                        panic!("the board sent a damaged frame: {e:?}")
+                    };
+                    assert_eq!(f.seq, self.seq);
+                    assert_eq!(f.cmd, cmd as u8 | 0x80, "{cmd:?} got {f:?}");
+                    return f.payload;
+                }
+            }
+        }
+        panic!("no reply to {cmd:?}")
+    }
+
+    fn load(&mut self, region: Region, address: u32, data: &[u8]) {
+        for p in load_payloads(region, address, data) {
+            assert!(self.request(Command::Load, &p, 0).is_empty());
+        }
+    }
+
+    /// RUN, then STATUS until done.
+    fn run(&mut self) {
+        self.request(Command::Run, &[], 0);
+        loop {
+            for _ in 0..5_000 {
+                self.step();
+            }
+            let s = self.request(Command::Status, &[], 4);
+            if s[0] == RunState::Done as u8 {
+                return;
+            }
+            assert_eq!(s[0], RunState::Running as u8, "status {s:?}");
+        }
+    }
+}
+
+/// Runs `program` on the board with `image` at `at`, as a host does; returns the board's
+/// logits, its counters reply and the activation bytes `read` (in 1 KiB pieces: the UART is
+/// the slow part of the simulation).
+fn over_uart(
+    program: &[Instr],
+    at: u32,
+    image: &[u8],
+    read: std::ops::Range<usize>,
+) -> (Vec<i32>, Vec<u8>, Vec<u8>) {
+    let mut host = Host::new();
+    for piece in image.chunks(1000).enumerate() {
+        let mut p = (at + 1000 * piece.0 as u32).to_le_bytes().to_vec();
+        p.extend_from_slice(piece.1);
+        assert!(host.request(Command::LoadImage, &p, 0).is_empty());
+    }
+    for segment in segments(program, PROGRAM_WORDS) {
+        let bytes: Vec<u8> = encode(&segment)
+            .iter()
+            .flat_map(|w| w.to_le_bytes())
+            .collect();
+        host.load(Region::Params, 0, &bytes);
+        host.run();
+    }
+    let logits = host
+        .request(Command::ReadLogits, &[], 40)
+        .chunks(4)
+        .map(|b| i32::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    let counters = host.request(Command::ReadCounters, &[], 5 + 8 * 56);
+    let mut memory = Vec::new();
+    for a in read.clone().step_by(1024) {
+        let len = (read.end - a).min(1024) as u16;
+        let bytes = host.request(
+            Command::Read,
+            &read_payload(Region::Activations, a as u32, len),
+            len as usize,
+        );
+        memory.extend_from_slice(&bytes);
+    }
+    (logits, counters, memory)
+}
+
+fn check(program: &[Instr], at: u32, image: &[u8], read: std::ops::Range<usize>, what: &str) {
+    let mut machine = Machine::new(P);
+    machine.memory[at as usize..at as usize + image.len()].copy_from_slice(image);
+    machine.run(&encode(program)).unwrap();
+    let (logits, counters, memory) = over_uart(program, at, image, read.clone());
+    assert_eq!(logits, machine.logits[..10].to_vec(), "{what}: logits");
+    let records = machine.records.iter().filter(|r| r.is_some()).count();
+    assert_eq!(counters[4] as usize, records, "{what}: records taken");
+    for (k, r) in machine.records.iter().flatten().enumerate() {
+        let at = 5 + 8 * k + 4;
+        let issues = u32::from_le_bytes(counters[at..at + 4].try_into().unwrap());
+        assert_eq!(issues as u64, *r, "{what}: record {k}'s issues");
+    }
+    for (a, &got) in read.zip(&memory) {
+        assert_eq!(got, machine.memory[a], "{what}: activation byte {a}");
+    }
+}
+
+/// A small program of two channels in two segments, with a residual-style i8 output: the link,
+/// the program buffer's segments, the image upload, logits and counters end to end.
+#[test]
+fn a_small_program_runs_over_the_uart() {
+    let c = compiled("icebreaker-w0.5.lutna");
+    // The last two layers (global average pool and the linear layer) on a made-up 8 x 8 x 64
+    // input: a short program that still ends in logits.
+    let program = c.program();
+    let layers: Vec<usize> = program
+        .iter()
+        .enumerate()
+        .filter(|(_, i)| matches!(i, Instr::Record(_)))
+        .map(|(k, _)| k)
+        .collect();
+    let from = layers[layers.len() - 3] + 1;
+    // (Records renumbered from slot 0: READ_COUNTERS lists the slots from 0.)
+    let mut slot = 0;
+    let tail: Vec<Instr> = program[from..]
+        .iter()
+        .map(|i| match i {
+            Instr::Record(_) => {
+                slot += 1;
+                Instr::Record(slot - 1)
+            }
+            other => other.clone(),
+        })
+        .collect();
+    let input = &c.places[c.places.len() - 3];
+    let at = (input.base * P) as u32;
+    let image: Vec<u8> = (0..input.words() * P)
+        .map(|i| (i * 37 % 251) as u8)
+        .collect();
+    let pooled = &c.places[c.places.len() - 2];
+    let read = pooled.base * P..(pooled.base + pooled.words()) * P;
+    check(&tail, at, &image, read, "the last two layers");
+}
+
+fn compiled(name: &str) -> lutna_core::compile::Compiled {
+    let root = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+    let model = Model::load(&root.join("models").join(name)).unwrap();
+    let plan = Plan::rotating(&model, &[Scheme::LUTNA, Scheme::ALUTNA_C, Scheme::ALUTNA]);
+    compile(&AccelConfig::new(P).unwrap(), &model, &plan).unwrap()
+}
+
+/// The whole iCEBreaker model over the UART (minutes of simulation: run by hand).
+#[test]
+#[ignore = "minutes of simulation: run by hand"]
+fn the_icebreaker_model_runs_over_the_uart() {
+    let c = compiled("icebreaker-w0.5.lutna");
+    let root = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+    let bytes = std::fs::read(root.join("data/cifar10-sample/test_batch.bin")).unwrap();
+    let data = lutna_core::cifar::Dataset::parse_batch(&bytes, "sample").unwrap();
+    let (at, image) = c.image(data.image(0));
+    // The first layer's output: 16 maps of 32 x 32.
+    let first = &c.places[1];
+    let read = first.base * P..(first.base + first.words()) * P;
+    check(&c.program(), at as u32, &image, read, "icebreaker-w0.5");
+}
