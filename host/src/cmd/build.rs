@@ -14,7 +14,9 @@ pub struct BuildArgs {
     /// probe) or ulx3s-25f, ulx3s-45f, ulx3s-85f (ULX3S by its ECP5 chip)
     #[arg(long)]
     pub board: BoardKind,
-    /// accelerator (the whole design) or probe (link only: IDENTIFY / STATUS, for board bring-up)
+    /// accelerator (the whole design), stream (the instruction-stream engine of docs/engine.md
+    /// behind the same link; `lutna run` does not drive it yet) or probe (link only: IDENTIFY /
+    /// STATUS, for board bring-up)
     #[arg(long, default_value = "accelerator")]
     pub design: DesignKind,
     /// Lanes P of the accelerator: 4 or 8
@@ -81,6 +83,8 @@ pub fn run(a: BuildArgs) -> Result<()> {
             match opts.design {
                 DesignKind::Accelerator => format!("the {}-lane accelerator", opts.lanes),
                 DesignKind::Probe => "the link-only probe design".to_string(),
+                DesignKind::Stream =>
+                    format!("the {}-lane instruction-stream accelerator", opts.lanes),
             },
             opts.board.name(),
             match opts.board.family() {

@@ -229,6 +229,10 @@ pub enum DesignKind {
     /// The link alone ([`crate::link::LinkEndpoint`]: IDENTIFY, STATUS, RESET): a bring-up
     /// bitstream that checks a board's clock, pins and UART with `lutna probe`.
     Probe,
+    /// The instruction-stream engine behind the link
+    /// ([`crate::engine::accelerator::EngineAccelerator`], docs/engine.md) with `lanes` lanes:
+    /// the accelerator the flow moves to (`lutna run` drives the descriptor engine until then).
+    Stream,
 }
 
 impl std::str::FromStr for DesignKind {
@@ -237,7 +241,11 @@ impl std::str::FromStr for DesignKind {
         match s {
             "accelerator" => Ok(DesignKind::Accelerator),
             "probe" => Ok(DesignKind::Probe),
-            _ => bail!("unknown design {s:?}: choose accelerator or probe (link-only bring-up)"),
+            "stream" => Ok(DesignKind::Stream),
+            _ => bail!(
+                "unknown design {s:?}: choose accelerator, stream (the instruction-stream engine) \
+                 or probe (link-only bring-up)"
+            ),
         }
     }
 }
@@ -283,6 +291,14 @@ pub fn estimate(board: BoardKind, design: DesignKind, lanes: u8) -> Resources {
                 },
             spram: 0,
             dsp: 3,
+            io: 5,
+        },
+        // The joined engine (3,979 packed cells at 8 lanes, docs/engine.md) and the link.
+        (_, DesignKind::Stream) => Resources {
+            logic_cells: 3_280 + 175 * p + 480,
+            bram: 8 + 2 * p + 2,
+            spram: 4,
+            dsp: 2,
             io: 5,
         },
         (Family::Ice40, DesignKind::Probe) => Resources {
@@ -380,7 +396,7 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
         report.error = Some(format!("{e:#}"));
     }
     // Every accelerator build for the UP5K measures the engine's units against the budget.
-    if opts.design == DesignKind::Accelerator && opts.board == BoardKind::IceBreaker {
+    if opts.design != DesignKind::Probe && opts.board == BoardKind::IceBreaker {
         match unit::engine_units(&opts.out.join("units"), opts.lanes) {
             Ok(units) => report.units = units,
             Err(e) => {
@@ -548,7 +564,7 @@ fn record_route(
             "post-route fmax is {:.2} MHz, below the {:.2} MHz clock: lower --freq (keeping it a multiple of the baud rate){}",
             routed.fmax_mhz,
             pll.out_mhz(),
-            if opts.design == DesignKind::Accelerator {
+            if opts.design != DesignKind::Probe {
                 ", or build fewer lanes"
             } else {
                 ""
