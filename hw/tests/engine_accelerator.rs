@@ -205,3 +205,11 @@ fn the_icebreaker_model_runs_over_the_uart() {
     let read = first.base * P..(first.base + first.words()) * P;
     check(&c.program(), at as u32, &image, read, "icebreaker-w0.5");
 }
+
+/// Its Verilog (what `lutna build --design stream` builds from) passes yosys.
+#[test]
+fn its_verilog_passes_yosys() {
+    let board = EngineAccelerator::<P>::top(CPB as u16, RX_TIMEOUT_BYTES, stream_identity(P as u8));
+    let verilog = rust_hdl::prelude::generate_verilog(&board);
+    lutna_hw::sim::validate_with_yosys("engine-accelerator", &verilog);
+}

@@ -405,7 +405,7 @@ impl<const P: usize> Logic for EngineAccelerator<P> {
                 self.tx.payload_data.next = self.logit_shifted.val().get_bits::<8>(0);
             }
             ReplyKind::Counters => {
-                self.engine.result_address.next = (self.counter_byte.val() >> 2).get_bits::<8>(0);
+                self.engine.result_address.next = bit_cast::<8, 16>(self.counter_byte.val() >> 2);
                 self.tx.payload_data.next = self.counter_shifted.val().get_bits::<8>(0);
                 if self.tx.payload_addr.val() < 4 {
                     self.tx.payload_data.next = self.cycles_shifted.val().get_bits::<8>(0);
