@@ -51,6 +51,12 @@ pub struct EngineAccelerator<const P: usize> {
     engine: EngineCore<P>,
     identity: ROM<Bits<8>, 5>,
     state: DFF<CmdState>,
+    /// The request's range checks, registered a cycle before Decide uses them (the subtract,
+    /// add and compares are the link's longest path otherwise), and that cycle passed.
+    checked: DFF<bool>,
+    load_ok: DFF<bool>,
+    read_ok: DFF<bool>,
+    running_q: DFF<bool>,
     cmd_q: DFF<Bits<8>>,
     seq_q: DFF<Bits<8>>,
     len_q: DFF<Bits<11>>,
@@ -89,7 +95,6 @@ pub struct EngineAccelerator<const P: usize> {
     counter_byte: Signal<Local, Bits<16>>,
     counter_value: Signal<Local, Bits<32>>,
     logit_shifted: Signal<Local, Bits<32>>,
-    counter_shifted: Signal<Local, Bits<32>>,
     cycles_shifted: Signal<Local, Bits<32>>,
     byte_word: Signal<Local, Bits<17>>,
     copy_word: Signal<Local, Bits<17>>,
@@ -156,6 +161,10 @@ impl<const P: usize> EngineAccelerator<P> {
             engine,
             identity: ROM::new(rom),
             state: Default::default(),
+            checked: Default::default(),
+            load_ok: Default::default(),
+            read_ok: Default::default(),
+            running_q: Default::default(),
             cmd_q: Default::default(),
             seq_q: Default::default(),
             len_q: Default::default(),
@@ -190,7 +199,6 @@ impl<const P: usize> EngineAccelerator<P> {
             counter_byte: Default::default(),
             counter_value: Default::default(),
             logit_shifted: Default::default(),
-            counter_shifted: Default::default(),
             cycles_shifted: Default::default(),
             byte_word: Default::default(),
             copy_word: Default::default(),
@@ -261,6 +269,10 @@ impl<const P: usize> Logic for EngineAccelerator<P> {
             self,
             clock,
             state,
+            checked,
+            load_ok,
+            read_ok,
+            running_q,
             cmd_q,
             seq_q,
             len_q,
@@ -296,7 +308,9 @@ impl<const P: usize> Logic for EngineAccelerator<P> {
         self.tx_uart.send.next = self.tx.send.val();
         self.tx.uart_ready.next = self.tx_uart.ready.val();
         self.uart_tx.next = self.tx_uart.tx.val();
-        self.running.next = self.engine.busy.val();
+        // (Registered: the engine's busy is a wide OR, the LED pin is far away.)
+        self.running_q.d.next = self.engine.busy.val();
+        self.running.next = self.running_q.q.val();
 
         // Run bookkeeping: cycles of the last run, and whether one has finished.
         self.was_busy.d.next = self.engine.busy.val();
@@ -368,14 +382,16 @@ impl<const P: usize> Logic for EngineAccelerator<P> {
         self.counter_byte.next = bit_cast::<16, 10>(self.tx.payload_addr.val()) - 5;
         // Records: word 2s the cycles, 2s + 1 the issues; byte k of the reply's list is in
         // word k / 4.
-        self.counter_value.next = self.engine.result_data.val();
+        // One byte choice for the logits' and the records' words (both in the engine's results
+        // memory): byte `payload_addr` mod 4 of a logit, `counter_byte` mod 4 of a record word.
         // Verilog cannot slice an expression, so the shifted words are named.
-        self.logit_shifted.next = self.engine.result_data.val()
-            >> (bit_cast::<32, 10>(self.tx.payload_addr.val() & 3) << 3);
-        self.counter_shifted.next =
-            self.counter_value.val() >> (bit_cast::<32, 16>(self.counter_byte.val() & 3) << 3);
+        self.counter_value.next = bit_cast::<32, 10>(self.tx.payload_addr.val() & 3);
+        if self.reply_kind.q.val() == ReplyKind::Counters {
+            self.counter_value.next = bit_cast::<32, 16>(self.counter_byte.val() & 3);
+        }
+        self.logit_shifted.next = self.engine.result_data.val() >> (self.counter_value.val() << 3);
         self.cycles_shifted.next =
-            self.run_cycles.q.val() >> (bit_cast::<32, 10>(self.tx.payload_addr.val()) << 3);
+            self.run_cycles.q.val() >> (bit_cast::<32, 10>(self.tx.payload_addr.val() & 3) << 3);
         self.byte_word.next = self.byte_addr.val() >> 1;
         self.copy_word.next = self.copy_addr.q.val() >> 1;
         self.tx.payload_data.next = 0.into();
@@ -406,7 +422,7 @@ impl<const P: usize> Logic for EngineAccelerator<P> {
             }
             ReplyKind::Counters => {
                 self.engine.result_address.next = bit_cast::<8, 16>(self.counter_byte.val() >> 2);
-                self.tx.payload_data.next = self.counter_shifted.val().get_bits::<8>(0);
+                self.tx.payload_data.next = self.logit_shifted.val().get_bits::<8>(0);
                 if self.tx.payload_addr.val() < 4 {
                     self.tx.payload_data.next = self.cycles_shifted.val().get_bits::<8>(0);
                 }
@@ -428,6 +444,22 @@ impl<const P: usize> Logic for EngineAccelerator<P> {
             _ => {}
         }
 
+        // The range checks of a LOAD / LOAD_IMAGE and of a READ (used by Decide a cycle later).
+        self.load_ok.d.next = !(self.len_q.q.val() < self.data_start.val())
+            & (((self.region.val() == self.region_params.val())
+                & !self.address.val().get_bit(0)
+                & !self.data_len.val().get_bit(0)
+                & (self.span_end.val() <= self.params_bytes.val()))
+                | ((self.region.val() == self.region_acts.val())
+                    & (self.span_end.val() <= self.acts_bytes.val())))
+            & self.address_fits.val();
+        self.read_ok.d.next = (self.len_q.q.val() == self.read_request_len.val())
+            & !(self.read_len.val() > self.max_payload.val())
+            & (((self.region.val() == self.region_params.val())
+                & (self.span_end.val() <= self.params_bytes.val()))
+                | ((self.region.val() == self.region_acts.val())
+                    & (self.span_end.val() <= self.acts_bytes.val())))
+            & self.address_fits.val();
         match self.state.q.val() {
             CmdState::Idle => {
                 // A request that completes while a reply is still going out is dropped: the
@@ -468,95 +500,87 @@ impl<const P: usize> Logic for EngineAccelerator<P> {
                 }
             }
             CmdState::Decide => {
-                self.state.d.next = CmdState::Reply;
-                self.reply_cmd.d.next = self.cmd_q.q.val() | self.reply_flag.val();
-                self.reply_kind.d.next = ReplyKind::Empty;
-                self.reply_len.d.next = 0.into();
-                self.last_cmd.d.next = self.cmd_q.q.val();
-                self.last_seq.d.next = self.seq_q.q.val();
-                if self.cmd_q.q.val() == self.cmd_identify.val() {
-                    self.reply_kind.d.next = ReplyKind::Identity;
-                    self.reply_len.d.next = self.identity_len.val();
-                } else if self.cmd_q.q.val() == self.cmd_status.val() {
-                    self.reply_kind.d.next = ReplyKind::Status;
-                    self.reply_len.d.next = 4.into();
-                } else if self.cmd_q.q.val() == self.cmd_reset.val() {
-                    // A stopped run is not a finished one: keep `ran` from seeing busy fall.
-                    self.engine.abort.next = true;
-                    self.ran.d.next = false;
-                    self.was_busy.d.next = false;
-                } else if (self.cmd_q.q.val() == self.cmd_run.val())
-                    & (self.last_cmd.q.val() == self.cmd_run.val())
-                    & (self.last_seq.q.val() == self.seq_q.q.val())
-                {
-                    // A retransmitted RUN (its reply was lost): answered, not run again, also
-                    // while the first one is still running.
-                } else if self.engine.busy.val() {
-                    self.reply_cmd.d.next = self.nak_cmd.val();
-                    self.reply_kind.d.next = ReplyKind::Nak;
-                    self.reply_len.d.next = 1.into();
-                    self.nak_reason.d.next = self.nak_busy.val();
-                } else if (self.cmd_q.q.val() == self.cmd_load.val())
-                    | (self.cmd_q.q.val() == self.cmd_load_image.val())
-                {
-                    // Parameter loads are whole 16-bit words; both regions are bounded.
-                    self.copy_index.d.next = self.data_start.val();
-                    // An image's segments count from its upload.
-                    self.engine.clear_counters.next =
-                        self.cmd_q.q.val() == self.cmd_load_image.val();
-                    self.copy_addr.d.next = self.address.val().get_bits::<17>(0);
-                    self.copy_params.d.next = self.region.val() == self.region_params.val();
-                    self.state.d.next = CmdState::Copy;
-                    if (self.len_q.q.val() < self.data_start.val())
-                        | !(((self.region.val() == self.region_params.val())
-                            & !self.address.val().get_bit(0)
-                            & !self.data_len.val().get_bit(0)
-                            & (self.span_end.val() <= self.params_bytes.val()))
-                            | ((self.region.val() == self.region_acts.val())
-                                & (self.span_end.val() <= self.acts_bytes.val())))
-                        | !self.address_fits.val()
-                    {
-                        self.state.d.next = CmdState::Reply;
-                        self.reply_cmd.d.next = self.nak_cmd.val();
-                        self.reply_kind.d.next = ReplyKind::Nak;
-                        self.reply_len.d.next = 1.into();
-                        self.nak_reason.d.next = self.nak_payload.val();
-                    }
-                } else if self.cmd_q.q.val() == self.cmd_run.val() {
-                    self.engine.run.next = true;
-                    self.ran.d.next = false;
-                    self.run_cycles.d.next = 0.into();
-                } else if self.cmd_q.q.val() == self.cmd_logits.val() {
-                    self.reply_kind.d.next = ReplyKind::Logits;
-                    self.reply_len.d.next = 40.into();
-                } else if self.cmd_q.q.val() == self.cmd_counters.val() {
-                    self.reply_kind.d.next = ReplyKind::Counters;
-                    self.reply_len.d.next = (bit_cast::<11, 8>(self.engine.records.val()) << 3) + 5;
-                } else if self.cmd_q.q.val() == self.cmd_read.val() {
-                    self.read_base.d.next = self.address.val().get_bits::<17>(0);
-                    self.reply_len.d.next = self.read_len.val().get_bits::<11>(0);
-                    self.reply_kind.d.next = ReplyKind::Activations;
-                    if self.region.val() == self.region_params.val() {
-                        self.reply_kind.d.next = ReplyKind::Params;
-                    }
-                    if (self.len_q.q.val() != self.read_request_len.val())
-                        | (self.read_len.val() > self.max_payload.val())
-                        | !(((self.region.val() == self.region_params.val())
-                            & (self.span_end.val() <= self.params_bytes.val()))
-                            | ((self.region.val() == self.region_acts.val())
-                                & (self.span_end.val() <= self.acts_bytes.val())))
-                        | !self.address_fits.val()
-                    {
-                        self.reply_cmd.d.next = self.nak_cmd.val();
-                        self.reply_kind.d.next = ReplyKind::Nak;
-                        self.reply_len.d.next = 1.into();
-                        self.nak_reason.d.next = self.nak_payload.val();
-                    }
+                if !self.checked.q.val() {
+                    // The header is complete: the range checks are registered this cycle.
+                    self.checked.d.next = true;
                 } else {
-                    self.reply_cmd.d.next = self.nak_cmd.val();
-                    self.reply_kind.d.next = ReplyKind::Nak;
-                    self.reply_len.d.next = 1.into();
-                    self.nak_reason.d.next = self.nak_unknown.val();
+                    self.checked.d.next = false;
+                    self.state.d.next = CmdState::Reply;
+                    self.reply_cmd.d.next = self.cmd_q.q.val() | self.reply_flag.val();
+                    self.reply_kind.d.next = ReplyKind::Empty;
+                    self.reply_len.d.next = 0.into();
+                    self.last_cmd.d.next = self.cmd_q.q.val();
+                    self.last_seq.d.next = self.seq_q.q.val();
+                    if self.cmd_q.q.val() == self.cmd_identify.val() {
+                        self.reply_kind.d.next = ReplyKind::Identity;
+                        self.reply_len.d.next = self.identity_len.val();
+                    } else if self.cmd_q.q.val() == self.cmd_status.val() {
+                        self.reply_kind.d.next = ReplyKind::Status;
+                        self.reply_len.d.next = 4.into();
+                    } else if self.cmd_q.q.val() == self.cmd_reset.val() {
+                        // A stopped run is not a finished one: keep `ran` from seeing busy fall.
+                        self.engine.abort.next = true;
+                        self.ran.d.next = false;
+                        self.was_busy.d.next = false;
+                    } else if (self.cmd_q.q.val() == self.cmd_run.val())
+                        & (self.last_cmd.q.val() == self.cmd_run.val())
+                        & (self.last_seq.q.val() == self.seq_q.q.val())
+                    {
+                        // A retransmitted RUN (its reply was lost): answered, not run again, also
+                        // while the first one is still running.
+                    } else if self.engine.busy.val() {
+                        self.reply_cmd.d.next = self.nak_cmd.val();
+                        self.reply_kind.d.next = ReplyKind::Nak;
+                        self.reply_len.d.next = 1.into();
+                        self.nak_reason.d.next = self.nak_busy.val();
+                    } else if (self.cmd_q.q.val() == self.cmd_load.val())
+                        | (self.cmd_q.q.val() == self.cmd_load_image.val())
+                    {
+                        // Parameter loads are whole 16-bit words; both regions are bounded.
+                        self.copy_index.d.next = self.data_start.val();
+                        // An image's segments count from its upload.
+                        self.engine.clear_counters.next =
+                            self.cmd_q.q.val() == self.cmd_load_image.val();
+                        self.copy_addr.d.next = self.address.val().get_bits::<17>(0);
+                        self.copy_params.d.next = self.region.val() == self.region_params.val();
+                        self.state.d.next = CmdState::Copy;
+                        if !self.load_ok.q.val() {
+                            self.state.d.next = CmdState::Reply;
+                            self.reply_cmd.d.next = self.nak_cmd.val();
+                            self.reply_kind.d.next = ReplyKind::Nak;
+                            self.reply_len.d.next = 1.into();
+                            self.nak_reason.d.next = self.nak_payload.val();
+                        }
+                    } else if self.cmd_q.q.val() == self.cmd_run.val() {
+                        self.engine.run.next = true;
+                        self.ran.d.next = false;
+                        self.run_cycles.d.next = 0.into();
+                    } else if self.cmd_q.q.val() == self.cmd_logits.val() {
+                        self.reply_kind.d.next = ReplyKind::Logits;
+                        self.reply_len.d.next = 40.into();
+                    } else if self.cmd_q.q.val() == self.cmd_counters.val() {
+                        self.reply_kind.d.next = ReplyKind::Counters;
+                        self.reply_len.d.next =
+                            (bit_cast::<11, 8>(self.engine.records.val()) << 3) + 5;
+                    } else if self.cmd_q.q.val() == self.cmd_read.val() {
+                        self.read_base.d.next = self.address.val().get_bits::<17>(0);
+                        self.reply_len.d.next = self.read_len.val().get_bits::<11>(0);
+                        self.reply_kind.d.next = ReplyKind::Activations;
+                        if self.region.val() == self.region_params.val() {
+                            self.reply_kind.d.next = ReplyKind::Params;
+                        }
+                        if !self.read_ok.q.val() {
+                            self.reply_cmd.d.next = self.nak_cmd.val();
+                            self.reply_kind.d.next = ReplyKind::Nak;
+                            self.reply_len.d.next = 1.into();
+                            self.nak_reason.d.next = self.nak_payload.val();
+                        }
+                    } else {
+                        self.reply_cmd.d.next = self.nak_cmd.val();
+                        self.reply_kind.d.next = ReplyKind::Nak;
+                        self.reply_len.d.next = 1.into();
+                        self.nak_reason.d.next = self.nak_unknown.val();
+                    }
                 }
             }
             CmdState::Copy => {
