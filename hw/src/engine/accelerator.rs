@@ -445,7 +445,7 @@ impl<const P: usize> Logic for EngineAccelerator<P> {
         }
 
         // The range checks of a LOAD / LOAD_IMAGE and of a READ (used by Decide a cycle later).
-        self.load_ok.d.next = !(self.len_q.q.val() < self.data_start.val())
+        self.load_ok.d.next = (self.len_q.q.val() >= self.data_start.val())
             & (((self.region.val() == self.region_params.val())
                 & !self.address.val().get_bit(0)
                 & !self.data_len.val().get_bit(0)
@@ -454,7 +454,7 @@ impl<const P: usize> Logic for EngineAccelerator<P> {
                     & (self.span_end.val() <= self.acts_bytes.val())))
             & self.address_fits.val();
         self.read_ok.d.next = (self.len_q.q.val() == self.read_request_len.val())
-            & !(self.read_len.val() > self.max_payload.val())
+            & (self.read_len.val() <= self.max_payload.val())
             & (((self.region.val() == self.region_params.val())
                 & (self.span_end.val() <= self.params_bytes.val()))
                 | ((self.region.val() == self.region_acts.val())
