@@ -53,7 +53,8 @@ pub struct EngineAccelerator<const P: usize> {
     state: DFF<CmdState>,
     /// The request's range checks, registered a cycle before Decide uses them (the subtract,
     /// add and compares are the link's longest path otherwise), and that cycle passed.
-    checked: DFF<bool>,
+    checked: DFF<Bits<2>>,
+    span_end_q: DFF<Bits<18>>,
     load_ok: DFF<bool>,
     read_ok: DFF<bool>,
     running_q: DFF<bool>,
@@ -162,6 +163,7 @@ impl<const P: usize> EngineAccelerator<P> {
             identity: ROM::new(rom),
             state: Default::default(),
             checked: Default::default(),
+            span_end_q: Default::default(),
             load_ok: Default::default(),
             read_ok: Default::default(),
             running_q: Default::default(),
@@ -270,6 +272,7 @@ impl<const P: usize> Logic for EngineAccelerator<P> {
             clock,
             state,
             checked,
+            span_end_q,
             load_ok,
             read_ok,
             running_q,
@@ -444,21 +447,22 @@ impl<const P: usize> Logic for EngineAccelerator<P> {
             _ => {}
         }
 
+        self.span_end_q.d.next = self.span_end.val();
         // The range checks of a LOAD / LOAD_IMAGE and of a READ (used by Decide a cycle later).
         self.load_ok.d.next = (self.len_q.q.val() >= self.data_start.val())
             & (((self.region.val() == self.region_params.val())
                 & !self.address.val().get_bit(0)
                 & !self.data_len.val().get_bit(0)
-                & (self.span_end.val() <= self.params_bytes.val()))
+                & (self.span_end_q.q.val() <= self.params_bytes.val()))
                 | ((self.region.val() == self.region_acts.val())
-                    & (self.span_end.val() <= self.acts_bytes.val())))
+                    & (self.span_end_q.q.val() <= self.acts_bytes.val())))
             & self.address_fits.val();
         self.read_ok.d.next = (self.len_q.q.val() == self.read_request_len.val())
             & (self.read_len.val() <= self.max_payload.val())
             & (((self.region.val() == self.region_params.val())
-                & (self.span_end.val() <= self.params_bytes.val()))
+                & (self.span_end_q.q.val() <= self.params_bytes.val()))
                 | ((self.region.val() == self.region_acts.val())
-                    & (self.span_end.val() <= self.acts_bytes.val())))
+                    & (self.span_end_q.q.val() <= self.acts_bytes.val())))
             & self.address_fits.val();
         match self.state.q.val() {
             CmdState::Idle => {
@@ -500,11 +504,12 @@ impl<const P: usize> Logic for EngineAccelerator<P> {
                 }
             }
             CmdState::Decide => {
-                if !self.checked.q.val() {
-                    // The header is complete: the range checks are registered this cycle.
-                    self.checked.d.next = true;
+                if !self.checked.q.val().get_bit(1) {
+                    // The header is complete: the request's span is registered in the first
+                    // cycle, the range checks in the second.
+                    self.checked.d.next = self.checked.q.val() + 1;
                 } else {
-                    self.checked.d.next = false;
+                    self.checked.d.next = 0.into();
                     self.state.d.next = CmdState::Reply;
                     self.reply_cmd.d.next = self.cmd_q.q.val() | self.reply_flag.val();
                     self.reply_kind.d.next = ReplyKind::Empty;
