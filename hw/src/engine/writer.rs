@@ -90,6 +90,7 @@ pub struct Writer<const P: usize> {
     group: DFF<Bits<8>>,
     row: DFF<Bits<8>>,
     pointer: DFF<Bits<16>>,
+    address_q: DFF<Bits<16>>,
     stored: Signal<Local, Bits<8>>,
     odd_data: Signal<Local, Bits<64>>,
     group_done: Signal<Local, bool>,
@@ -152,6 +153,7 @@ impl<const P: usize> Default for Writer<P> {
             group: Default::default(),
             row: Default::default(),
             pointer: Default::default(),
+            address_q: Default::default(),
             stored: Default::default(),
             odd_data: Default::default(),
             group_done: Default::default(),
@@ -199,7 +201,8 @@ impl<const P: usize> Logic for Writer<P> {
             carry_pending,
             group,
             row,
-            pointer
+            pointer,
+            address_q
         );
         // The group's bytes: A of them, an eight-byte group carries its last to the next.
         self.group_bytes.next = self.lanes.val();
@@ -239,8 +242,6 @@ impl<const P: usize> Logic for Writer<P> {
             | (bit_cast::<64, 8>(self.first_copy.q.val()) << 8)
             | bit_cast::<64, 8>(self.carry.q.val());
         self.write.next = false;
-        // One adder for the three addresses: B, B - 1, B + 7.
-        self.offset.next = 0.into();
         self.data.next = self.gathered.val();
         self.mask.next = self.full_mask.val();
         // After a group's last write (or a logit), the next group, row or channel; whether the
@@ -268,7 +269,6 @@ impl<const P: usize> Logic for Writer<P> {
             }
             WritePhase::Odd => {
                 self.write.next = true;
-                self.offset.next = self.minus_one.val();
                 self.data.next = self.odd_data.val();
                 // Bytes B..B+A-1 sit at B-1+1..; byte 0 is the carry, if one is owed (it is at
                 // B - 1 then: the group before ended there).
@@ -287,7 +287,6 @@ impl<const P: usize> Logic for Writer<P> {
             }
             WritePhase::Tail => {
                 self.write.next = true;
-                self.offset.next = self.seven.val();
                 self.data.next = self.odd_data.val();
                 self.mask.next = 1.into();
                 self.phase.d.next = WritePhase::Idle;
@@ -296,7 +295,6 @@ impl<const P: usize> Logic for Writer<P> {
             WritePhase::Flush => {
                 // (The pointer has moved on to B + 8.)
                 self.write.next = true;
-                self.offset.next = self.minus_one.val();
                 self.data.next = self.odd_data.val();
                 self.mask.next = 1.into();
                 self.carry_pending.d.next = false;
@@ -313,7 +311,6 @@ impl<const P: usize> Logic for Writer<P> {
         {
             self.phase.d.next = WritePhase::Flush;
         }
-        self.address.next = self.pointer.q.val() + self.offset.val();
         self.port_next.next = self.phase.d.val() != WritePhase::Idle;
         if self.group_done.val() | (self.logits.val() & self.logit_valid.val()) {
             self.pointer.d.next = self.pointer.q.val() + self.step.val();
@@ -337,6 +334,18 @@ impl<const P: usize> Logic for Writer<P> {
             self.row.d.next = 0.into();
             self.pointer.d.next = self.out_base.val();
         }
+        // The write's address, formed a cycle ahead and registered (with the window memory's
+        // own address arithmetic behind it, one cycle would not hold both): one adder for the
+        // three addresses B, B - 1, B + 7, from the pointer as it will be.
+        self.offset.next = 0.into();
+        if (self.phase.d.val() == WritePhase::Odd) | (self.phase.d.val() == WritePhase::Flush) {
+            self.offset.next = self.minus_one.val();
+        }
+        if self.phase.d.val() == WritePhase::Tail {
+            self.offset.next = self.seven.val();
+        }
+        self.address_q.d.next = self.pointer.d.val() + self.offset.val();
+        self.address.next = self.address_q.q.val();
         self.busy.next = self.gathering.q.val()
             | self.carry_pending.q.val()
             | (self.phase.q.val() != WritePhase::Idle);
