@@ -68,7 +68,8 @@ pub struct EngineCore<const P: usize> {
     /// stopped.
     pub program_word: Signal<Out, Bits<16>>,
     /// The activation memory while the program is stopped: a byte write, or the 8-byte window
-    /// at the address (a cycle later).
+    /// at the address (two cycles later: the host's access is registered before the memory, whose
+    /// own address arithmetic leaves no room in the cycle for the command handler's).
     pub host_address: Signal<In, Bits<16>>,
     pub host_write: Signal<In, bool>,
     pub host_data: Signal<In, Bits<8>>,
@@ -120,6 +121,9 @@ pub struct EngineCore<const P: usize> {
     record_slot: DFF<Bits<8>>,
     records_done: DFF<Bits<8>>,
     restart_q: DFF<bool>,
+    host_address_q: DFF<Bits<16>>,
+    host_write_q: DFF<bool>,
+    host_data_q: DFF<Bits<8>>,
     stride2: Signal<Local, bool>,
     logits: Signal<Local, bool>,
     group_bytes: Signal<Local, Bits<4>>,
@@ -208,6 +212,9 @@ impl<const P: usize> Default for EngineCore<P> {
             record_slot: Default::default(),
             records_done: Default::default(),
             restart_q: Default::default(),
+            host_address_q: Default::default(),
+            host_write_q: Default::default(),
+            host_data_q: Default::default(),
             stride2: Default::default(),
             logits: Default::default(),
             group_bytes: Default::default(),
@@ -295,7 +302,10 @@ impl<const P: usize> Logic for EngineCore<P> {
             record_second,
             record_slot,
             records_done,
-            restart_q
+            restart_q,
+            host_address_q,
+            host_write_q,
+            host_data_q
         );
         clock!(self, clock, fetch, programmer, address, issuer, drain, requant, writer, memory);
         for i in 0..3 {
@@ -488,7 +498,10 @@ impl<const P: usize> Logic for EngineCore<P> {
         self.mask_s2.d.next = self.mask.mask.val();
 
         // The activation memory: the writer first, then the issuer's reads, the host when stopped.
-        self.memory.read_addr.next = self.host_address.val();
+        self.host_address_q.d.next = self.host_address.val();
+        self.host_write_q.d.next = self.host_write.val();
+        self.host_data_q.d.next = self.host_data.val();
+        self.memory.read_addr.next = self.host_address_q.q.val();
         if self.running.q.val() {
             self.memory.read_addr.next = self.address.address.val();
         }
@@ -498,9 +511,9 @@ impl<const P: usize> Logic for EngineCore<P> {
         self.memory.write_window.next = self.writer.write.val();
         self.memory.window_data.next = self.writer.data.val();
         self.memory.window_mask.next = self.writer.mask.val();
-        self.memory.write.next = self.host_write.val() & !self.running.q.val();
-        self.memory.write_addr.next = self.host_address.val();
-        self.memory.write_data.next = self.host_data.val();
+        self.memory.write.next = self.host_write_q.q.val() & !self.running.q.val();
+        self.memory.write_addr.next = self.host_address_q.q.val();
+        self.memory.write_data.next = self.host_data_q.q.val();
         self.window.next = self.memory.window.val();
         self.host_window.next = self.memory.window.val();
 
