@@ -258,6 +258,51 @@ fn a_clock_the_design_cannot_meet_fails_without_a_bitstream() {
     assert!(r["fmax_mhz"].as_f64().unwrap() < 240.0);
 }
 
+/// The instruction-stream engine's board design at 4 lanes: a bitstream of the whole
+/// accelerator (UART link included) for the iCEBreaker that fits and meets 24 MHz post-route
+/// (docs/engine.md, "Place and route").
+#[test]
+fn the_stream_accelerator_builds_for_the_icebreaker_at_4_lanes() {
+    if !toolchain() {
+        return;
+    }
+    let dir = out_dir("stream4");
+    let out = lutna(&[
+        "build",
+        "--board",
+        "icebreaker",
+        "--design",
+        "stream",
+        "--lanes",
+        "4",
+        "--out",
+        dir.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = report(&dir);
+    assert_eq!(r["design"], "stream");
+    assert_eq!(r["fits"], true);
+    assert_eq!(r["meets_timing"], true);
+    assert!(r["fmax_mhz"].as_f64().unwrap() >= 24.0, "{r}");
+    assert!(
+        r["logic_cells"].as_u64().unwrap() <= r["logic_cells_max"].as_u64().unwrap(),
+        "{r}"
+    );
+    assert_eq!(r["spram"], 4);
+    let bit = PathBuf::from(r["bitstream"].as_str().unwrap());
+    let bytes = std::fs::read(&bit).unwrap();
+    assert!(
+        bytes.windows(4).any(|w| w == [0x7e, 0xaa, 0x99, 0x7e]),
+        "{} is not an iCE40 bitstream",
+        bit.display()
+    );
+}
+
 #[test]
 fn an_accelerator_that_does_not_fit_is_refused_by_name() {
     if !toolchain() {
