@@ -7,7 +7,8 @@ use lutna_core::arith::Scheme;
 use lutna_core::compile::compile;
 use lutna_core::isa::{encode, segments, shape::PROGRAM_WORDS, Instr, Machine};
 use lutna_core::protocol::{
-    load_payloads, read_payload, Command, Decoder, Event, Frame, Region, RunState,
+    load_payloads, read_payload, Command, Decoder, Event, Frame, Identity, NakReason, Region,
+    RunState, NAK,
 };
 use lutna_core::{accel::AccelConfig, Model, Plan};
 use lutna_hw::engine::accelerator::{stream_identity, EngineAccelerator};
@@ -63,6 +64,42 @@ impl Host {
             }
         }
         panic!("no reply to {cmd:?}")
+    }
+
+    /// Any frame (`cmd` need not be a command); returns the board's reply frame.
+    fn send(&mut self, cmd: u8, payload: &[u8], reply_bytes: usize) -> Frame {
+        self.seq = self.seq.wrapping_add(1);
+        let bytes = Frame::new(cmd, self.seq, payload.to_vec())
+            .encode()
+            .unwrap();
+        self.tx.push(&bytes);
+        for _ in 0..(bytes.len() + reply_bytes + 40) * 10 * CPB + 4000 {
+            if let Some(b) = self.step() {
+                if let Some(e) = self.decoder.push(&[b]).into_iter().next() {
+                    let Event::Frame(f) = e else {
+                        panic!("the board sent a damaged frame: {e:?}")
+                    };
+                    assert_eq!(f.seq, self.seq);
+                    return f;
+                }
+            }
+        }
+        panic!("no reply to command {cmd:#x}")
+    }
+
+    /// The NAK reason a request is refused with (panics on any other reply).
+    fn nak(&mut self, cmd: u8, payload: &[u8]) -> u8 {
+        let f = self.send(cmd, payload, 1);
+        assert_eq!(f.cmd, NAK, "{cmd:#x} {payload:?} was not refused: {f:?}");
+        f.payload[0]
+    }
+
+    fn read(&mut self, region: Region, address: u32, len: u16) -> Vec<u8> {
+        self.request(
+            Command::Read,
+            &read_payload(region, address, len),
+            len as usize,
+        )
     }
 
     fn load(&mut self, region: Region, address: u32, data: &[u8]) {
@@ -137,11 +174,25 @@ fn check(program: &[Instr], at: u32, image: &[u8], read: std::ops::Range<usize>,
     assert_eq!(logits, machine.logits[..10].to_vec(), "{what}: logits");
     let records = machine.records.iter().filter(|r| r.is_some()).count();
     assert_eq!(counters[4] as usize, records, "{what}: records taken");
+    let word = |at: usize| u32::from_le_bytes(counters[at..at + 4].try_into().unwrap());
+    let mut before = 0;
     for (k, r) in machine.records.iter().flatten().enumerate() {
-        let at = 5 + 8 * k + 4;
-        let issues = u32::from_le_bytes(counters[at..at + 4].try_into().unwrap());
-        assert_eq!(issues as u64, *r, "{what}: record {k}'s issues");
+        assert_eq!(
+            word(5 + 8 * k + 4) as u64,
+            *r,
+            "{what}: record {k}'s issues"
+        );
+        // The cycle counts are cumulative from LOAD_IMAGE: they rise record by record, and the
+        // whole run's count (the reply's first word) is at least the last record's.
+        let cycles = word(5 + 8 * k);
+        assert!(cycles > before, "{what}: record {k}'s cycles {cycles}");
+        before = cycles;
     }
+    assert!(
+        word(0) >= before && word(0) > 0,
+        "{what}: run cycles {}",
+        word(0)
+    );
     for (a, &got) in read.zip(&memory) {
         assert_eq!(got, machine.memory[a], "{what}: activation byte {a}");
     }
@@ -212,4 +263,122 @@ fn its_verilog_passes_yosys() {
     let board = EngineAccelerator::<P>::top(CPB as u16, RX_TIMEOUT_BYTES, stream_identity(P as u8));
     let verilog = rust_hdl::prelude::generate_verilog(&board);
     lutna_hw::sim::validate_with_yosys("engine-accelerator", &verilog);
+}
+
+/// The link's rules as docs/protocol.md states them for this design: identity, status, LOAD and
+/// READ of both regions (odd addresses and lengths, the regions' last bytes), and every
+/// refusal with its reason (a region's end passed, odd program bytes, short or long payloads,
+/// addresses beyond 17 bits, unknown commands); nothing refused is written.
+#[test]
+fn the_link_rules_hold() {
+    let mut host = Host::new();
+    let id = host.request(Command::Identify, &[], Identity::LEN);
+    assert_eq!(Identity::from_bytes(&id).unwrap(), stream_identity(P as u8));
+    assert_eq!(
+        host.request(Command::Status, &[], 4),
+        [RunState::Idle as u8, 0, 0, 0]
+    );
+    // Both regions, written and read back, to their last bytes.
+    let probe: Vec<u8> = (0..200).map(|i| (i * 37 + 5) as u8).collect();
+    host.load(Region::Params, 512, &probe);
+    host.load(Region::Params, 2 * PROGRAM_WORDS as u32 - 4, &probe[..4]);
+    host.load(Region::Activations, 1001, &probe);
+    host.load(Region::Activations, 65536 - 3, &probe[..3]);
+    let mut image = 60000u32.to_le_bytes().to_vec();
+    image.extend_from_slice(&probe[..7]);
+    assert!(host.request(Command::LoadImage, &image, 0).is_empty());
+    assert_eq!(host.read(Region::Params, 512, 200), probe);
+    assert_eq!(host.read(Region::Params, 513, 3), probe[1..4]);
+    assert_eq!(
+        host.read(Region::Params, 2 * PROGRAM_WORDS as u32 - 4, 4),
+        probe[..4]
+    );
+    assert_eq!(host.read(Region::Activations, 1001, 200), probe);
+    assert_eq!(host.read(Region::Activations, 65536 - 3, 3), probe[..3]);
+    assert_eq!(host.read(Region::Activations, 60000, 7), probe[..7]);
+    assert_eq!(host.read(Region::Activations, 0, 0), Vec::<u8>::new());
+    // Nothing run yet: no records; the logits memory is read as it is.
+    assert_eq!(host.request(Command::ReadCounters, &[], 5), [0; 5]);
+    assert_eq!(host.request(Command::ReadLogits, &[], 40).len(), 40);
+    let bad = NakReason::BadPayload as u8;
+    let load = Command::Load as u8;
+    let refusals: Vec<(&str, u8, Vec<u8>)> = vec![
+        (
+            "past the program buffer",
+            load,
+            load_payloads(Region::Params, 2046, &[1, 2, 3, 4]).remove(0),
+        ),
+        (
+            "an odd program address",
+            load,
+            load_payloads(Region::Params, 1, &[1, 2]).remove(0),
+        ),
+        ("odd program bytes", load, vec![0, 0, 0, 0, 0, 1]),
+        (
+            "past the activations",
+            load,
+            load_payloads(Region::Activations, 65535, &[1, 2]).remove(0),
+        ),
+        (
+            "an address beyond 17 bits",
+            load,
+            load_payloads(Region::Activations, 1 << 17, &[1]).remove(0),
+        ),
+        (
+            "an address beyond 32 K words",
+            load,
+            load_payloads(Region::Activations, 1 << 24, &[1]).remove(0),
+        ),
+        ("an unknown region", load, vec![7, 0, 0, 0, 0, 1]),
+        ("a LOAD shorter than its header", load, vec![1, 0, 0]),
+        (
+            "a LOAD_IMAGE shorter than its address",
+            Command::LoadImage as u8,
+            vec![0, 0, 0],
+        ),
+        (
+            "a LOAD_IMAGE past the activations",
+            Command::LoadImage as u8,
+            vec![0xFF, 0xFF, 0, 0, 1, 2],
+        ),
+        (
+            "a READ over 1,024 bytes",
+            Command::Read as u8,
+            read_payload(Region::Activations, 0, 1025),
+        ),
+        (
+            "a READ past the program buffer",
+            Command::Read as u8,
+            read_payload(Region::Params, 2040, 9),
+        ),
+        (
+            "a READ past the activations",
+            Command::Read as u8,
+            read_payload(Region::Activations, 65535, 2),
+        ),
+        (
+            "a READ of an unknown region",
+            Command::Read as u8,
+            read_payload(Region::Params, 0, 2)
+                .iter()
+                .enumerate()
+                .map(|(k, &b)| if k == 0 { 5 } else { b })
+                .collect(),
+        ),
+        (
+            "a READ without its length",
+            Command::Read as u8,
+            vec![1, 0, 0, 0, 0, 4],
+        ),
+    ];
+    for (what, cmd, payload) in &refusals {
+        assert_eq!(host.nak(*cmd, payload), bad, "{what}");
+    }
+    assert_eq!(host.nak(0x42, &[]), NakReason::UnknownCommand as u8);
+    // The largest READ is answered, and nothing refused was written.
+    let all = host.read(Region::Activations, 65536 - 1024, 1024);
+    assert_eq!(all[1024 - 3..], probe[..3]);
+    assert_eq!(host.read(Region::Params, 512, 200), probe);
+    assert_eq!(host.read(Region::Params, 0, 4), [0; 4]);
+    assert_eq!(host.read(Region::Activations, 65534, 2), probe[1..3]);
 }

@@ -1,36 +1,52 @@
 //! `EngineAccelerator<P>`: the instruction-stream engine ([`super::core::EngineCore`]) behind the
 //! link: UART, frame receiver and transmitter, and the command handler of protocol version 2
-//! (docs/protocol.md). It is the board top's design once the flow moves from the descriptor
-//! engine's [`crate::top::Accelerator`] to the instruction stream, whose command handler it
-//! follows rule for rule; until then both exist (the handler is the same code, pointed at the
-//! new engine's ports), and the two are one again when the descriptor engine goes.
+//! (docs/protocol.md, "The instruction-stream design").
 //!
 //! What the commands reach: LOAD region 0 writes the program buffer (16-bit words,
 //! `lutna_core::isa::shape::PROGRAM_WORDS` of them); LOAD region 1 and LOAD_IMAGE write the
 //! activation memory (LOAD_IMAGE also clears the counters: an image's segments count from it);
 //! RUN starts the program buffer at word 0 (a program longer than the buffer runs as segments,
 //! `lutna_core::isa::segments`); STATUS reports running or done and the records taken;
-//! READ_LOGITS the 10 first logits (40 bytes, little-endian i32); READ_COUNTERS the last run's
-//! cycles, the records taken, then per record its cycle and issue counters as the program's
-//! `RECORD`s stored them (cumulative since LOAD_IMAGE); READ the program buffer or activations;
-//! RESET stops the program (what it had handed on finishes).
+//! READ_LOGITS the 10 first logits (40 bytes, little-endian i32); READ_COUNTERS the cycles the
+//! program has run since LOAD_IMAGE (every segment's), the records taken, then per record its
+//! cycle and issue counters as the program's `RECORD`s stored them (also cumulative since
+//! LOAD_IMAGE); READ the program buffer or activations; RESET stops the program (what it had
+//! handed on finishes).
+//!
+//! The handler is built to its budget line (docs/engine.md): one byte pointer serves every
+//! copy and every reply that reads a memory, the range checks are bit tests against the
+//! power-of-two sizes, and the cycle count is the engine's own counter.
 
-use super::core::EngineCore;
+use super::core::{EngineCore, LOGITS_AT};
 use crate::link::{FrameRx, FrameTx};
 use crate::top::{CmdState, ReplyKind};
 use lutna_core::isa::shape::PROGRAM_WORDS;
 use lutna_core::protocol::{
-    Command, Identity, NakReason, Region, RunState, ADDRESS_BYTES, NAK, REPLY_FLAG,
+    Command, Identity, NakReason, Region, RunState, ADDRESS_BYTES, MAX_PAYLOAD, NAK, REPLY_FLAG,
 };
 use rust_hdl::prelude::*;
 
-/// Header bytes the handler parses from a request payload (region, address, length).
-const HEADER_BYTES: usize = 8;
-/// Address bits of the program buffer.
+/// Header bytes the handler parses from a request payload: region, address (4), READ's length
+/// (2). LOAD_IMAGE's payload has no region byte: its bytes are parsed one place up.
+const HEADER_BYTES: usize = 1 + ADDRESS_BYTES + 2;
+/// Address bits of the program buffer (16-bit words).
 const PROGRAM_BITS: usize = PROGRAM_WORDS.trailing_zeros() as usize;
 const _: () = assert!(1 << PROGRAM_BITS == PROGRAM_WORDS);
 /// Bytes of activation memory.
 const ACTIVATION_BYTES: usize = lutna_core::isa::shape::ACTIVATION_BYTES;
+/// The range checks are bit tests against the regions' and the payload's sizes, which are powers
+/// of two: `x <= 2^k` is "nothing above bit k, and if bit k, nothing below it" (a comparator
+/// would be a carry chain even against a constant). Region 0 ends at byte 2^11, region 1 at
+/// 2^16, a READ asks for at most 2^10 bytes.
+const PARAM_END_BIT: usize = PROGRAM_BITS + 1;
+const _: () = assert!(1 << PARAM_END_BIT == 2 * PROGRAM_WORDS && PARAM_END_BIT == 11);
+const _: () = assert!(ACTIVATION_BYTES == 1 << 16);
+const _: () = assert!(MAX_PAYLOAD == 1 << 10);
+/// NAK reasons fit 3 bits.
+const _: () = assert!((NakReason::Timeout as u8) < 8 && (NakReason::Unsupported as u8) < 8);
+/// The reply pointer's start for READ_COUNTERS: the records' list begins at payload byte 5
+/// (after the cycles and the records count), so the pointer is 0 there.
+const COUNTERS_POINTER: u64 = (1 << 16) - 5;
 
 /// The identity of the build: `lanes` lanes and the program buffer.
 pub fn stream_identity(lanes: u8) -> Identity {
@@ -52,7 +68,7 @@ pub struct EngineAccelerator<const P: usize> {
     identity: ROM<Bits<8>, 5>,
     state: DFF<CmdState>,
     /// The request's range checks, registered a cycle before Decide uses them (the subtract,
-    /// add and compares are the link's longest path otherwise), and that cycle passed.
+    /// add and tests are the link's longest path otherwise), and that cycle passed.
     checked: DFF<Bits<2>>,
     span_end_q: DFF<Bits<18>>,
     load_ok: DFF<bool>,
@@ -62,43 +78,46 @@ pub struct EngineAccelerator<const P: usize> {
     seq_q: DFF<Bits<8>>,
     len_q: DFF<Bits<11>>,
     header: [DFF<Bits<8>>; HEADER_BYTES],
+    /// The frame buffer's byte being read, and the header slot the byte read the cycle before
+    /// goes to.
     parse_index: DFF<Bits<4>>,
-    parse_prev: DFF<Bits<4>>,
+    parse_slot: DFF<Bits<4>>,
     parse_prev_valid: DFF<bool>,
     copy_index: DFF<Bits<11>>,
-    /// Addresses inside a region: 17 bits (regions are at most 64 KiB; the request's 32-bit
-    /// address is checked against its region before it is kept).
-    copy_addr: DFF<Bits<17>>,
-    copy_params: DFF<bool>,
     copy_prev_valid: DFF<bool>,
+    /// The one byte address of the handler: where a LOAD's next byte goes, and where a reply's
+    /// next payload byte comes from (READ: the region's byte; READ_LOGITS and READ_COUNTERS:
+    /// the results memory's byte). It steps as each byte is copied or taken by the transmitter.
+    pointer: DFF<Bits<16>>,
     low_byte: DFF<Bits<8>>,
     reply_kind: DFF<ReplyKind>,
-    reply_cmd: DFF<Bits<8>>,
+    reply_nak: DFF<bool>,
     reply_len: DFF<Bits<11>>,
-    nak_reason: DFF<Bits<8>>,
-    read_base: DFF<Bits<17>>,
+    nak_reason: DFF<Bits<3>>,
     last_cmd: DFF<Bits<8>>,
     last_seq: DFF<Bits<8>>,
     ran: DFF<bool>,
     was_busy: DFF<bool>,
-    run_cycles: DFF<Bits<32>>,
     // Decoded request fields.
-    region: Signal<Local, Bits<8>>,
-    address: Signal<Local, Bits<32>>,
+    is_image: Signal<Local, bool>,
+    is_read: Signal<Local, bool>,
+    is_params: Signal<Local, bool>,
+    is_acts: Signal<Local, bool>,
     /// The address is below 128 K, so `span_end` (18 bits) cannot wrap.
     address_fits: Signal<Local, bool>,
     address_low: Signal<Local, Bits<18>>,
-    data_start: Signal<Local, Bits<11>>,
-    data_len: Signal<Local, Bits<11>>,
+    data_start: Signal<Local, Bits<12>>,
+    /// The payload's data bytes; bit 11 set when the payload is shorter than its header.
+    data_len: Signal<Local, Bits<12>>,
     read_len: Signal<Local, Bits<16>>,
-    span_end: Signal<Local, Bits<18>>,
-    byte_addr: Signal<Local, Bits<17>>,
-    counter_byte: Signal<Local, Bits<16>>,
-    counter_value: Signal<Local, Bits<32>>,
-    logit_shifted: Signal<Local, Bits<32>>,
+    span_len: Signal<Local, Bits<18>>,
+    within_params: Signal<Local, bool>,
+    within_acts: Signal<Local, bool>,
+    read_len_ok: Signal<Local, bool>,
+    result_shift: Signal<Local, Bits<32>>,
+    result_shifted: Signal<Local, Bits<32>>,
+    cycles_shift: Signal<Local, Bits<32>>,
     cycles_shifted: Signal<Local, Bits<32>>,
-    byte_word: Signal<Local, Bits<17>>,
-    copy_word: Signal<Local, Bits<17>>,
     // Constants.
     parse_last: Constant<Bits<4>>,
     read_request_len: Constant<Bits<11>>,
@@ -114,17 +133,15 @@ pub struct EngineAccelerator<const P: usize> {
     cmd_counters: Constant<Bits<8>>,
     cmd_read: Constant<Bits<8>>,
     cmd_reset: Constant<Bits<8>>,
-    nak_unknown: Constant<Bits<8>>,
-    nak_payload: Constant<Bits<8>>,
-    nak_busy: Constant<Bits<8>>,
+    nak_unknown: Constant<Bits<3>>,
+    nak_payload: Constant<Bits<3>>,
+    nak_busy: Constant<Bits<3>>,
     region_params: Constant<Bits<8>>,
     region_acts: Constant<Bits<8>>,
-    params_bytes: Constant<Bits<18>>,
-    acts_bytes: Constant<Bits<18>>,
-    max_payload: Constant<Bits<16>>,
     state_running: Constant<Bits<8>>,
     state_done: Constant<Bits<8>>,
-    logits_at: Constant<Bits<8>>,
+    logits_pointer: Constant<Bits<16>>,
+    counters_pointer: Constant<Bits<16>>,
 }
 
 impl<const P: usize> EngineAccelerator<P> {
@@ -150,6 +167,7 @@ impl<const P: usize> EngineAccelerator<P> {
             })
             .collect();
         let c8 = |v: u8| Constant::new((v as u64).into());
+        let c3 = |v: NakReason| Constant::new((v as u64).into());
         Self {
             clock: Default::default(),
             uart_rx: Default::default(),
@@ -172,38 +190,37 @@ impl<const P: usize> EngineAccelerator<P> {
             len_q: Default::default(),
             header: Default::default(),
             parse_index: Default::default(),
-            parse_prev: Default::default(),
+            parse_slot: Default::default(),
             parse_prev_valid: Default::default(),
             copy_index: Default::default(),
-            copy_addr: Default::default(),
-            copy_params: Default::default(),
             copy_prev_valid: Default::default(),
+            pointer: Default::default(),
             low_byte: Default::default(),
             reply_kind: Default::default(),
-            reply_cmd: Default::default(),
+            reply_nak: Default::default(),
             reply_len: Default::default(),
             nak_reason: Default::default(),
-            read_base: Default::default(),
             last_cmd: Default::default(),
             last_seq: Default::default(),
             ran: Default::default(),
             was_busy: Default::default(),
-            run_cycles: Default::default(),
-            region: Default::default(),
-            address: Default::default(),
+            is_image: Default::default(),
+            is_read: Default::default(),
+            is_params: Default::default(),
+            is_acts: Default::default(),
             address_fits: Default::default(),
             address_low: Default::default(),
             data_start: Default::default(),
             data_len: Default::default(),
             read_len: Default::default(),
-            span_end: Default::default(),
-            byte_addr: Default::default(),
-            counter_byte: Default::default(),
-            counter_value: Default::default(),
-            logit_shifted: Default::default(),
+            span_len: Default::default(),
+            within_params: Default::default(),
+            within_acts: Default::default(),
+            read_len_ok: Default::default(),
+            result_shift: Default::default(),
+            result_shifted: Default::default(),
+            cycles_shift: Default::default(),
             cycles_shifted: Default::default(),
-            byte_word: Default::default(),
-            copy_word: Default::default(),
             parse_last: Constant::new((HEADER_BYTES as u64).into()),
             // READ: region u8, address, length u16.
             read_request_len: Constant::new((1 + ADDRESS_BYTES as u64 + 2).into()),
@@ -219,17 +236,15 @@ impl<const P: usize> EngineAccelerator<P> {
             cmd_counters: c8(Command::ReadCounters as u8),
             cmd_read: c8(Command::Read as u8),
             cmd_reset: c8(Command::Reset as u8),
-            nak_unknown: c8(NakReason::UnknownCommand as u8),
-            nak_payload: c8(NakReason::BadPayload as u8),
-            nak_busy: c8(NakReason::Busy as u8),
+            nak_unknown: c3(NakReason::UnknownCommand),
+            nak_payload: c3(NakReason::BadPayload),
+            nak_busy: c3(NakReason::Busy),
             region_params: c8(Region::Params as u8),
             region_acts: c8(Region::Activations as u8),
-            params_bytes: Constant::new((2 * PROGRAM_WORDS as u64).into()),
-            acts_bytes: Constant::new((ACTIVATION_BYTES as u64).into()),
-            max_payload: Constant::new((lutna_core::protocol::MAX_PAYLOAD as u64).into()),
             state_running: c8(RunState::Running as u8),
             state_done: c8(RunState::Done as u8),
-            logits_at: Constant::new(super::core::LOGITS_AT.into()),
+            logits_pointer: Constant::new((4 * LOGITS_AT).into()),
+            counters_pointer: Constant::new(COUNTERS_POINTER.into()),
         }
     }
 
@@ -280,23 +295,20 @@ impl<const P: usize> Logic for EngineAccelerator<P> {
             seq_q,
             len_q,
             parse_index,
-            parse_prev,
+            parse_slot,
             parse_prev_valid,
             copy_index,
-            copy_addr,
-            copy_params,
             copy_prev_valid,
+            pointer,
             low_byte,
             reply_kind,
-            reply_cmd,
+            reply_nak,
             reply_len,
             nak_reason,
-            read_base,
             last_cmd,
             last_seq,
             ran,
-            was_busy,
-            run_cycles
+            was_busy
         );
         // The link.
         self.rx_uart.clock.next = self.clock.val();
@@ -315,55 +327,77 @@ impl<const P: usize> Logic for EngineAccelerator<P> {
         self.running_q.d.next = self.engine.busy.val();
         self.running.next = self.running_q.q.val();
 
-        // Run bookkeeping: cycles of the last run, and whether one has finished.
+        // Whether a run has finished since the last RUN.
         self.was_busy.d.next = self.engine.busy.val();
-        if self.engine.busy.val() {
-            self.run_cycles.d.next = self.run_cycles.q.val() + 1;
-        }
         if self.was_busy.q.val() & !self.engine.busy.val() {
             self.ran.d.next = true;
         }
 
-        // Request fields: LOAD and READ carry a region byte before the address; LOAD_IMAGE
-        // writes activation memory at its address.
-        self.region.next = self.header[0].q.val();
-        self.address.next = bit_cast::<32, 8>(self.header[1].q.val())
-            | (bit_cast::<32, 8>(self.header[2].q.val()) << 8)
-            | (bit_cast::<32, 8>(self.header[3].q.val()) << 16)
-            | (bit_cast::<32, 8>(self.header[4].q.val()) << 24);
-        self.data_start.next = 5.into();
+        // Request fields: region (LOAD_IMAGE: the activations), address, READ's length.
+        self.is_image.next = self.cmd_q.q.val() == self.cmd_load_image.val();
+        self.is_read.next = self.cmd_q.q.val() == self.cmd_read.val();
+        self.is_params.next =
+            !self.is_image.val() & (self.header[0].q.val() == self.region_params.val());
+        self.is_acts.next =
+            self.is_image.val() | (self.header[0].q.val() == self.region_acts.val());
+        self.address_fits.next =
+            !self.header[3].q.val().get_bits::<7>(1).any() & !self.header[4].q.val().any();
+        self.address_low.next = bit_cast::<18, 8>(self.header[1].q.val())
+            | (bit_cast::<18, 8>(self.header[2].q.val()) << 8)
+            | (bit_cast::<18, 1>(self.header[3].q.val().get_bits::<1>(0)) << 16);
         self.read_len.next = bit_cast::<16, 8>(self.header[5].q.val())
             | (bit_cast::<16, 8>(self.header[6].q.val()) << 8);
-        if self.cmd_q.q.val() == self.cmd_load_image.val() {
-            self.region.next = self.region_acts.val();
-            self.address.next = bit_cast::<32, 8>(self.header[0].q.val())
-                | (bit_cast::<32, 8>(self.header[1].q.val()) << 8)
-                | (bit_cast::<32, 8>(self.header[2].q.val()) << 16)
-                | (bit_cast::<32, 8>(self.header[3].q.val()) << 24);
+        self.data_start.next = 5.into();
+        if self.is_image.val() {
             self.data_start.next = 4.into();
         }
-        self.data_len.next = self.len_q.q.val() - self.data_start.val();
-        self.address_fits.next = !self.address.val().get_bits::<15>(17).any();
-        self.address_low.next = bit_cast::<18, 17>(self.address.val().get_bits::<17>(0));
-        self.span_end.next = self.address_low.val() + bit_cast::<18, 11>(self.data_len.val());
-        if self.cmd_q.q.val() == self.cmd_read.val() {
-            self.span_end.next = self.address_low.val() + bit_cast::<18, 16>(self.read_len.val());
+        self.data_len.next = bit_cast::<12, 11>(self.len_q.q.val()) - self.data_start.val();
+        self.span_len.next = bit_cast::<18, 11>(self.data_len.val().get_bits::<11>(0));
+        if self.is_read.val() {
+            self.span_len.next = bit_cast::<18, 16>(self.read_len.val());
         }
+        self.span_end_q.d.next = self.address_low.val() + self.span_len.val();
+        self.within_params.next = !self.span_end_q.q.val().get_bits::<6>(12).any()
+            & (!self.span_end_q.q.val().get_bit(11)
+                | !self.span_end_q.q.val().get_bits::<11>(0).any());
+        self.within_acts.next = !self.span_end_q.q.val().get_bit(17)
+            & (!self.span_end_q.q.val().get_bit(16)
+                | !self.span_end_q.q.val().get_bits::<16>(0).any());
+        self.read_len_ok.next = !self.read_len.val().get_bits::<5>(11).any()
+            & (!self.read_len.val().get_bit(10) | !self.read_len.val().get_bits::<10>(0).any());
+        // The range checks of a LOAD / LOAD_IMAGE (region 0 takes whole 16-bit words) and of a
+        // READ, used by Decide a cycle later.
+        self.load_ok.d.next = !self.data_len.val().get_bit(11)
+            & self.address_fits.val()
+            & ((self.is_params.val()
+                & !self.header[1].q.val().get_bit(0)
+                & !self.data_len.val().get_bit(0)
+                & self.within_params.val())
+                | (self.is_acts.val() & self.within_acts.val()));
+        self.read_ok.d.next = (self.len_q.q.val() == self.read_request_len.val())
+            & self.read_len_ok.val()
+            & self.address_fits.val()
+            & ((self.is_params.val() & self.within_params.val())
+                | (self.is_acts.val() & self.within_acts.val()));
 
-        // Defaults: engine ports idle, frame buffer read for parsing / copying.
+        // The engine's ports: idle, addressed by the pointer.
         self.engine.run.next = false;
         self.engine.abort.next = false;
         self.engine.clear_counters.next = false;
         self.engine.program_write.next = false;
-        self.engine.program_address.next = 0.into();
-        self.engine.program_data.next = 0.into();
+        self.engine.program_address.next = self.pointer.q.val().get_bits::<PROGRAM_BITS>(1);
+        self.engine.program_data.next = (bit_cast::<16, 8>(self.rx.read_data.val()) << 8)
+            | bit_cast::<16, 8>(self.low_byte.q.val());
         self.engine.host_write.next = false;
-        self.engine.host_address.next = 0.into();
+        self.engine.host_address.next = self.pointer.q.val();
         self.engine.host_data.next = self.rx.read_data.val();
-        self.engine.result_address.next = 0.into();
+        self.engine.result_address.next = self.pointer.q.val().get_bits::<8>(2);
         self.rx.read_addr.next = bit_cast::<10, 4>(self.parse_index.q.val());
         self.tx.start.next = false;
-        self.tx.cmd.next = self.reply_cmd.q.val();
+        self.tx.cmd.next = self.cmd_q.q.val() | self.reply_flag.val();
+        if self.reply_nak.q.val() {
+            self.tx.cmd.next = self.nak_cmd.val();
+        }
         self.tx.seq.next = self.seq_q.q.val();
         self.tx.len.next = self.reply_len.q.val();
         self.parse_prev_valid.d.next = false;
@@ -371,32 +405,25 @@ impl<const P: usize> Logic for EngineAccelerator<P> {
         for k in 0..HEADER_BYTES {
             self.header[k].clock.next = self.clock.val();
             self.header[k].d.next = self.header[k].q.val();
-            if self.parse_prev_valid.q.val() & (self.parse_prev.q.val().index() == k) {
+            if self.parse_prev_valid.q.val() & (self.parse_slot.q.val().index() == k) {
                 self.header[k].d.next = self.rx.read_data.val();
             }
         }
 
-        // Reply payload, byte `payload_addr` (reads from engine memories take a cycle; the
-        // transmitter samples a byte many cycles after its address is set). The copy below
-        // overrides the engine port while a LOAD is copied.
-        self.identity.address.next = self.tx.payload_addr.val().get_bits::<5>(0);
-        self.byte_addr.next =
-            self.read_base.q.val() + bit_cast::<17, 10>(self.tx.payload_addr.val());
-        self.counter_byte.next = bit_cast::<16, 10>(self.tx.payload_addr.val()) - 5;
-        // Records: word 2s the cycles, 2s + 1 the issues; byte k of the reply's list is in
-        // word k / 4.
-        // One byte choice for the logits' and the records' words (both in the engine's results
-        // memory): byte `payload_addr` mod 4 of a logit, `counter_byte` mod 4 of a record word.
-        // Verilog cannot slice an expression, so the shifted words are named.
-        self.counter_value.next = bit_cast::<32, 10>(self.tx.payload_addr.val() & 3);
-        if self.reply_kind.q.val() == ReplyKind::Counters {
-            self.counter_value.next = bit_cast::<32, 16>(self.counter_byte.val() & 3);
+        // Reply payload, byte `payload_addr`: the pointer steps as each byte is taken (reads
+        // from engine memories take a cycle or two; the transmitter takes the next byte a byte
+        // time later).
+        if self.tx.payload_taken.val() {
+            self.pointer.d.next = self.pointer.q.val() + 1;
         }
-        self.logit_shifted.next = self.engine.result_data.val() >> (self.counter_value.val() << 3);
-        self.cycles_shifted.next =
-            self.run_cycles.q.val() >> (bit_cast::<32, 10>(self.tx.payload_addr.val() & 3) << 3);
-        self.byte_word.next = self.byte_addr.val() >> 1;
-        self.copy_word.next = self.copy_addr.q.val() >> 1;
+        self.identity.address.next = self.tx.payload_addr.val().get_bits::<5>(0);
+        // A logit's or a record word's byte (both in the results memory). Verilog cannot slice
+        // an expression, so the shifted words are named.
+        self.result_shift.next = bit_cast::<32, 2>(self.pointer.q.val().get_bits::<2>(0)) << 3;
+        self.result_shifted.next = self.engine.result_data.val() >> self.result_shift.val();
+        self.cycles_shift.next =
+            bit_cast::<32, 2>(self.tx.payload_addr.val().get_bits::<2>(0)) << 3;
+        self.cycles_shifted.next = self.engine.run_cycles.val() >> self.cycles_shift.val();
         self.tx.payload_data.next = 0.into();
         match self.reply_kind.q.val() {
             ReplyKind::Identity => {
@@ -416,17 +443,14 @@ impl<const P: usize> Logic for EngineAccelerator<P> {
                 }
             }
             ReplyKind::Nak => {
-                self.tx.payload_data.next = self.nak_reason.q.val();
+                self.tx.payload_data.next = bit_cast::<8, 3>(self.nak_reason.q.val());
             }
             ReplyKind::Logits => {
-                self.engine.result_address.next =
-                    self.logits_at.val() | bit_cast::<8, 10>(self.tx.payload_addr.val() >> 2);
-                self.tx.payload_data.next = self.logit_shifted.val().get_bits::<8>(0);
+                self.tx.payload_data.next = self.result_shifted.val().get_bits::<8>(0);
             }
             ReplyKind::Counters => {
-                self.engine.result_address.next = bit_cast::<8, 16>(self.counter_byte.val() >> 2);
-                self.tx.payload_data.next = self.logit_shifted.val().get_bits::<8>(0);
-                if self.tx.payload_addr.val() < 4 {
+                self.tx.payload_data.next = self.result_shifted.val().get_bits::<8>(0);
+                if !self.tx.payload_addr.val().get_bits::<8>(2).any() {
                     self.tx.payload_data.next = self.cycles_shifted.val().get_bits::<8>(0);
                 }
                 if self.tx.payload_addr.val() == 4 {
@@ -434,36 +458,17 @@ impl<const P: usize> Logic for EngineAccelerator<P> {
                 }
             }
             ReplyKind::Params => {
-                self.engine.program_address.next = self.byte_word.val().get_bits::<PROGRAM_BITS>(0);
                 self.tx.payload_data.next = self.engine.program_word.val().get_bits::<8>(0);
-                if self.byte_addr.val().get_bit(0) {
+                if self.pointer.q.val().get_bit(0) {
                     self.tx.payload_data.next = self.engine.program_word.val().get_bits::<8>(8);
                 }
             }
             ReplyKind::Activations => {
-                self.engine.host_address.next = self.byte_addr.val().get_bits::<16>(0);
                 self.tx.payload_data.next = self.engine.host_window.val().get_bits::<8>(0);
             }
             _ => {}
         }
 
-        self.span_end_q.d.next = self.span_end.val();
-        // The range checks of a LOAD / LOAD_IMAGE and of a READ (used by Decide a cycle later).
-        self.load_ok.d.next = (self.len_q.q.val() >= self.data_start.val())
-            & (((self.region.val() == self.region_params.val())
-                & !self.address.val().get_bit(0)
-                & !self.data_len.val().get_bit(0)
-                & (self.span_end_q.q.val() <= self.params_bytes.val()))
-                | ((self.region.val() == self.region_acts.val())
-                    & (self.span_end_q.q.val() <= self.acts_bytes.val())))
-            & self.address_fits.val();
-        self.read_ok.d.next = (self.len_q.q.val() == self.read_request_len.val())
-            & (self.read_len.val() <= self.max_payload.val())
-            & (((self.region.val() == self.region_params.val())
-                & (self.span_end_q.q.val() <= self.params_bytes.val()))
-                | ((self.region.val() == self.region_acts.val())
-                    & (self.span_end_q.q.val() <= self.acts_bytes.val())))
-            & self.address_fits.val();
         match self.state.q.val() {
             CmdState::Idle => {
                 // A request that completes while a reply is still going out is dropped: the
@@ -473,10 +478,10 @@ impl<const P: usize> Logic for EngineAccelerator<P> {
                 // during a reply").
                 if !self.tx.busy.val() {
                     if self.rx.frame_bad.val() {
-                        self.reply_cmd.d.next = self.nak_cmd.val();
+                        self.reply_nak.d.next = true;
                         self.reply_len.d.next = 1.into();
                         self.reply_kind.d.next = ReplyKind::Nak;
-                        self.nak_reason.d.next = self.rx.bad_reason.val();
+                        self.nak_reason.d.next = self.rx.bad_reason.val().get_bits::<3>(0);
                         self.seq_q.d.next = self.rx.seq.val();
                         self.state.d.next = CmdState::Reply;
                     }
@@ -485,18 +490,19 @@ impl<const P: usize> Logic for EngineAccelerator<P> {
                         self.seq_q.d.next = self.rx.seq.val();
                         self.len_q.d.next = self.rx.len.val();
                         self.parse_index.d.next = 0.into();
-                        for k in 0..HEADER_BYTES {
-                            self.header[k].d.next = 0.into();
-                        }
                         self.state.d.next = CmdState::Parse;
                     }
                 }
             }
             CmdState::Parse => {
                 // Header bytes beyond the payload read as whatever the buffer holds; only the
-                // commands whose payload is long enough use them (checked in Decide).
+                // commands whose payload is long enough use them (checked in Decide), and only
+                // LOAD_IMAGE leaves a slot unread (the region, which it does not use).
                 self.parse_index.d.next = self.parse_index.q.val() + 1;
-                self.parse_prev.d.next = self.parse_index.q.val();
+                self.parse_slot.d.next = self.parse_index.q.val();
+                if self.is_image.val() {
+                    self.parse_slot.d.next = self.parse_index.q.val() + 1;
+                }
                 self.parse_prev_valid.d.next = true;
                 if self.parse_index.q.val() == self.parse_last.val() {
                     self.parse_prev_valid.d.next = false;
@@ -511,7 +517,7 @@ impl<const P: usize> Logic for EngineAccelerator<P> {
                 } else {
                     self.checked.d.next = 0.into();
                     self.state.d.next = CmdState::Reply;
-                    self.reply_cmd.d.next = self.cmd_q.q.val() | self.reply_flag.val();
+                    self.reply_nak.d.next = false;
                     self.reply_kind.d.next = ReplyKind::Empty;
                     self.reply_len.d.next = 0.into();
                     self.last_cmd.d.next = self.cmd_q.q.val();
@@ -534,24 +540,19 @@ impl<const P: usize> Logic for EngineAccelerator<P> {
                         // A retransmitted RUN (its reply was lost): answered, not run again, also
                         // while the first one is still running.
                     } else if self.engine.busy.val() {
-                        self.reply_cmd.d.next = self.nak_cmd.val();
+                        self.reply_nak.d.next = true;
                         self.reply_kind.d.next = ReplyKind::Nak;
                         self.reply_len.d.next = 1.into();
                         self.nak_reason.d.next = self.nak_busy.val();
-                    } else if (self.cmd_q.q.val() == self.cmd_load.val())
-                        | (self.cmd_q.q.val() == self.cmd_load_image.val())
-                    {
-                        // Parameter loads are whole 16-bit words; both regions are bounded.
-                        self.copy_index.d.next = self.data_start.val();
+                    } else if (self.cmd_q.q.val() == self.cmd_load.val()) | self.is_image.val() {
+                        self.copy_index.d.next = self.data_start.val().get_bits::<11>(0);
+                        self.pointer.d.next = self.address_low.val().get_bits::<16>(0);
                         // An image's segments count from its upload.
-                        self.engine.clear_counters.next =
-                            self.cmd_q.q.val() == self.cmd_load_image.val();
-                        self.copy_addr.d.next = self.address.val().get_bits::<17>(0);
-                        self.copy_params.d.next = self.region.val() == self.region_params.val();
+                        self.engine.clear_counters.next = self.is_image.val();
                         self.state.d.next = CmdState::Copy;
                         if !self.load_ok.q.val() {
                             self.state.d.next = CmdState::Reply;
-                            self.reply_cmd.d.next = self.nak_cmd.val();
+                            self.reply_nak.d.next = true;
                             self.reply_kind.d.next = ReplyKind::Nak;
                             self.reply_len.d.next = 1.into();
                             self.nak_reason.d.next = self.nak_payload.val();
@@ -559,29 +560,30 @@ impl<const P: usize> Logic for EngineAccelerator<P> {
                     } else if self.cmd_q.q.val() == self.cmd_run.val() {
                         self.engine.run.next = true;
                         self.ran.d.next = false;
-                        self.run_cycles.d.next = 0.into();
                     } else if self.cmd_q.q.val() == self.cmd_logits.val() {
+                        self.pointer.d.next = self.logits_pointer.val();
                         self.reply_kind.d.next = ReplyKind::Logits;
                         self.reply_len.d.next = 40.into();
                     } else if self.cmd_q.q.val() == self.cmd_counters.val() {
+                        self.pointer.d.next = self.counters_pointer.val();
                         self.reply_kind.d.next = ReplyKind::Counters;
                         self.reply_len.d.next =
                             (bit_cast::<11, 8>(self.engine.records.val()) << 3) + 5;
-                    } else if self.cmd_q.q.val() == self.cmd_read.val() {
-                        self.read_base.d.next = self.address.val().get_bits::<17>(0);
+                    } else if self.is_read.val() {
+                        self.pointer.d.next = self.address_low.val().get_bits::<16>(0);
                         self.reply_len.d.next = self.read_len.val().get_bits::<11>(0);
                         self.reply_kind.d.next = ReplyKind::Activations;
-                        if self.region.val() == self.region_params.val() {
+                        if self.is_params.val() {
                             self.reply_kind.d.next = ReplyKind::Params;
                         }
                         if !self.read_ok.q.val() {
-                            self.reply_cmd.d.next = self.nak_cmd.val();
+                            self.reply_nak.d.next = true;
                             self.reply_kind.d.next = ReplyKind::Nak;
                             self.reply_len.d.next = 1.into();
                             self.nak_reason.d.next = self.nak_payload.val();
                         }
                     } else {
-                        self.reply_cmd.d.next = self.nak_cmd.val();
+                        self.reply_nak.d.next = true;
                         self.reply_kind.d.next = ReplyKind::Nak;
                         self.reply_len.d.next = 1.into();
                         self.nak_reason.d.next = self.nak_unknown.val();
@@ -596,17 +598,12 @@ impl<const P: usize> Logic for EngineAccelerator<P> {
                     self.copy_prev_valid.d.next = true;
                 }
                 if self.copy_prev_valid.q.val() {
-                    self.copy_addr.d.next = self.copy_addr.q.val() + 1;
-                    if self.copy_params.q.val() {
+                    self.pointer.d.next = self.pointer.q.val() + 1;
+                    if self.is_params.val() {
+                        // Region 0 takes 16-bit words: the even byte waits for the odd one.
                         self.low_byte.d.next = self.rx.read_data.val();
-                        self.engine.program_address.next =
-                            self.copy_word.val().get_bits::<PROGRAM_BITS>(0);
-                        self.engine.program_data.next =
-                            (bit_cast::<16, 8>(self.rx.read_data.val()) << 8)
-                                | bit_cast::<16, 8>(self.low_byte.q.val());
-                        self.engine.program_write.next = self.copy_addr.q.val().get_bit(0);
+                        self.engine.program_write.next = self.pointer.q.val().get_bit(0);
                     } else {
-                        self.engine.host_address.next = self.copy_addr.q.val().get_bits::<16>(0);
                         self.engine.host_write.next = true;
                     }
                 } else if self.copy_index.q.val() == self.len_q.q.val() {

@@ -60,6 +60,8 @@ pub struct EngineCore<const P: usize> {
     pub busy: Signal<Out, bool>,
     /// `RECORD`s done since the counters were cleared.
     pub records: Signal<Out, Bits<8>>,
+    /// Cycles the program has run since the counters were cleared (every segment's).
+    pub run_cycles: Signal<Out, Bits<32>>,
     /// The program buffer's write port.
     pub program_write: Signal<In, bool>,
     pub program_address: Signal<In, Bits<10>>,
@@ -172,6 +174,7 @@ impl<const P: usize> Default for EngineCore<P> {
             result_address: Default::default(),
             result_data: Default::default(),
             clear_counters: Default::default(),
+            run_cycles: Default::default(),
             fetch: Default::default(),
             programmer: Default::default(),
             address: Default::default(),
@@ -634,6 +637,7 @@ impl<const P: usize> Logic for EngineCore<P> {
             self.records_done.d.next = 0.into();
         }
         self.records.next = self.records_done.q.val();
+        self.run_cycles.next = self.cycles.q.val();
         self.running.d.next = !self.fetch.done.val() & !self.fetch.fault.val();
         // Nothing else restarts at RUN: a program runs in segments, and a segment may end between
         // a CHANNEL and its batches (the END before it waited until everything was written).

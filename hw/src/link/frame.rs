@@ -318,6 +318,9 @@ pub struct FrameTx {
     pub len: Signal<In, Bits<11>>,
     pub payload_addr: Signal<Out, Bits<10>>,
     pub payload_data: Signal<In, Bits<8>>,
+    /// High in the cycle the payload byte at `payload_addr` is taken (`payload_addr` moves on
+    /// in the next): a reply source may step a pointer of its own with it.
+    pub payload_taken: Signal<Out, bool>,
     pub uart_ready: Signal<In, bool>,
     pub byte: Signal<Out, Bits<8>>,
     pub send: Signal<Out, bool>,
@@ -344,6 +347,7 @@ impl Default for FrameTx {
             len: Default::default(),
             payload_addr: Default::default(),
             payload_data: Default::default(),
+            payload_taken: Default::default(),
             uart_ready: Default::default(),
             byte: Default::default(),
             send: Default::default(),
@@ -369,6 +373,7 @@ impl Logic for FrameTx {
         self.payload_addr.next = self.index.q.val().get_bits::<10>(0);
         self.busy.next = self.state.q.val() != TxState::Idle;
         self.send.next = false;
+        self.payload_taken.next = false;
         self.byte.next = 0.into();
         match self.state.q.val() {
             TxState::Marker0 => self.byte.next = self.sof0.val(),
@@ -420,6 +425,7 @@ impl Logic for FrameTx {
                     }
                 }
                 TxState::Payload => {
+                    self.payload_taken.next = true;
                     self.crc.d.next = self.crc_step.crc_out.val();
                     self.index.d.next = self.index.q.val() + 1;
                     if self.index.q.val() + 1 == self.len_q.q.val() {
