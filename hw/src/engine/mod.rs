@@ -8,6 +8,7 @@
 //!   unit is one block in its own file with its own testbench.
 
 pub mod accelerator;
+pub mod activations;
 pub mod address;
 pub mod budget;
 pub mod column_mask;

@@ -92,22 +92,13 @@ impl Default for WindowMemory {
 
 impl WindowMemory {
     /// Bytes of activations it holds.
-    pub const BYTES: usize = 1 << 16;
+    pub const BYTES: usize = crate::engine::activations::BYTES;
 
     /// Where byte `addr` lives: (SPRAM, word, high byte of the word) in the even copy and in
     /// the odd copy (whose pairs wrap at 64 KiB). The same rule as the write port's below, for
     /// preloading the simulation model.
     pub fn places(addr: usize) -> [(usize, usize, bool); 2] {
-        let even = addr / 2;
-        let (odd, high) = if addr % 2 == 1 {
-            (addr / 2, false)
-        } else {
-            ((addr / 2 + Self::BYTES / 2 - 1) % (Self::BYTES / 2), true)
-        };
-        [
-            (even % 4, even / 4, addr % 2 == 1),
-            ((odd + 2) % 4, (1 << 13) + odd / 4, high),
-        ]
+        crate::engine::activations::ActivationMemory::places(addr)
     }
 
     /// Chooses the Verilog of the four SPRAMs (primitives on the iCE40, behavioural on the ECP5).
