@@ -22,6 +22,10 @@ pub mod timing {
     /// From a batch's last tap to the first cycle the next batch of its channel may start: a
     /// partial sum is read (S2) after it was stored (S4), never in the same cycle.
     pub const PARTIAL_AFTER_STORE: u64 = PIPE - 1;
+    /// Cycles between one group's last byte leaving the requantizer and the next group's first:
+    /// the writer's odd-copy write reads a group's gathered bytes the cycle after its even
+    /// write, so the drain takes a group's sums at most every A + GROUP_GAP cycles.
+    pub const GROUP_GAP: u64 = 1;
     /// From a sum entering the requantizer to its byte leaving it (the bias is added in the
     /// drain's cycle).
     pub const REQUANT: u64 = 7;
@@ -183,7 +187,7 @@ impl Engine {
         if b.last {
             let load = t + PIPE + 1;
             let active = if b.bytes == 0 { 1 } else { b.bytes as u64 };
-            self.drain_free = load + active;
+            self.drain_free = load + active + GROUP_GAP;
             let out = load + active + REQUANT;
             if b.bytes > 0 {
                 let mut at = out.max(self.writes.back().map_or(0, |&w| w + 1));

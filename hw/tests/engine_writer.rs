@@ -1,10 +1,11 @@
-//! `Writer`: groups of output bytes arrive as the requantizer sends them (back to back or with
-//! gaps, over rows and channels) and the activation memory's two copies end up holding exactly
+//! `Writer`: groups of output bytes arrive as the requantizer sends them (a group's bytes back
+//! to back, a cycle or more between groups, over rows and channels) and the activation memory's two copies end up holding exactly
 //! the walk's outputs: every byte at `OutBase + c * OutChannel + r * OutRow + g * A + l` in both
 //! copies, i8 offset by 128, nothing else touched (the registers hold the pointer's steps the
 //! compiler would set); every write announced the cycle before; the logits' pointer; then the
 //! Verilog under Icarus and the packed cells.
 
+use lutna_hw::engine::activations::position;
 use lutna_hw::engine::writer::Writer;
 use lutna_hw::sim::{
     replay_under_icarus, tick, tool_available, validate_with_yosys, Trace, XorShift,
@@ -36,9 +37,11 @@ impl Copies {
         } else {
             &mut self.odd
         };
+        // The data comes by lane: the window's byte i is in the lane of its address.
         for i in 0..8 {
             if mask >> i & 1 == 1 {
-                copy[(address + i) & 0xffff] = (data >> (8 * i)) as u8;
+                let lane = position(address % 2 == 1, address + i);
+                copy[(address + i) & 0xffff] = (data >> (8 * lane)) as u8;
             }
         }
     }
@@ -89,10 +92,15 @@ fn walk<const P: usize>(stride2: bool, signed: bool, padded: bool, trace: &mut O
     uut.restart.next = false;
     let mut next = 0;
     let mut announced = false;
+    let mut gapped = true;
     for cycle in 0..10_000 {
-        // A group's bytes come back to back; between groups, now and then a gap.
-        let send =
-            next < stream.len() && (stream[next].1 != 0 || !rng.next_u64().is_multiple_of(3));
+        // A group's bytes come back to back; between groups at least one cycle (the drain's
+        // pace, `cycles::timing::GROUP_GAP`), now and then more.
+        let gap_due = next > 0 && stream[next.min(stream.len() - 1)].1 == 0 && !gapped;
+        let send = next < stream.len()
+            && !gap_due
+            && (stream[next].1 != 0 || !rng.next_u64().is_multiple_of(3));
+        gapped = !send;
         uut.byte_valid.next = send;
         // Nothing else running: after the stream, and now and then between groups.
         uut.flush.next = !send && (next == stream.len() || rng.next_u64().is_multiple_of(4));

@@ -84,7 +84,7 @@ pub struct EngineAccelerator<const P: usize> {
     parse_slot: DFF<Bits<4>>,
     parse_prev_valid: DFF<bool>,
     copy_index: DFF<Bits<11>>,
-    copy_prev_valid: DFF<bool>,
+    copy_phase: DFF<bool>,
     /// The one byte address of the handler: where a LOAD's next byte goes, and where a reply's
     /// next payload byte comes from (READ: the region's byte; READ_LOGITS and READ_COUNTERS:
     /// the results memory's byte). It steps as each byte is copied or taken by the transmitter.
@@ -193,7 +193,7 @@ impl<const P: usize> EngineAccelerator<P> {
             parse_slot: Default::default(),
             parse_prev_valid: Default::default(),
             copy_index: Default::default(),
-            copy_prev_valid: Default::default(),
+            copy_phase: Default::default(),
             pointer: Default::default(),
             low_byte: Default::default(),
             reply_kind: Default::default(),
@@ -298,7 +298,7 @@ impl<const P: usize> Logic for EngineAccelerator<P> {
             parse_slot,
             parse_prev_valid,
             copy_index,
-            copy_prev_valid,
+            copy_phase,
             pointer,
             low_byte,
             reply_kind,
@@ -401,7 +401,6 @@ impl<const P: usize> Logic for EngineAccelerator<P> {
         self.tx.seq.next = self.seq_q.q.val();
         self.tx.len.next = self.reply_len.q.val();
         self.parse_prev_valid.d.next = false;
-        self.copy_prev_valid.d.next = false;
         for k in 0..HEADER_BYTES {
             self.header[k].clock.next = self.clock.val();
             self.header[k].d.next = self.header[k].q.val();
@@ -591,13 +590,12 @@ impl<const P: usize> Logic for EngineAccelerator<P> {
                 }
             }
             CmdState::Copy => {
-                // Read the frame buffer byte by byte; each byte lands the cycle after its read.
+                // Two cycles a byte: the frame buffer's read, then the byte's write (a host byte
+                // takes the activation memory for two cycles, one per copy).
                 self.rx.read_addr.next = self.copy_index.q.val().get_bits::<10>(0);
-                if self.copy_index.q.val() != self.len_q.q.val() {
+                if self.copy_phase.q.val() {
+                    self.copy_phase.d.next = false;
                     self.copy_index.d.next = self.copy_index.q.val() + 1;
-                    self.copy_prev_valid.d.next = true;
-                }
-                if self.copy_prev_valid.q.val() {
                     self.pointer.d.next = self.pointer.q.val() + 1;
                     if self.is_params.val() {
                         // Region 0 takes 16-bit words: the even byte waits for the odd one.
@@ -608,6 +606,8 @@ impl<const P: usize> Logic for EngineAccelerator<P> {
                     }
                 } else if self.copy_index.q.val() == self.len_q.q.val() {
                     self.state.d.next = CmdState::Reply;
+                } else {
+                    self.copy_phase.d.next = true;
                 }
             }
             CmdState::Reply => {

@@ -16,6 +16,7 @@
 //! While the program is stopped, the host reaches the activation memory (`host_*`), the program
 //! buffer (`program_*`) and the records and logits (`result_*`): the command handler's ports.
 
+use super::activations::ActivationMemory;
 use super::address::AddressGenerator;
 use super::column_mask::ColumnMask;
 use super::drain::Drain;
@@ -26,7 +27,6 @@ use super::programmer::{TableProgrammer, ENTRY_KX, ENTRY_KY, ENTRY_SLOT};
 use super::writer::Writer;
 use crate::datapath::requant::Requantizer;
 use crate::memory::block_ram::BlockRam;
-use crate::memory::window_memory::WindowMemory;
 use lutna_core::cycles::timing::HALF_RELEASE;
 use lutna_core::isa::{
     OutKind, MODE_CONTIGUOUS, MODE_LANE, MODE_MAX, MODE_OUT_KIND, MODE_ROW_STEP, MODE_SLOTS,
@@ -69,8 +69,9 @@ pub struct EngineCore<const P: usize> {
     /// The program buffer's word at `program_address`, a cycle later, while the program is
     /// stopped.
     pub program_word: Signal<Out, Bits<16>>,
-    /// The activation memory while the program is stopped: a byte write, or the 8-byte window
-    /// at the address (two cycles later: the host's access is registered before the memory, whose
+    /// The activation memory while the program is stopped: a byte write (into both copies, over
+    /// the two cycles after it: no write may follow in the next cycle), or the 8-byte window at
+    /// the address (two cycles later: the host's access is registered before the memory, whose
     /// own address arithmetic leaves no room in the cycle for the command handler's).
     pub host_address: Signal<In, Bits<16>>,
     pub host_write: Signal<In, bool>,
@@ -89,7 +90,7 @@ pub struct EngineCore<const P: usize> {
     drain: Drain,
     requant: Requantizer,
     writer: Writer<P>,
-    memory: WindowMemory,
+    memory: ActivationMemory,
     program: BlockRam<16, 10>,
     tap_low: BlockRam<16, 7>,
     tap_high: BlockRam<16, 7>,
@@ -126,6 +127,10 @@ pub struct EngineCore<const P: usize> {
     host_address_q: DFF<Bits<16>>,
     host_write_q: DFF<bool>,
     host_data_q: DFF<Bits<8>>,
+    /// The second write of a host byte (its other copy, from the address before it).
+    host_second: DFF<bool>,
+    host_address_before: Signal<Local, Bits<16>>,
+    host_lanes: Signal<Local, Bits<64>>,
     stride2: Signal<Local, bool>,
     logits: Signal<Local, bool>,
     group_bytes: Signal<Local, Bits<4>>,
@@ -142,6 +147,7 @@ pub struct EngineCore<const P: usize> {
     lanes_count: Constant<Bits<4>>,
     half_count: Constant<Bits<4>>,
     settle_cycles: Constant<Bits<4>>,
+    group_gap: Constant<Bits<4>>,
     logits_at: Constant<Bits<8>>,
     ky_at: Constant<Bits<16>>,
     kx_at: Constant<Bits<16>>,
@@ -218,6 +224,9 @@ impl<const P: usize> Default for EngineCore<P> {
             host_address_q: Default::default(),
             host_write_q: Default::default(),
             host_data_q: Default::default(),
+            host_second: Default::default(),
+            host_address_before: Default::default(),
+            host_lanes: Default::default(),
             stride2: Default::default(),
             logits: Default::default(),
             group_bytes: Default::default(),
@@ -235,6 +244,7 @@ impl<const P: usize> Default for EngineCore<P> {
             half_count: Constant::new((P as u64 / 2).into()),
             // The pipeline's S1..S4 after a walk's last tap.
             settle_cycles: Constant::new(lutna_core::cycles::timing::PIPE.into()),
+            group_gap: Constant::new(lutna_core::cycles::timing::GROUP_GAP.into()),
             logits_at: Constant::new(LOGITS_AT.into()),
             ky_at: Constant::new((ENTRY_KY as u64).into()),
             kx_at: Constant::new((ENTRY_KX as u64).into()),
@@ -308,7 +318,8 @@ impl<const P: usize> Logic for EngineCore<P> {
             restart_q,
             host_address_q,
             host_write_q,
-            host_data_q
+            host_data_q,
+            host_second
         );
         clock!(self, clock, fetch, programmer, address, issuer, drain, requant, writer, memory);
         for i in 0..3 {
@@ -485,12 +496,13 @@ impl<const P: usize> Logic for EngineCore<P> {
             self.in_channel.d.next = 0.into();
         }
         self.address.in_channel.next = self.in_channel.d.val();
-        // The drain's pace: a final group's last tap at most every A cycles.
+        // The drain's pace: a final group's last tap at most every A + GROUP_GAP cycles (the
+        // writer's odd-copy write reads a group's bytes the cycle after its even write).
         if self.drain_wait.q.val().any() {
             self.drain_wait.d.next = self.drain_wait.q.val() - 1;
         }
         if self.issuer.drain_take.val() {
-            self.drain_wait.d.next = self.group_bytes.val() - 1;
+            self.drain_wait.d.next = self.group_bytes.val() - 1 + self.group_gap.val();
         }
 
         // The column mask (S1), registered for the lanes' reads (S2).
@@ -501,22 +513,48 @@ impl<const P: usize> Logic for EngineCore<P> {
         self.mask_s2.d.next = self.mask.mask.val();
 
         // The activation memory: the writer first, then the issuer's reads, the host when stopped.
-        self.host_address_q.d.next = self.host_address.val();
+        // A host byte goes into both copies: at its address (the window's byte 0, the copy of the
+        // address's parity), then at the address before (byte 1, the other copy); its address
+        // and data are held for the second write.
+        self.host_second.d.next = self.host_write_q.q.val();
+        if !self.host_write_q.q.val() {
+            self.host_address_q.d.next = self.host_address.val();
+        }
         self.host_write_q.d.next = self.host_write.val();
-        self.host_data_q.d.next = self.host_data.val();
-        self.memory.read_addr.next = self.host_address_q.q.val();
+        if self.host_write.val() {
+            self.host_data_q.d.next = self.host_data.val();
+        }
+        self.host_address_before.next = self.host_address_q.q.val() - 1;
+        // (The byte in every lane: the mask picks the one written.)
+        self.host_lanes.next = bit_cast::<64, 8>(self.host_data_q.q.val())
+            | (bit_cast::<64, 8>(self.host_data_q.q.val()) << 8)
+            | (bit_cast::<64, 8>(self.host_data_q.q.val()) << 16)
+            | (bit_cast::<64, 8>(self.host_data_q.q.val()) << 24)
+            | (bit_cast::<64, 8>(self.host_data_q.q.val()) << 32)
+            | (bit_cast::<64, 8>(self.host_data_q.q.val()) << 40)
+            | (bit_cast::<64, 8>(self.host_data_q.q.val()) << 48)
+            | (bit_cast::<64, 8>(self.host_data_q.q.val()) << 56);
+        self.memory.address.next = self.host_address_q.q.val();
+        if self.host_second.q.val() {
+            self.memory.address.next = self.host_address_before.val();
+        }
         if self.running.q.val() {
-            self.memory.read_addr.next = self.address.address.val();
+            self.memory.address.next = self.address.address.val();
         }
         if self.writer.write.val() {
-            self.memory.read_addr.next = self.writer.address.val();
+            self.memory.address.next = self.writer.address.val();
         }
-        self.memory.write_window.next = self.writer.write.val();
-        self.memory.window_data.next = self.writer.data.val();
-        self.memory.window_mask.next = self.writer.mask.val();
-        self.memory.write.next = self.host_write_q.q.val() & !self.running.q.val();
-        self.memory.write_addr.next = self.host_address_q.q.val();
-        self.memory.write_data.next = self.host_data_q.q.val();
+        self.memory.write.next = self.writer.write.val();
+        self.memory.write_data.next = self.writer.data.val();
+        self.memory.write_mask.next = self.writer.mask.val();
+        if (self.host_write_q.q.val() | self.host_second.q.val()) & !self.running.q.val() {
+            self.memory.write.next = true;
+            self.memory.write_data.next = self.host_lanes.val();
+            self.memory.write_mask.next = 1.into();
+            if self.host_second.q.val() {
+                self.memory.write_mask.next = 2.into();
+            }
+        }
         self.window.next = self.memory.window.val();
         self.host_window.next = self.memory.window.val();
 

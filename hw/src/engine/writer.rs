@@ -25,7 +25,11 @@
 //! `logit_address` (the pointer) in the cycle `logit_valid` is high; the pointer then takes
 //! `OutChannelStep`.
 
+use super::activations::ODD_LANE_OFFSET;
 use rust_hdl::prelude::*;
+
+// The odd copy's lanes are wired for this offset (`Writer::update`).
+const _: () = assert!(ODD_LANE_OFFSET == 3);
 
 /// The write in progress.
 #[derive(Copy, Clone, Debug, PartialEq, LogicState)]
@@ -79,38 +83,48 @@ pub struct Writer<const P: usize> {
     /// A group is being gathered or written.
     pub busy: Signal<Out, bool>,
     phase: DFF<WritePhase>,
+    /// The group's bytes by lane: byte b in lane b % 8 (`activations::position`).
     gather: [DFF<Bits<8>>; 8],
-    gathered: Signal<Local, Bits<64>>,
-    first_copy: DFF<Bits<8>>,
+    /// The group's last byte as it arrived, and the byte carried into the next group's odd write.
+    last_byte: DFF<Bits<8>>,
     carry: DFF<Bits<8>>,
     gathering: DFF<bool>,
-    row_end: DFF<bool>,
-    channel_end: DFF<bool>,
+    /// The group being written ended its walk's row or channel with a jump of the pointer.
+    jump_q: DFF<bool>,
     carry_pending: DFF<bool>,
     group: DFF<Bits<8>>,
     row: DFF<Bits<8>>,
+    /// The address of the group being gathered (it moves on at the group's last byte).
     pointer: DFF<Bits<16>>,
+    /// The write's address (the group's B, then B - 1, then B + 7).
     address_q: DFF<Bits<16>>,
     stored: Signal<Local, Bits<8>>,
-    odd_data: Signal<Local, Bits<64>>,
-    group_done: Signal<Local, bool>,
+    /// The lane of the arriving byte.
+    byte_lane: Signal<Local, Bits<3>>,
+    /// The group ends a row, a channel; the pointer's step after it.
+    row_end: Signal<Local, bool>,
+    channel_end: Signal<Local, bool>,
     step: Signal<Local, Bits<16>>,
     jump: Signal<Local, bool>,
     offset: Signal<Local, Bits<16>>,
     group_bytes: Signal<Local, Bits<16>>,
     full_mask: Signal<Local, Bits<8>>,
     eight: Signal<Local, bool>,
-    gather_upper: Signal<Local, Bits<64>>,
+    /// An odd-copy write (odd, tail, flush): its lanes are the gathered bytes moved up by
+    /// `ODD_LANE_OFFSET`, the carried byte in the lane of the window's byte 0.
+    odd_write: Signal<Local, bool>,
+    carry_lane: Signal<Local, Bits<3>>,
+    odd_lane: [Signal<Local, Bits<8>>; 8],
+    lane_byte: [Signal<Local, Bits<8>>; 8],
     sign_bit: Constant<Bits<8>>,
     lanes: Constant<Bits<16>>,
     half_lanes: Constant<Bits<16>>,
     all_lanes: Constant<Bits<8>>,
     half_mask: Constant<Bits<8>>,
     minus_one: Constant<Bits<16>>,
-    seven: Constant<Bits<16>>,
-    byte_two_up: Constant<Bits<64>>,
+    eight_bytes: Constant<Bits<16>>,
+    odd_lane_offset: Constant<Bits<3>>,
     lane_code: [Constant<Bits<3>>; 8],
-    byte_at: [Constant<Bits<64>>; 8],
 }
 
 impl<const P: usize> Default for Writer<P> {
@@ -143,37 +157,38 @@ impl<const P: usize> Default for Writer<P> {
             busy: Default::default(),
             phase: Default::default(),
             gather: Default::default(),
-            gathered: Default::default(),
-            first_copy: Default::default(),
+            last_byte: Default::default(),
             carry: Default::default(),
             gathering: Default::default(),
-            row_end: Default::default(),
-            channel_end: Default::default(),
+            jump_q: Default::default(),
             carry_pending: Default::default(),
             group: Default::default(),
             row: Default::default(),
             pointer: Default::default(),
             address_q: Default::default(),
             stored: Default::default(),
-            odd_data: Default::default(),
-            group_done: Default::default(),
+            byte_lane: Default::default(),
+            row_end: Default::default(),
+            channel_end: Default::default(),
             step: Default::default(),
             jump: Default::default(),
             offset: Default::default(),
             group_bytes: Default::default(),
             full_mask: Default::default(),
             eight: Default::default(),
-            gather_upper: Default::default(),
+            odd_write: Default::default(),
+            carry_lane: Default::default(),
+            odd_lane: Default::default(),
+            lane_byte: Default::default(),
             sign_bit: Constant::new(0x80u64.into()),
             lanes: Constant::new((P as u64).into()),
             half_lanes: Constant::new((P as u64 / 2).into()),
             all_lanes: Constant::new(((1u64 << P) - 1).into()),
             half_mask: Constant::new(((1u64 << (P / 2)) - 1).into()),
             minus_one: Constant::new(0xffffu64.into()),
-            seven: Constant::new(7u64.into()),
-            byte_two_up: Constant::new((!0xffffu64).into()),
+            eight_bytes: Constant::new(8u64.into()),
+            odd_lane_offset: Constant::new((ODD_LANE_OFFSET as u64).into()),
             lane_code: std::array::from_fn(|i| Constant::new((i as u64).into())),
-            byte_at: std::array::from_fn(|i| Constant::new((8 * i as u64).into())),
         }
     }
 }
@@ -193,11 +208,10 @@ impl<const P: usize> Logic for Writer<P> {
             self,
             clock,
             phase,
-            first_copy,
+            last_byte,
             carry,
             gathering,
-            row_end,
-            channel_end,
+            jump_q,
             carry_pending,
             group,
             row,
@@ -217,85 +231,109 @@ impl<const P: usize> Logic for Writer<P> {
         if self.signed_out.val() {
             self.stored.next = self.byte.val() ^ self.sign_bit.val();
         }
+        // Byte j of the group at B goes to lane (B + j) % 8.
+        self.byte_lane.next = self.pointer.q.val().get_bits::<3>(0) + self.lane.val();
         for i in 0..8 {
             self.gather[i].clock.next = self.clock.val();
             self.gather[i].d.next = self.gather[i].q.val();
-            if self.byte_valid.val() & (self.lane.val() == self.lane_code[i].val()) {
+            if self.byte_valid.val() & (self.byte_lane.val() == self.lane_code[i].val()) {
                 self.gather[i].d.next = self.stored.val();
             }
         }
-        self.gathered.next = bit_cast::<64, 8>(self.gather[0].q.val())
-            | (bit_cast::<64, 8>(self.gather[1].q.val()) << self.byte_at[1].val())
-            | (bit_cast::<64, 8>(self.gather[2].q.val()) << self.byte_at[2].val())
-            | (bit_cast::<64, 8>(self.gather[3].q.val()) << self.byte_at[3].val())
-            | (bit_cast::<64, 8>(self.gather[4].q.val()) << self.byte_at[4].val())
-            | (bit_cast::<64, 8>(self.gather[5].q.val()) << self.byte_at[5].val())
-            | (bit_cast::<64, 8>(self.gather[6].q.val()) << self.byte_at[6].val())
-            | (bit_cast::<64, 8>(self.gather[7].q.val()) << self.byte_at[7].val());
         if self.byte_valid.val() {
             self.gathering.d.next = !self.byte_last.val();
         }
-        // The odd copy's window from B - 1: the carried byte, byte 0 (copied, as the next
-        // group's byte 0 may already have replaced it), bytes 1.. .
-        self.gather_upper.next = self.gathered.val() << 8;
-        self.odd_data.next = (self.gather_upper.val() & self.byte_two_up.val())
-            | (bit_cast::<64, 8>(self.first_copy.q.val()) << 8)
-            | bit_cast::<64, 8>(self.carry.q.val());
-        self.write.next = false;
-        self.data.next = self.gathered.val();
-        self.mask.next = self.full_mask.val();
-        // After a group's last write (or a logit), the next group, row or channel; whether the
-        // pointer jumps (else the next group's odd write takes the carried byte along).
+        // At a group's last byte: its row and channel end, the pointer's step to the next
+        // group (whose bytes may follow from the cycle after next), the group's address kept for
+        // its writes.
+        self.row_end.next = self.group.q.val() == self.groups.val();
+        self.channel_end.next = self.row_end.val() & (self.row.q.val() == self.rows.val());
         self.step.next = self.group_bytes.val();
-        if self.row_end.q.val() {
+        if self.row_end.val() {
             self.step.next = self.out_row_step.val();
         }
-        if self.channel_end.q.val() | self.logits.val() {
+        if self.channel_end.val() | self.logits.val() {
             self.step.next = self.out_channel_step.val();
         }
-        self.jump.next = (self.row_end.q.val() | self.channel_end.q.val()) & !self.contiguous.val();
-        self.group_done.next = false;
+        self.jump.next = self.row_end.val() & !self.contiguous.val();
+        if self.byte_valid.val() & self.byte_last.val() {
+            self.last_byte.d.next = self.stored.val();
+            self.jump_q.d.next = self.jump.val();
+            self.pointer.d.next = self.pointer.q.val() + self.step.val();
+            self.group.d.next = self.group.q.val() + 1;
+            if self.row_end.val() {
+                self.group.d.next = 0.into();
+                self.row.d.next = self.row.q.val() + 1;
+            }
+            if self.channel_end.val() {
+                self.row.d.next = 0.into();
+            }
+        }
+        if self.logits.val() & self.logit_valid.val() {
+            self.pointer.d.next = self.pointer.q.val() + self.step.val();
+        }
+        // The data by lane: the even copy's lanes are the gathered bytes' own; an odd-copy write
+        // moves them up by ODD_LANE_OFFSET and puts the carried byte in the lane of its window's
+        // byte 0 (the write's address + ODD_LANE_OFFSET).
+        self.carry_lane.next = self.address_q.q.val().get_bits::<3>(0) + self.odd_lane_offset.val();
+        self.odd_write.next = self.phase.q.val() != WritePhase::Even;
+        // (Lane p of an odd-copy write is lane p - ODD_LANE_OFFSET of the gathered bytes.)
+        self.odd_lane[0].next = self.gather[5].q.val();
+        self.odd_lane[1].next = self.gather[6].q.val();
+        self.odd_lane[2].next = self.gather[7].q.val();
+        self.odd_lane[3].next = self.gather[0].q.val();
+        self.odd_lane[4].next = self.gather[1].q.val();
+        self.odd_lane[5].next = self.gather[2].q.val();
+        self.odd_lane[6].next = self.gather[3].q.val();
+        self.odd_lane[7].next = self.gather[4].q.val();
+        for p in 0..8 {
+            if self.carry_lane.val() == self.lane_code[p].val() {
+                self.odd_lane[p].next = self.carry.q.val();
+            }
+            self.lane_byte[p].next = self.gather[p].q.val();
+            if self.odd_write.val() {
+                self.lane_byte[p].next = self.odd_lane[p].val();
+            }
+        }
+        self.data.next = bit_cast::<64, 8>(self.lane_byte[0].val())
+            | (bit_cast::<64, 8>(self.lane_byte[1].val()) << 8)
+            | (bit_cast::<64, 8>(self.lane_byte[2].val()) << 16)
+            | (bit_cast::<64, 8>(self.lane_byte[3].val()) << 24)
+            | (bit_cast::<64, 8>(self.lane_byte[4].val()) << 32)
+            | (bit_cast::<64, 8>(self.lane_byte[5].val()) << 40)
+            | (bit_cast::<64, 8>(self.lane_byte[6].val()) << 48)
+            | (bit_cast::<64, 8>(self.lane_byte[7].val()) << 56);
+        self.write.next = false;
+        self.mask.next = self.full_mask.val();
         match self.phase.q.val() {
             WritePhase::Idle => {}
             WritePhase::Even => {
                 self.write.next = true;
-                self.first_copy.d.next = self.gather[0].q.val();
-                // (Here, not at the last byte: the group before may still be writing then, its
-                // counters not yet moved on.)
-                self.row_end.d.next = self.group.q.val() == self.groups.val();
-                self.channel_end.d.next = (self.group.q.val() == self.groups.val())
-                    & (self.row.q.val() == self.rows.val());
                 self.phase.d.next = WritePhase::Odd;
             }
             WritePhase::Odd => {
                 self.write.next = true;
-                self.data.next = self.odd_data.val();
-                // Bytes B..B+A-1 sit at B-1+1..; byte 0 is the carry, if one is owed (it is at
-                // B - 1 then: the group before ended there).
+                // Bytes B..B+A-1 are the window's bytes 1..; byte 0 is the carry, if one is owed
+                // (it is at B - 1 then: the group before ended there).
                 self.mask.next = self.full_mask.val() << 1;
                 if self.carry_pending.q.val() {
-                    self.mask.next = self.full_mask.val();
+                    self.mask.next = self.full_mask.val() << 1 | 1;
                 }
-                self.carry.d.next = self.gathered.val().get_bits::<8>(56);
-                self.carry_pending.d.next = self.eight.val() & !self.jump.val();
-                if self.eight.val() & self.jump.val() {
+                self.carry.d.next = self.last_byte.q.val();
+                self.carry_pending.d.next = self.eight.val() & !self.jump_q.q.val();
+                if self.eight.val() & self.jump_q.q.val() {
                     self.phase.d.next = WritePhase::Tail;
                 } else {
                     self.phase.d.next = WritePhase::Idle;
-                    self.group_done.next = true;
                 }
             }
             WritePhase::Tail => {
                 self.write.next = true;
-                self.data.next = self.odd_data.val();
                 self.mask.next = 1.into();
                 self.phase.d.next = WritePhase::Idle;
-                self.group_done.next = true;
             }
             WritePhase::Flush => {
-                // (The pointer has moved on to B + 8.)
                 self.write.next = true;
-                self.data.next = self.odd_data.val();
                 self.mask.next = 1.into();
                 self.carry_pending.d.next = false;
                 self.phase.d.next = WritePhase::Idle;
@@ -312,19 +350,6 @@ impl<const P: usize> Logic for Writer<P> {
             self.phase.d.next = WritePhase::Flush;
         }
         self.port_next.next = self.phase.d.val() != WritePhase::Idle;
-        if self.group_done.val() | (self.logits.val() & self.logit_valid.val()) {
-            self.pointer.d.next = self.pointer.q.val() + self.step.val();
-        }
-        if self.group_done.val() {
-            self.group.d.next = self.group.q.val() + 1;
-            if self.row_end.q.val() {
-                self.group.d.next = 0.into();
-                self.row.d.next = self.row.q.val() + 1;
-            }
-            if self.channel_end.q.val() {
-                self.row.d.next = 0.into();
-            }
-        }
         self.logit_address.next = self.pointer.q.val().get_bits::<4>(0);
         if self.restart.val() {
             self.phase.d.next = WritePhase::Idle;
@@ -334,17 +359,21 @@ impl<const P: usize> Logic for Writer<P> {
             self.row.d.next = 0.into();
             self.pointer.d.next = self.out_base.val();
         }
-        // The write's address, formed a cycle ahead and registered (with the window memory's
-        // own address arithmetic behind it, one cycle would not hold both): one adder for the
-        // three addresses B, B - 1, B + 7, from the pointer as it will be.
+        // The write's address, formed a cycle ahead and registered (with the activation
+        // memory's own address arithmetic behind it, one cycle would not hold both): the group's
+        // B (the pointer before it moves on), then B - 1, then B + 7 (the tail's; the flush's is
+        // the same, after the group's odd write).
         self.offset.next = 0.into();
-        if (self.phase.d.val() == WritePhase::Odd) | (self.phase.d.val() == WritePhase::Flush) {
+        if self.phase.d.val() == WritePhase::Odd {
             self.offset.next = self.minus_one.val();
         }
-        if self.phase.d.val() == WritePhase::Tail {
-            self.offset.next = self.seven.val();
+        if (self.phase.d.val() == WritePhase::Tail) | (self.phase.d.val() == WritePhase::Flush) {
+            self.offset.next = self.eight_bytes.val();
         }
-        self.address_q.d.next = self.pointer.d.val() + self.offset.val();
+        self.address_q.d.next = self.address_q.q.val() + self.offset.val();
+        if self.byte_valid.val() & self.byte_last.val() {
+            self.address_q.d.next = self.pointer.q.val();
+        }
         self.address.next = self.address_q.q.val();
         self.busy.next = self.gathering.q.val()
             | self.carry_pending.q.val()
