@@ -105,10 +105,8 @@ fn walk<const P: usize>(stride2: bool, signed: bool, padded: bool, trace: &mut O
         // Nothing else running: after the stream, and now and then between groups.
         uut.flush.next = !send && (next == stream.len() || rng.next_u64().is_multiple_of(4));
         if send {
-            let (b, l, last) = stream[next];
+            let (b, _, _) = stream[next];
             uut.byte.next = (b as u64).into();
-            uut.lane.next = (l as u64).into();
-            uut.byte_last.next = last;
             next += 1;
         }
         assert!(simulate(&mut uut, 50));

@@ -153,7 +153,6 @@ pub struct EngineCore<const P: usize> {
     kx_at: Constant<Bits<16>>,
     slot_at: Constant<Bits<16>>,
     upper_half: Constant<Bits<7>>,
-    last_tag: Constant<Bits<5>>,
     lane_window: [Signal<Local, Bits<64>>; P],
     byte_at: [Constant<Bits<64>>; P],
     pair_byte_at: [Constant<Bits<64>>; P],
@@ -250,7 +249,6 @@ impl<const P: usize> Default for EngineCore<P> {
             kx_at: Constant::new((ENTRY_KX as u64).into()),
             slot_at: Constant::new((ENTRY_SLOT as u64).into()),
             upper_half: Constant::new(64u64.into()),
-            last_tag: Constant::new(8u64.into()),
             lane_window: std::array::from_fn(|_| Default::default()),
             byte_at: std::array::from_fn(|l| Constant::new((8 * l as u64).into())),
             pair_byte_at: std::array::from_fn(|l| Constant::new((16 * l as u64 % 64).into())),
@@ -608,10 +606,8 @@ impl<const P: usize> Logic for EngineCore<P> {
         self.requant.shift.next = self.drain_shift.q.val();
         self.requant.signed_out.next = self.fetch.mode.val().get_bits::<2>(8) == self.kind_i8.val();
         self.requant.valid.next = self.requant_in.val();
-        self.requant.tag.next = self.drain.lane.val() & 7;
-        if self.drain.last.val() {
-            self.requant.tag.next = (self.drain.lane.val() & 7) | self.last_tag.val();
-        }
+        // (The writer counts a group's bytes itself: no tag travels with them.)
+        self.requant.tag.next = 0.into();
         self.writer.rows.next = self.fetch.rows.val();
         self.writer.groups.next = self.fetch.groups.val();
         self.writer.out_row_step.next = self.fetch.out_row_step.val();
@@ -633,8 +629,6 @@ impl<const P: usize> Logic for EngineCore<P> {
         self.writer.restart.next = self.restart_q.q.val();
         self.writer.byte_valid.next = self.requant.out_valid.val();
         self.writer.byte.next = self.requant.out.val();
-        self.writer.lane.next = self.requant.out_tag.val().get_bits::<3>(0);
-        self.writer.byte_last.next = self.requant.out_tag.val().get_bit(3);
         self.writer.logit_valid.next = self.drain.sum_valid.val() & self.logits.val();
 
         // Records and logits.

@@ -62,12 +62,10 @@ pub struct Writer<const P: usize> {
     pub contiguous: Signal<In, bool>,
     /// `OutBase` was written: the walk starts again at its first channel.
     pub restart: Signal<In, bool>,
-    /// From the requantizer: lane `lane`'s byte (u8, or i8 in two's complement), and whether
-    /// it is its group's last.
+    /// From the requantizer: the group's next byte (u8, or i8 in two's complement). A group's
+    /// A bytes come in lane order; the writer counts them.
     pub byte_valid: Signal<In, bool>,
     pub byte: Signal<In, Bits<8>>,
-    pub lane: Signal<In, Bits<3>>,
-    pub byte_last: Signal<In, bool>,
     /// Nothing else in the engine is running: a carried byte still owed is written alone.
     pub flush: Signal<In, bool>,
     /// Logits: a channel's sum is written this cycle.
@@ -89,6 +87,10 @@ pub struct Writer<const P: usize> {
     last_byte: DFF<Bits<8>>,
     carry: DFF<Bits<8>>,
     gathering: DFF<bool>,
+    /// The arriving byte's index in its group.
+    count: DFF<Bits<3>>,
+    byte_last: Signal<Local, bool>,
+    last_index: Signal<Local, Bits<16>>,
     /// The group being written ended its walk's row or channel with a jump of the pointer.
     jump_q: DFF<bool>,
     carry_pending: DFF<bool>,
@@ -144,8 +146,6 @@ impl<const P: usize> Default for Writer<P> {
             restart: Default::default(),
             byte_valid: Default::default(),
             byte: Default::default(),
-            lane: Default::default(),
-            byte_last: Default::default(),
             logit_valid: Default::default(),
             flush: Default::default(),
             logit_address: Default::default(),
@@ -160,6 +160,9 @@ impl<const P: usize> Default for Writer<P> {
             last_byte: Default::default(),
             carry: Default::default(),
             gathering: Default::default(),
+            count: Default::default(),
+            byte_last: Default::default(),
+            last_index: Default::default(),
             jump_q: Default::default(),
             carry_pending: Default::default(),
             group: Default::default(),
@@ -211,6 +214,7 @@ impl<const P: usize> Logic for Writer<P> {
             last_byte,
             carry,
             gathering,
+            count,
             jump_q,
             carry_pending,
             group,
@@ -231,8 +235,16 @@ impl<const P: usize> Logic for Writer<P> {
         if self.signed_out.val() {
             self.stored.next = self.byte.val() ^ self.sign_bit.val();
         }
-        // Byte j of the group at B goes to lane (B + j) % 8.
-        self.byte_lane.next = self.pointer.q.val().get_bits::<3>(0) + self.lane.val();
+        // Byte j of the group at B goes to lane (B + j) % 8; byte A - 1 is the group's last.
+        self.byte_lane.next = self.pointer.q.val().get_bits::<3>(0) + self.count.q.val();
+        self.last_index.next = self.group_bytes.val() - 1;
+        self.byte_last.next = self.count.q.val() == self.last_index.val().get_bits::<3>(0);
+        if self.byte_valid.val() {
+            self.count.d.next = self.count.q.val() + 1;
+            if self.byte_last.val() {
+                self.count.d.next = 0.into();
+            }
+        }
         for i in 0..8 {
             self.gather[i].clock.next = self.clock.val();
             self.gather[i].d.next = self.gather[i].q.val();
@@ -354,6 +366,7 @@ impl<const P: usize> Logic for Writer<P> {
         if self.restart.val() {
             self.phase.d.next = WritePhase::Idle;
             self.gathering.d.next = false;
+            self.count.d.next = 0.into();
             self.carry_pending.d.next = false;
             self.group.d.next = 0.into();
             self.row.d.next = 0.into();
