@@ -194,3 +194,21 @@ fn the_writer_fits_its_budget() {
         "{cells:?}"
     );
 }
+
+/// While idle, `fill` puts a byte in every lane of `data` (the host's bytes reach the memory
+/// this way), and nothing is written by the writer itself.
+#[test]
+fn fill_puts_the_byte_in_every_lane() {
+    let mut uut = Writer::<8>::top();
+    for byte in [0x00u8, 0xa7, 0xff, 0x3c] {
+        uut.fill.next = true;
+        uut.fill_byte.next = (byte as u64).into();
+        assert!(simulate(&mut uut, 50));
+        tick(&mut uut, clock);
+        uut.fill.next = false;
+        assert!(simulate(&mut uut, 50));
+        assert_eq!(uut.data.val().to_u64(), u64::from_le_bytes([byte; 8]));
+        assert!(!uut.write.val() && !uut.port_next.val() && !uut.busy.val());
+        tick(&mut uut, clock);
+    }
+}

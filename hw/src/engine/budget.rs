@@ -3,7 +3,7 @@
 //! its own ([`crate::flow::unit`]), against its line, so a change that overruns the budget
 //! fails where it is made. The whole accelerator must come in at 90 % of the device's 5,280
 //! logic cells (a design at 95 % did not route at 24 MHz, docs/fpga-fit.md): the lines add up
-//! to 4,520 at 8 lanes, 85.6 %.
+//! to 4,530 at 8 lanes, 85.8 %.
 
 /// One unit's allowance.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,7 +87,7 @@ pub const REQUANTIZER: Line = Line {
 };
 pub const WRITER: Line = Line {
     unit: "writer",
-    cells: 380,
+    cells: 390,
     block_rams: 0,
 };
 pub const ACTIVATIONS: Line = Line {
@@ -153,6 +153,6 @@ mod tests {
                 "{lanes} lanes: {cells}"
             );
         }
-        assert_eq!(total(8), (4520, 26));
+        assert_eq!(total(8), (4530, 26));
     }
 }

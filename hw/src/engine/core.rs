@@ -126,11 +126,9 @@ pub struct EngineCore<const P: usize> {
     restart_q: DFF<bool>,
     host_address_q: DFF<Bits<16>>,
     host_write_q: DFF<bool>,
-    host_data_q: DFF<Bits<8>>,
     /// The second write of a host byte (its other copy, from the address before it).
     host_second: DFF<bool>,
     host_address_before: Signal<Local, Bits<16>>,
-    host_lanes: Signal<Local, Bits<64>>,
     stride2: Signal<Local, bool>,
     logits: Signal<Local, bool>,
     group_bytes: Signal<Local, Bits<4>>,
@@ -222,10 +220,8 @@ impl<const P: usize> Default for EngineCore<P> {
             restart_q: Default::default(),
             host_address_q: Default::default(),
             host_write_q: Default::default(),
-            host_data_q: Default::default(),
             host_second: Default::default(),
             host_address_before: Default::default(),
-            host_lanes: Default::default(),
             stride2: Default::default(),
             logits: Default::default(),
             group_bytes: Default::default(),
@@ -316,7 +312,6 @@ impl<const P: usize> Logic for EngineCore<P> {
             restart_q,
             host_address_q,
             host_write_q,
-            host_data_q,
             host_second
         );
         clock!(self, clock, fetch, programmer, address, issuer, drain, requant, writer, memory);
@@ -512,26 +507,17 @@ impl<const P: usize> Logic for EngineCore<P> {
 
         // The activation memory: the writer first, then the issuer's reads, the host when stopped.
         // A host byte goes into both copies: at its address (the window's byte 0, the copy of the
-        // address's parity), then at the address before (byte 1, the other copy); its address
-        // and data are held for the second write.
+        // address's parity), then at the address before (byte 1, the other copy), its address
+        // held for the second write; the byte itself is put in every lane of the idle writer's
+        // data (`fill`), the mask picking the lane.
         self.host_second.d.next = self.host_write_q.q.val();
         if !self.host_write_q.q.val() {
             self.host_address_q.d.next = self.host_address.val();
         }
         self.host_write_q.d.next = self.host_write.val();
-        if self.host_write.val() {
-            self.host_data_q.d.next = self.host_data.val();
-        }
+        self.writer.fill.next = self.host_write.val();
+        self.writer.fill_byte.next = self.host_data.val();
         self.host_address_before.next = self.host_address_q.q.val() - 1;
-        // (The byte in every lane: the mask picks the one written.)
-        self.host_lanes.next = bit_cast::<64, 8>(self.host_data_q.q.val())
-            | (bit_cast::<64, 8>(self.host_data_q.q.val()) << 8)
-            | (bit_cast::<64, 8>(self.host_data_q.q.val()) << 16)
-            | (bit_cast::<64, 8>(self.host_data_q.q.val()) << 24)
-            | (bit_cast::<64, 8>(self.host_data_q.q.val()) << 32)
-            | (bit_cast::<64, 8>(self.host_data_q.q.val()) << 40)
-            | (bit_cast::<64, 8>(self.host_data_q.q.val()) << 48)
-            | (bit_cast::<64, 8>(self.host_data_q.q.val()) << 56);
         self.memory.address.next = self.host_address_q.q.val();
         if self.host_second.q.val() {
             self.memory.address.next = self.host_address_before.val();
@@ -547,7 +533,6 @@ impl<const P: usize> Logic for EngineCore<P> {
         self.memory.write_mask.next = self.writer.mask.val();
         if (self.host_write_q.q.val() | self.host_second.q.val()) & !self.running.q.val() {
             self.memory.write.next = true;
-            self.memory.write_data.next = self.host_lanes.val();
             self.memory.write_mask.next = 1.into();
             if self.host_second.q.val() {
                 self.memory.write_mask.next = 2.into();

@@ -66,6 +66,10 @@ pub struct Writer<const P: usize> {
     /// A bytes come in lane order; the writer counts them.
     pub byte_valid: Signal<In, bool>,
     pub byte: Signal<In, Bits<8>>,
+    /// While idle: `fill_byte` into every lane, so that `data` holds it in the next cycles (the
+    /// host's bytes reach the activation memory this way, its mask picking the lane).
+    pub fill: Signal<In, bool>,
+    pub fill_byte: Signal<In, Bits<8>>,
     /// Nothing else in the engine is running: a carried byte still owed is written alone.
     pub flush: Signal<In, bool>,
     /// Logits: a channel's sum is written this cycle.
@@ -148,6 +152,8 @@ impl<const P: usize> Default for Writer<P> {
             byte: Default::default(),
             logit_valid: Default::default(),
             flush: Default::default(),
+            fill: Default::default(),
+            fill_byte: Default::default(),
             logit_address: Default::default(),
             port_next: Default::default(),
             write: Default::default(),
@@ -251,6 +257,9 @@ impl<const P: usize> Logic for Writer<P> {
             if self.byte_valid.val() & (self.byte_lane.val() == self.lane_code[i].val()) {
                 self.gather[i].d.next = self.stored.val();
             }
+            if self.fill.val() {
+                self.gather[i].d.next = self.fill_byte.val();
+            }
         }
         if self.byte_valid.val() {
             self.gathering.d.next = !self.byte_last.val();
@@ -288,7 +297,8 @@ impl<const P: usize> Logic for Writer<P> {
         // moves them up by ODD_LANE_OFFSET and puts the carried byte in the lane of its window's
         // byte 0 (the write's address + ODD_LANE_OFFSET).
         self.carry_lane.next = self.address_q.q.val().get_bits::<3>(0) + self.odd_lane_offset.val();
-        self.odd_write.next = self.phase.q.val() != WritePhase::Even;
+        self.odd_write.next =
+            (self.phase.q.val() != WritePhase::Even) & (self.phase.q.val() != WritePhase::Idle);
         // (Lane p of an odd-copy write is lane p - ODD_LANE_OFFSET of the gathered bytes.)
         self.odd_lane[0].next = self.gather[5].q.val();
         self.odd_lane[1].next = self.gather[6].q.val();

@@ -84,8 +84,6 @@ fn engine_designs<const P: usize>() -> Vec<(String, u32, u32, String)> {
     };
     use rust_hdl::prelude::generate_verilog;
     let line = |l: Line| (l.unit.to_string(), l.cells, l.block_rams);
-    let mut memory = crate::memory::window_memory::WindowMemory::default();
-    rust_hdl::prelude::Block::connect_all(&mut memory);
     let (total, rams) = budget::total(P as u32);
     let link = [budget::UART, budget::FRAMES, budget::COMMANDS];
     let link_cells: u32 = link.iter().map(|l| l.cells).sum();
@@ -114,10 +112,13 @@ fn engine_designs<const P: usize>() -> Vec<(String, u32, u32, String)> {
         (line(budget::DRAIN), generate_verilog(&Drain::top())),
         (
             line(budget::REQUANTIZER),
-            generate_verilog(&crate::datapath::requant::Requantizer::top()),
+            generate_verilog(&UntaggedRequantizer::top()),
         ),
         (line(budget::WRITER), generate_verilog(&Writer::<P>::top())),
-        (line(budget::ACTIVATIONS), generate_verilog(&memory)),
+        (
+            line(budget::ACTIVATIONS),
+            generate_verilog(&crate::engine::activations::ActivationMemory::top()),
+        ),
         (
             (
                 format!("engine core, {P} lanes joined (all but the link)"),
@@ -132,6 +133,66 @@ fn engine_designs<const P: usize>() -> Vec<(String, u32, u32, String)> {
         .map(|((unit, cells, rams), v)| (unit, cells, rams, v))
         .collect()
 }
+
+/// The requantizer as the engine uses it: no tag travels with the values (the writer counts a
+/// group's bytes), so the tag's pipeline registers are not built.
+mod untagged {
+    use crate::datapath::requant::Requantizer;
+    use rust_hdl::prelude::*;
+
+    #[derive(LogicBlock)]
+    pub struct UntaggedRequantizer {
+        clock: Signal<In, Clock>,
+        acc: Signal<In, Bits<32>>,
+        mult: Signal<In, Bits<16>>,
+        shift: Signal<In, Bits<6>>,
+        signed_out: Signal<In, bool>,
+        valid: Signal<In, bool>,
+        out: Signal<Out, Bits<8>>,
+        out_valid: Signal<Out, bool>,
+        requant: Requantizer,
+    }
+
+    impl UntaggedRequantizer {
+        pub fn top() -> Self {
+            let mut uut = Self {
+                clock: Default::default(),
+                acc: Default::default(),
+                mult: Default::default(),
+                shift: Default::default(),
+                signed_out: Default::default(),
+                valid: Default::default(),
+                out: Default::default(),
+                out_valid: Default::default(),
+                requant: Default::default(),
+            };
+            uut.clock.connect();
+            uut.acc.connect();
+            uut.mult.connect();
+            uut.shift.connect();
+            uut.signed_out.connect();
+            uut.valid.connect();
+            uut.connect_all();
+            uut
+        }
+    }
+
+    impl Logic for UntaggedRequantizer {
+        #[hdl_gen]
+        fn update(&mut self) {
+            self.requant.clock.next = self.clock.val();
+            self.requant.acc.next = self.acc.val();
+            self.requant.mult.next = self.mult.val();
+            self.requant.shift.next = self.shift.val();
+            self.requant.signed_out.next = self.signed_out.val();
+            self.requant.valid.next = self.valid.val();
+            self.requant.tag.next = 0.into();
+            self.out.next = self.requant.out.val();
+            self.out_valid.next = self.requant.out_valid.val();
+        }
+    }
+}
+use untagged::UntaggedRequantizer;
 
 /// Synthesizes each of the engine's units (and the joined core) at `lanes` lanes on its own, in
 /// folders under `dir`, and reports it beside its line. The units are the instruction-stream
