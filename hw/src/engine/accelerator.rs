@@ -17,7 +17,7 @@
 //! copy and every reply that reads a memory, the range checks are bit tests against the
 //! power-of-two sizes, and the cycle count is the engine's own counter.
 
-use super::core::{EngineCore, LOGITS_AT};
+use super::core::{EngineCore, CONSTANTS_AT, LOGITS_AT};
 use crate::link::{FrameRx, FrameTx};
 use crate::top::{CmdState, ReplyKind};
 use lutna_core::isa::shape::PROGRAM_WORDS;
@@ -65,7 +65,6 @@ pub struct EngineAccelerator<const P: usize> {
     rx: FrameRx,
     tx: FrameTx,
     engine: EngineCore<P>,
-    identity: ROM<Bits<8>, 5>,
     state: DFF<CmdState>,
     /// The request's range checks, registered a cycle before Decide uses them (the subtract,
     /// add and tests are the link's longest path otherwise), and that cycle passed.
@@ -141,6 +140,7 @@ pub struct EngineAccelerator<const P: usize> {
     state_running: Constant<Bits<8>>,
     state_done: Constant<Bits<8>>,
     logits_pointer: Constant<Bits<16>>,
+    identity_pointer: Constant<Bits<16>>,
     counters_pointer: Constant<Bits<16>>,
 }
 
@@ -156,16 +156,8 @@ impl<const P: usize> EngineAccelerator<P> {
             identity.param_words as usize, PROGRAM_WORDS,
             "the identity must state the program buffer"
         );
-        let engine = EngineCore::default();
-        let bytes = identity.to_bytes();
-        let rom: std::collections::BTreeMap<Bits<5>, Bits<8>> = (0..32u64)
-            .map(|i| {
-                (
-                    i.into(),
-                    (*bytes.get(i as usize).unwrap_or(&0) as u64).into(),
-                )
-            })
-            .collect();
+        // The IDENTIFY answer is read from the results memory, like the logits.
+        let engine = EngineCore::with_constants(&identity.to_bytes());
         let c8 = |v: u8| Constant::new((v as u64).into());
         let c3 = |v: NakReason| Constant::new((v as u64).into());
         Self {
@@ -178,7 +170,6 @@ impl<const P: usize> EngineAccelerator<P> {
             rx: FrameRx::after_silence(clocks_per_bit, rx_timeout_bytes),
             tx: FrameTx::default(),
             engine,
-            identity: ROM::new(rom),
             state: Default::default(),
             checked: Default::default(),
             span_end_q: Default::default(),
@@ -244,6 +235,7 @@ impl<const P: usize> EngineAccelerator<P> {
             state_running: c8(RunState::Running as u8),
             state_done: c8(RunState::Done as u8),
             logits_pointer: Constant::new((4 * LOGITS_AT).into()),
+            identity_pointer: Constant::new((4 * CONSTANTS_AT).into()),
             counters_pointer: Constant::new(COUNTERS_POINTER.into()),
         }
     }
@@ -415,7 +407,6 @@ impl<const P: usize> Logic for EngineAccelerator<P> {
         if self.tx.payload_taken.val() {
             self.pointer.d.next = self.pointer.q.val() + 1;
         }
-        self.identity.address.next = self.tx.payload_addr.val().get_bits::<5>(0);
         // A logit's or a record word's byte (both in the results memory). Verilog cannot slice
         // an expression, so the shifted words are named.
         self.result_shift.next = bit_cast::<32, 2>(self.pointer.q.val().get_bits::<2>(0)) << 3;
@@ -425,9 +416,6 @@ impl<const P: usize> Logic for EngineAccelerator<P> {
         self.cycles_shifted.next = self.engine.run_cycles.val() >> self.cycles_shift.val();
         self.tx.payload_data.next = 0.into();
         match self.reply_kind.q.val() {
-            ReplyKind::Identity => {
-                self.tx.payload_data.next = self.identity.data.val();
-            }
             ReplyKind::Status => {
                 if self.tx.payload_addr.val() == 0 {
                     if self.ran.q.val() {
@@ -445,6 +433,7 @@ impl<const P: usize> Logic for EngineAccelerator<P> {
                 self.tx.payload_data.next = bit_cast::<8, 3>(self.nak_reason.q.val());
             }
             ReplyKind::Logits => {
+                // (The logits and the identity: bytes of the results memory.)
                 self.tx.payload_data.next = self.result_shifted.val().get_bits::<8>(0);
             }
             ReplyKind::Counters => {
@@ -522,7 +511,8 @@ impl<const P: usize> Logic for EngineAccelerator<P> {
                     self.last_cmd.d.next = self.cmd_q.q.val();
                     self.last_seq.d.next = self.seq_q.q.val();
                     if self.cmd_q.q.val() == self.cmd_identify.val() {
-                        self.reply_kind.d.next = ReplyKind::Identity;
+                        self.pointer.d.next = self.identity_pointer.val();
+                        self.reply_kind.d.next = ReplyKind::Logits;
                         self.reply_len.d.next = self.identity_len.val();
                     } else if self.cmd_q.q.val() == self.cmd_status.val() {
                         self.reply_kind.d.next = ReplyKind::Status;

@@ -37,6 +37,13 @@ use rust_hdl::prelude::*;
 /// Where the records and logits memory keeps the logits (the records from word 0, two words a
 /// slot: cycles, issues).
 pub const LOGITS_AT: u64 = 240;
+/// Where it keeps the bytes a host reads back unchanged (the link's IDENTIFY answer), set when
+/// the design is built: [`EngineCore::with_constants`].
+pub const CONSTANTS_AT: u64 = 224;
+/// Words the constants may take.
+pub const CONSTANT_WORDS: usize = 16;
+const _: () = assert!(CONSTANTS_AT + CONSTANT_WORDS as u64 <= LOGITS_AT);
+const _: () = assert!(2 * lutna_core::isa::shape::RECORD_SLOTS as u64 <= CONSTANTS_AT);
 
 const _: () = assert!(MODE_LANE.lsb == 0 && MODE_LANE.width == 2);
 const _: () = assert!(MODE_MAX.lsb == 2 && MODE_STRIDE2.lsb == 3 && MODE_CONTIGUOUS.lsb == 7);
@@ -257,6 +264,26 @@ impl<const P: usize> EngineCore<P> {
         let mut c = Self::default();
         c.connect_all();
         c
+    }
+
+    /// A core whose results memory holds `bytes` from word [`CONSTANTS_AT`] on (little-endian
+    /// words), in simulation and in the bitstream.
+    pub fn with_constants(bytes: &[u8]) -> Self {
+        assert!(
+            bytes.len() <= 4 * CONSTANT_WORDS,
+            "{} constant bytes",
+            bytes.len()
+        );
+        let words = bytes.chunks(4).map(|c| {
+            c.iter()
+                .enumerate()
+                .fold(0u64, |w, (k, &b)| w | (b as u64) << (8 * k))
+        });
+        let init = std::iter::repeat_n(0, CONSTANTS_AT as usize).chain(words);
+        Self {
+            results: BlockRam::with_contents(init),
+            ..Self::default()
+        }
     }
 
     /// Chooses the Verilog of the activation memory for the FPGA family built.
