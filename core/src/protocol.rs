@@ -24,6 +24,11 @@ pub const MAX_PAYLOAD: usize = 1024;
 pub const OVERHEAD: usize = 8;
 /// Protocol version reported by `IDENTIFY`; bumped on any incompatible change.
 pub const VERSION: u8 = 2;
+/// The version the instruction-stream design reports: the frames, commands and rules of
+/// [`VERSION`], with region 0 holding the instruction stream of docs/engine.md
+/// (`lutna_core::isa`) instead of descriptors and weights. A host tells the two program formats
+/// apart by it.
+pub const STREAM_VERSION: u8 = 3;
 pub const CRC_POLY: u16 = 0x1021;
 pub const CRC_INIT: u16 = 0xFFFF;
 

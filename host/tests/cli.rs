@@ -522,6 +522,34 @@ fn four_lanes_run_bit_exact_on_the_virtual_board() {
     }
 }
 
+#[test]
+fn the_instruction_stream_design_runs_bit_exact_on_the_virtual_board() {
+    // `lutna board --virtual --design stream`: the engine whose bitstream fits the iCEBreaker
+    // (docs/engine.md), from the Verilog `lutna build --design stream` builds, on Verilator.
+    // `lutna run` tells its program format by the board's protocol version (3) and streams the
+    // instruction stream in segments of the 1,024-word buffer: a mixed plan, then residual
+    // adds and stride 2 (resnet18); the cycles read back equal the cycle model's.
+    if !lutna_sim::verilated::verilator_installed() {
+        eprintln!(
+            "NOTE: verilator not installed: the instruction-stream board runs are SKIPPED \
+             (./tools/test.sh installs verilator)"
+        );
+        return;
+    }
+    let plan = root().join("analysis/icebreaker-w0.5/plan-paper.json");
+    let plan = plan.to_str().unwrap();
+    let stream = ["--design", "stream"];
+    let r = run_model_on_virtual_board(
+        "models/icebreaker-w0.5.lutna",
+        &stream,
+        &["--plan", plan],
+        10,
+    );
+    cycles_match_the_model(&r);
+    let r = run_model_on_virtual_board("models/resnet18-w0.25.lutna", &stream, &[], 2);
+    cycles_match_the_model(&r);
+}
+
 /// The board's cycles per image within 1 % of the cycle model's prediction (a `lutna run` report).
 fn cycles_match_the_model(r: &serde_json::Value) {
     let (board, model) = (

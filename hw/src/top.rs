@@ -324,6 +324,9 @@ pub enum AnyAccelerator {
     L8(Box<Accelerator<8, BUFFER_PARAM_BITS>>),
     L4Resident(Box<Accelerator<4, RESIDENT_PARAM_BITS>>),
     L8Resident(Box<Accelerator<8, RESIDENT_PARAM_BITS>>),
+    /// The instruction-stream design (docs/engine.md).
+    S4(Box<crate::engine::accelerator::EngineAccelerator<4>>),
+    S8(Box<crate::engine::accelerator::EngineAccelerator<8>>),
 }
 
 impl AnyAccelerator {
@@ -351,6 +354,27 @@ impl AnyAccelerator {
         })
     }
 
+    /// The instruction-stream design with `lanes` lanes (4 or 8), as
+    /// [`crate::engine::accelerator::EngineAccelerator::top`] builds it; `identity` must state
+    /// the lanes and the program buffer.
+    pub fn stream(
+        lanes: u8,
+        clocks_per_bit: u16,
+        rx_timeout_bytes: u32,
+        identity: Identity,
+    ) -> anyhow::Result<Self> {
+        use crate::engine::accelerator::EngineAccelerator;
+        let (cpb, rx, id) = (clocks_per_bit, rx_timeout_bytes, identity);
+        Ok(match lanes {
+            4 => AnyAccelerator::S4(Box::new(EngineAccelerator::top(cpb, rx, id))),
+            8 => AnyAccelerator::S8(Box::new(EngineAccelerator::top(cpb, rx, id))),
+            _ => anyhow::bail!(
+                "the instruction-stream design is built with 4 or 8 lanes, not {lanes}: choose \
+                 one with --lanes"
+            ),
+        })
+    }
+
     /// Chooses the Verilog of the memories for the FPGA family built.
     pub fn set_family(&mut self, family: crate::memory::Family) {
         match self {
@@ -358,6 +382,8 @@ impl AnyAccelerator {
             AnyAccelerator::L8(t) => t.set_family(family),
             AnyAccelerator::L4Resident(t) => t.set_family(family),
             AnyAccelerator::L8Resident(t) => t.set_family(family),
+            AnyAccelerator::S4(t) => t.set_family(family),
+            AnyAccelerator::S8(t) => t.set_family(family),
         }
     }
 
@@ -367,6 +393,8 @@ impl AnyAccelerator {
             AnyAccelerator::L8(t) => generate_verilog(&**t),
             AnyAccelerator::L4Resident(t) => generate_verilog(&**t),
             AnyAccelerator::L8Resident(t) => generate_verilog(&**t),
+            AnyAccelerator::S4(t) => generate_verilog(&**t),
+            AnyAccelerator::S8(t) => generate_verilog(&**t),
         }
     }
 }

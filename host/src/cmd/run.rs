@@ -1,16 +1,18 @@
-//! `lutna run`: the on-board benchmark. Identifies the board, compiles the model for its lanes,
-//! loads the program over the link, streams the images, and checks every logit the board
-//! returns against the golden engine, bit for bit. The board may be a real iCEBreaker or the
-//! virtual one (`lutna board --virtual`): this code only sees a serial port.
+//! `lutna run`: the on-board benchmark. Identifies the board, compiles the model for its lanes
+//! and its program format (protocol version 2: the descriptor design's layer descriptors and
+//! weights; version 3: the instruction stream of docs/engine.md), loads the program over the
+//! link, streams the images, and checks every logit the board returns against the golden
+//! engine, bit for bit. The board may be a real iCEBreaker or the virtual one (`lutna board
+//! --virtual`): this code only sees a serial port.
 
 use super::{DataArgs, PortArgs};
 use crate::progress;
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use lutna_core::accel::{compile, AccelConfig, Program, Step};
+use lutna_core::accel::{compile, AccelConfig, MapPlace, Program, Step};
 use lutna_core::cifar::Dataset;
 use lutna_core::engine::{argmax, Activation, Engine};
-use lutna_core::protocol::{Identity, Region, VERSION};
+use lutna_core::protocol::{Identity, Region, STREAM_VERSION, VERSION};
 use lutna_core::{Model, Plan, Scheme};
 use lutna_link::Link;
 use serde::Serialize;
@@ -107,16 +109,11 @@ fn check_board(id: &Identity, program: &Program) -> Result<()> {
 
 /// On a mismatch: compares every tensor still intact in activation memory with the golden
 /// engine's dump and names the first element that differs.
-fn diagnose(
-    link: &mut Link,
-    cfg: &AccelConfig,
-    program: &Program,
-    model: &Model,
-    dumps: &[Activation],
-) -> Result<String> {
+fn diagnose(link: &mut Link, job: &Job, model: &Model, dumps: &[Activation]) -> Result<String> {
+    let (cfg, places) = (&job.cfg, &job.places);
     // A tensor is still intact if no tensor produced after it overlaps its span.
     let span = |t: usize| {
-        let p = &program.places[t];
+        let p = &places[t];
         (p.base, p.base + p.words())
     };
     for (t, dump) in dumps.iter().enumerate().skip(1) {
@@ -131,11 +128,11 @@ fn diagnose(
         if overwritten {
             continue;
         }
-        let place = &program.places[t];
+        let place = &places[t];
         let (address, want_bytes) = {
             let golden: Vec<u8> = match dump {
                 Activation::U8(a) => a.iter().copied().collect(),
-                Activation::I8(a) => a.iter().map(|&v| v as u8).collect(),
+                Activation::I8(a) => a.iter().map(|&v| v as u8 ^ job.i8_stored_xor).collect(),
                 Activation::Logits(_) => continue,
             };
             (place.linear(cfg, &golden).0, golden)
@@ -181,13 +178,8 @@ struct Canary {
 }
 
 impl Canary {
-    fn new(cfg: &AccelConfig, program: &Program) -> Option<Canary> {
-        let used = program
-            .places
-            .iter()
-            .map(|p| p.base + p.words())
-            .max()
-            .unwrap_or(0);
+    fn new(cfg: &AccelConfig, places: &[MapPlace]) -> Option<Canary> {
+        let used = places.iter().map(|p| p.base + p.words()).max().unwrap_or(0);
         (used < cfg.bank_words).then(|| Canary {
             address: ((cfg.bank_words - 1) * cfg.lanes) as u32,
             bytes: (0..cfg.lanes)
@@ -209,6 +201,96 @@ impl Canary {
             None => true,
         })
     }
+}
+
+/// The model compiled for the board's program format: what the image loop needs.
+struct Job {
+    cfg: AccelConfig,
+    /// Place of every tensor (`places[0]` the image).
+    places: Vec<MapPlace>,
+    /// The program as region-0 bytes, one entry per segment (one when it fits the board).
+    segment_bytes: Vec<Vec<u8>>,
+    /// Parameter words of the whole program, and the most a segment holds.
+    program_words: usize,
+    segment_words: usize,
+    /// The cycle model's cycles for one image.
+    predicted: u64,
+    /// READ_COUNTERS's cycle count runs from LOAD_IMAGE over every segment (the instruction
+    /// stream) instead of covering the last RUN (descriptors).
+    cumulative_cycles: bool,
+    /// What an i8 map's bytes are XORed with in activation memory (the instruction stream keeps
+    /// them offset by 128).
+    i8_stored_xor: u8,
+}
+
+/// The descriptor design's program (protocol version 2): descriptors and weights.
+fn descriptor_job(id: &Identity, model: &Model, plan: &Plan, o: &RunArgs) -> Result<Job> {
+    let cfg = AccelConfig::for_board(id)?;
+    let program = compile(&cfg, model, plan)?;
+    check_board(id, &program)?;
+    // Resident when the program fits parameter memory; otherwise its segments are streamed for
+    // every image (the host decides; the engine runs whatever program is loaded).
+    let segments = match o.param_words.map(|n| n as usize) {
+        Some(n) if n > cfg.param_words => bail!(
+            "--param-words {n} is more than the board's {} parameter words",
+            cfg.param_words
+        ),
+        Some(n) => program.segments_within(n)?,
+        None => program.segments()?,
+    };
+    Ok(Job {
+        predicted: program.segments_cycles(&segments),
+        segment_bytes: segments.iter().map(|s| s.param_bytes()).collect(),
+        program_words: program.params.len(),
+        segment_words: o.param_words.map_or(cfg.param_words, |n| n as usize),
+        places: program.places,
+        cfg,
+        cumulative_cycles: false,
+        i8_stored_xor: 0,
+    })
+}
+
+/// The instruction-stream design's program (protocol version 3, docs/engine.md): cut into
+/// segments of the board's program buffer, each ending in `END`.
+fn stream_job(id: &Identity, model: &Model, plan: &Plan, o: &RunArgs) -> Result<Job> {
+    use lutna_core::isa::{encode, segments, Instr};
+    if id.chunk_bits != 4 || id.modes & 0b111 != 0b111 {
+        bail!(
+            "the board's lanes ({}-bit chunks, modes {:03b}) are not the instruction-stream \
+             engine's (4-bit chunks, all three lane modes): build and flash the bitstream from \
+             this release (`lutna build --design stream`)",
+            id.chunk_bits,
+            id.modes
+        );
+    }
+    let cfg = AccelConfig::new(id.lanes as usize)
+        .with_context(|| format!("the board reports {} lanes", id.lanes))?;
+    let compiled = lutna_core::compile::compile(&cfg, model, plan)?;
+    let buffer = id.param_words as usize;
+    let words = match o.param_words.map(|n| n as usize) {
+        Some(n) if n > buffer => {
+            bail!("--param-words {n} is more than the board's {buffer}-word program buffer")
+        }
+        Some(n) => n,
+        None => buffer,
+    };
+    let program = compiled.program();
+    let segs = segments(&program, words);
+    let flat: Vec<Instr> = segs.iter().flatten().cloned().collect();
+    let (_, predicted) = lutna_core::cycles::model(&flat, cfg.lanes);
+    Ok(Job {
+        predicted,
+        segment_bytes: segs
+            .iter()
+            .map(|s| encode(s).iter().flat_map(|w| w.to_le_bytes()).collect())
+            .collect(),
+        program_words: encode(&program).len(),
+        segment_words: words,
+        places: compiled.places,
+        cfg,
+        cumulative_cycles: true,
+        i8_stored_xor: 0x80,
+    })
 }
 
 /// Program reloads (after a board reset or power cycle) a run tolerates before it gives up.
@@ -244,28 +326,21 @@ pub fn run_on_board(o: &RunArgs) -> Result<Report> {
     let id = link
         .identify()
         .context("the board did not identify itself")?;
-    let cfg = AccelConfig::for_board(&id)?;
-    let program = compile(&cfg, &model, &plan)?;
-    check_board(&id, &program)?;
-    // Resident when the program fits parameter memory; otherwise its segments are streamed for
-    // every image (the host decides; the engine runs whatever program is loaded).
-    let segments = match o.param_words.map(|n| n as usize) {
-        Some(n) if n > cfg.param_words => bail!(
-            "--param-words {n} is more than the board's {} parameter words",
-            cfg.param_words
-        ),
-        Some(n) => program.segments_within(n)?,
-        None => program.segments()?,
+    let job = if id.version == STREAM_VERSION {
+        stream_job(&id, &model, &plan, o)?
+    } else {
+        descriptor_job(&id, &model, &plan, o)?
     };
-    let streamed = segments.len() > 1;
+    let cfg = &job.cfg;
+    let segment_bytes = &job.segment_bytes;
+    let streamed = segment_bytes.len() > 1;
     let golden = Engine::new(&model, &plan)?;
-    let predicted = program.segments_cycles(&segments);
+    let predicted = job.predicted;
     let bar = |len: u64, msg: &str| progress::bar(len, msg, o.json);
 
-    // Resident: the program (descriptors and every nonzero weight) is loaded once. Streamed:
-    // each image loads every segment before running it; the last segment stays loaded.
+    // Resident: the program is loaded once. Streamed: each image loads every segment before
+    // running it; the last segment stays loaded.
     let t0 = Instant::now();
-    let segment_bytes: Vec<Vec<u8>> = segments.iter().map(|s| s.param_bytes()).collect();
     let params = segment_bytes
         .last()
         .expect("a program has a segment")
@@ -273,9 +348,9 @@ pub fn run_on_board(o: &RunArgs) -> Result<Report> {
     if streamed && !o.json {
         eprintln!(
             "the program needs {} parameter words, segments hold {}: streaming it in {} segments per image",
-            program.params.len(),
-            o.param_words.map_or(cfg.param_words, |n| n as usize),
-            segments.len()
+            job.program_words,
+            job.segment_words,
+            segment_bytes.len()
         );
     }
     let pb = bar(params.len() as u64, "program");
@@ -284,7 +359,7 @@ pub fn run_on_board(o: &RunArgs) -> Result<Report> {
     if !holds(&mut link, &params)? {
         bail!("the program read back from the board differs from what was loaded: the board's memory or link is faulty");
     }
-    let canary = Canary::new(&cfg, &program);
+    let canary = Canary::new(cfg, &job.places);
     Canary::write(&canary, &mut link)?;
     let program_load_s = t0.elapsed().as_secs_f64();
 
@@ -295,7 +370,7 @@ pub fn run_on_board(o: &RunArgs) -> Result<Report> {
     let mut reloads = 0;
     for i in 0..data.len() {
         let image = data.image(i);
-        let (address, bytes) = program.places[0].linear(&cfg, image);
+        let (address, bytes) = job.places[0].linear(cfg, image);
         // One image: load, run, read back. A board that was reset or power-cycled meanwhile
         // (its run stops, or its memory no longer holds the program) gets the program again and
         // the image is rerun, so no result comes from a board that lost its program.
@@ -316,7 +391,12 @@ pub fn run_on_board(o: &RunArgs) -> Result<Report> {
                     let t_run = Instant::now();
                     link.run(Duration::from_secs(120))?;
                     run_s += t_run.elapsed().as_secs_f64();
-                    run_cycles += link.counters()?.run_cycles as u64;
+                    if !job.cumulative_cycles {
+                        run_cycles += link.counters()?.run_cycles as u64;
+                    }
+                }
+                if job.cumulative_cycles {
+                    run_cycles = link.counters()?.run_cycles as u64;
                 }
                 let logits = link.logits()?;
                 let intact = holds(&mut link, &params)? && Canary::intact(&canary, &mut link)?;
@@ -354,7 +434,7 @@ pub fn run_on_board(o: &RunArgs) -> Result<Report> {
             mismatches += 1;
             if first_mismatch.is_none() {
                 let dumps = golden.run_dumps(image);
-                let where_ = diagnose(&mut link, &cfg, &program, &model, &dumps)?;
+                let where_ = diagnose(&mut link, &job, &model, &dumps)?;
                 first_mismatch = Some(format!("image {i}: {where_}"));
             }
         }
@@ -384,7 +464,7 @@ pub fn run_on_board(o: &RunArgs) -> Result<Report> {
         retransmissions: s.retransmissions,
         program_reloads: reloads,
         weights: if streamed { "streamed" } else { "resident" },
-        segments: segments.len(),
+        segments: segment_bytes.len(),
         cycles_per_image: cycles as f64 / images.max(1) as f64,
         predicted_cycles_per_image: predicted,
         bytes_sent: s.bytes_sent,

@@ -48,9 +48,13 @@ const _: () = assert!((NakReason::Timeout as u8) < 8 && (NakReason::Unsupported 
 /// (after the cycles and the records count), so the pointer is 0 there.
 const COUNTERS_POINTER: u64 = (1 << 16) - 5;
 
-/// The identity of the build: `lanes` lanes and the program buffer.
+/// The identity of the build: `lanes` lanes, the program buffer, the instruction stream's
+/// protocol version.
 pub fn stream_identity(lanes: u8) -> Identity {
-    crate::top::identity(lanes, PROGRAM_BITS)
+    Identity {
+        version: lutna_core::protocol::STREAM_VERSION,
+        ..crate::top::identity(lanes, PROGRAM_BITS)
+    }
 }
 
 #[derive(LogicBlock)]
