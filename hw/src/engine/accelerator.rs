@@ -422,7 +422,9 @@ impl<const P: usize> Logic for EngineAccelerator<P> {
         match self.reply_kind.q.val() {
             ReplyKind::Status => {
                 if self.tx.payload_addr.val() == 0 {
-                    if self.ran.q.val() {
+                    // Done also in the cycle busy falls, before `ran` is set: a byte sampled
+                    // then would otherwise read idle, as if the run had been stopped.
+                    if self.ran.q.val() | (self.was_busy.q.val() & !self.engine.busy.val()) {
                         self.tx.payload_data.next = self.state_done.val();
                     }
                     if self.engine.busy.val() {
