@@ -1,25 +1,32 @@
 //! `Writer<P>`: gathers a group's output bytes from the requantizer and stores them in the
-//! activation memory's two copies (docs/engine.md, "Writer"), keeping the walk's output pointer
-//! itself, a group behind the issuer: one register that only adds (`+ A` to the next group, the
-//! host-computed `OutRowStep` / `OutChannelStep` at a row's / channel's last group).
+//! activation memory's two copies (docs/engine.md, "Where the cells went"), keeping the walk's
+//! output pointer itself, a group behind the issuer: one register that only adds (`+ A` to the
+//! next group, the host-computed `OutRowStep` / `OutChannelStep` at a row's / channel's last
+//! group).
 //!
 //! A group of `A` bytes (`A` = P, or P/2 at horizontal stride 2) at the even address B takes
-//! two window writes of [`crate::memory::window_memory::WindowMemory`]: the even copy at B
-//! (bytes 0..A), then the odd copy at B - 1. The odd copy's window starting at B - 1 holds nine
-//! bytes of an eight-byte group, so at A = 8 the group's last byte is *carried* to the next
-//! group's odd write (its byte 0) when that group starts at B + 8, as it does along a row and,
-//! in a walk whose output is one run (`MODE_CONTIGUOUS`), from row to row and channel to
-//! channel; at a row's end of other walks the carried byte is written alone at B + 7 (a third
-//! write). The last group
-//! of a walk leaves its carry pending until nothing else runs (`flush`), then writes it alone.
-//! A group's odd write takes byte 0 only when a carry is pending. Below eight bytes the odd
-//! window holds the whole group and nothing is carried.
+//! two writes of [`super::activations::ActivationMemory`]: the even copy at B (bytes 0..A),
+//! then the odd copy at B - 1. The memory takes a write's data by lane (byte b of the even copy
+//! in lane b % 8, of the odd copy in lane (b + 3) % 8), so the writer gathers byte j of the group
+//! into lane (B + j) % 8 as it arrives (it counts the group's bytes itself: they come in lane
+//! order): the even write is the gathered lanes as they are, the odd write the same lanes moved
+//! up by three. The odd copy's window starting at B - 1 holds nine bytes of an eight-byte group,
+//! so at A = 8 the group's last byte is *carried* to the next group's odd write (its byte 0,
+//! put in that byte's lane) when that group starts at B + 8, as it does along a row and, in a
+//! walk whose output is one run (`MODE_CONTIGUOUS`), from row to row and channel to channel; at
+//! a row's end of other walks the carried byte is written alone at B + 7 (a third write). The
+//! last group of a walk leaves its carry pending until nothing else runs (`flush`), then writes
+//! it alone. A group's odd write takes byte 0 only when a carry is pending. Below eight bytes
+//! the odd window holds the whole group and nothing is carried.
 //!
-//! Timing: the group's last byte arrives in cycle C (`byte_last`); the writes take the memory in
-//! C + 1, C + 2 (and C + 3 at a row's end), each announced a cycle ahead on `port_next`, so the
-//! issuer leaves the port free. The next group's bytes may arrive from C + 1 on: byte 0 is copied
-//! in the even write's cycle (the odd write needs it a cycle later), bytes 1.. are not overwritten
-//! before the odd write is done. After a group's last write the pointer moves on.
+//! Timing: the group's last byte arrives in cycle C; the pointer moves on to the next group
+//! then, and the writes take the memory in C + 1, C + 2 (and C + 3 at a row's end), each
+//! announced a cycle ahead on `port_next`, so the issuer leaves the port free. The next group's
+//! first byte may not arrive before C + 2 (the drain's `GROUP_GAP`): the odd write reads the
+//! gathered lanes whole in C + 2, and a byte landing in C + 2 is stored at its end.
+//!
+//! While idle, `fill` puts a byte in every lane of `data`: the host's bytes reach the memory
+//! through it (the memory's mask picks the lane).
 //!
 //! Logits (`logits`): a channel's one sum is written by the engine into the logits memory at
 //! `logit_address` (the pointer) in the cycle `logit_valid` is high; the pointer then takes
