@@ -46,24 +46,9 @@ impl Host {
 
     /// One request; panics unless the reply is the command's, in sequence.
     fn request(&mut self, cmd: Command, payload: &[u8], reply_bytes: usize) -> Vec<u8> {
-        self.seq = self.seq.wrapping_add(1);
-        let bytes = Frame::new(cmd as u8, self.seq, payload.to_vec())
-            .encode()
-            .unwrap();
-        self.tx.push(&bytes);
-        for _ in 0..(bytes.len() + reply_bytes + 40) * 10 * CPB + 4000 {
-            if let Some(b) = self.step() {
-                if let Some(e) = self.decoder.push(&[b]).into_iter().next() {
-                    let Event::Frame(f) = e else {
-                        panic!("the board sent a damaged frame: {e:?}")
-                    };
-                    assert_eq!(f.seq, self.seq);
-                    assert_eq!(f.cmd, cmd as u8 | 0x80, "{cmd:?} got {f:?}");
-                    return f.payload;
-                }
-            }
-        }
-        panic!("no reply to {cmd:?}")
+        let f = self.send(cmd as u8, payload, reply_bytes);
+        assert_eq!(f.cmd, cmd as u8 | 0x80, "{cmd:?} got {f:?}");
+        f.payload
     }
 
     /// Any frame (`cmd` need not be a command); returns the board's reply frame.
