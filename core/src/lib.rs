@@ -2,8 +2,9 @@
 //! hardware or a file format other than its own: number formats and the LUT scheme family
 //! ([`arith`]), per-layer scheme plans ([`plan`]), the quantized model IR and the `.lutna` file
 //! ([`model`]), CIFAR-10 loading ([`cifar`]), the bit-exact golden inference engine ([`engine`]),
-//! the board link's wire format ([`protocol`]) and the accelerator's compiler and cycle model
-//! ([`accel`]). It depends on no other lutna crate; the hardware generators, the simulator and
+//! the board link's wire format ([`protocol`]), where maps live in activation memory
+//! ([`accel`]), the engine's instruction stream and reference machine ([`isa`]), its compiler
+//! ([`compile`]) and cycle model ([`cycles`]). It depends on no other lutna crate; the hardware generators, the simulator and
 //! the host all take their rules from here. ONNX import, calibration and the float reference
 //! live in `lutna-onnx`, so nothing built on this crate compiles tract.
 

@@ -22,13 +22,10 @@ pub const SOF: [u8; 2] = [0xA5, 0x5A];
 pub const MAX_PAYLOAD: usize = 1024;
 /// Bytes around the payload: marker 2, length 2, command 1, sequence 1, CRC 2.
 pub const OVERHEAD: usize = 8;
-/// Protocol version reported by `IDENTIFY`; bumped on any incompatible change.
-pub const VERSION: u8 = 2;
-/// The version the instruction-stream design reports: the frames, commands and rules of
-/// [`VERSION`], with region 0 holding the instruction stream of docs/engine.md
-/// (`lutna_core::isa`) instead of descriptors and weights. A host tells the two program formats
-/// apart by it.
-pub const STREAM_VERSION: u8 = 3;
+/// Protocol version reported by `IDENTIFY`; bumped on any incompatible change. Version 3:
+/// region 0 holds the instruction stream of docs/engine.md (`lutna_core::isa`); version 2's
+/// boards held layer descriptors and weights there, with the same frames and commands.
+pub const VERSION: u8 = 3;
 pub const CRC_POLY: u16 = 0x1021;
 pub const CRC_INIT: u16 = 0xFFFF;
 
@@ -251,7 +248,7 @@ impl Identity {
             bram_bytes: 15360,
             clock_hz: 24_000_000,
             max_payload: MAX_PAYLOAD as u16,
-            param_words: crate::accel::BOARD_PARAM_WORDS as u32,
+            param_words: crate::isa::shape::PROGRAM_WORDS as u32,
             activation_bytes: crate::accel::BOARD_ACTIVATION_BYTES as u32,
         }
     }

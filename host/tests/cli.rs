@@ -365,7 +365,7 @@ fn virtual_board(args: &[&str]) -> (std::process::Child, String) {
 fn a_noisy_line_costs_retransmissions_not_results() {
     // One byte in a thousand flipped, dropped, duplicated or followed by garbage, both ways:
     // the run still completes, every result bit-exact, paid for in retransmissions. 30 images:
-    // with the program streamed for each image (7 segments, 10.9 KB) that is about 420 KB on
+    // with the program streamed for each image (5 segments, 10.2 KB) that is about 400 KB on
     // the line, more than 100 images carried with a resident program.
     if board_images() < 100 {
         return;
@@ -502,9 +502,8 @@ fn run_on_a_virtual_board_matches_the_golden_engine() {
 
 #[test]
 fn four_lanes_run_bit_exact_on_the_virtual_board() {
-    // Four lanes is the build whose memories fit the UP5K: the same 64 KiB window memory, of
-    // whose 8-byte windows the lanes use 4 (2 in stride-2 layers). Its Verilog (other widths
-    // than the 8-lane one's) on Verilator, with residual adds and stride 2 (resnet18).
+    // Four lanes: the same 64 KiB activation memory, other widths in the Verilog than the
+    // 8-lane build's, on Verilator, with residual adds and stride 2 (resnet18).
     if !lutna_sim::verilated::verilator_installed() {
         eprintln!(
             "NOTE: verilator not installed: the 4-lane board runs are SKIPPED \
@@ -523,30 +522,19 @@ fn four_lanes_run_bit_exact_on_the_virtual_board() {
 }
 
 #[test]
-fn the_instruction_stream_design_runs_bit_exact_on_the_virtual_board() {
-    // `lutna board --virtual --design stream`: the engine whose bitstream fits the iCEBreaker
-    // (docs/engine.md), from the Verilog `lutna build --design stream` builds, on Verilator.
-    // `lutna run` tells its program format by the board's protocol version (3) and streams the
-    // instruction stream in segments of the 1,024-word buffer: a mixed plan, then residual
-    // adds and stride 2 (resnet18); the cycles read back equal the cycle model's.
+fn a_mixed_plan_runs_bit_exact_on_the_virtual_board() {
+    // The plan `lutna analyze` wrote for the paper's mix (LUT-NA and A-LUT-NA layers): the
+    // lanes switch modes per layer; the cycles read back equal the cycle model's.
     if !lutna_sim::verilated::verilator_installed() {
         eprintln!(
-            "NOTE: verilator not installed: the instruction-stream board runs are SKIPPED \
+            "NOTE: verilator not installed: the mixed-plan board run is SKIPPED \
              (./tools/test.sh installs verilator)"
         );
         return;
     }
     let plan = root().join("analysis/icebreaker-w0.5/plan-paper.json");
     let plan = plan.to_str().unwrap();
-    let stream = ["--design", "stream"];
-    let r = run_model_on_virtual_board(
-        "models/icebreaker-w0.5.lutna",
-        &stream,
-        &["--plan", plan],
-        10,
-    );
-    cycles_match_the_model(&r);
-    let r = run_model_on_virtual_board("models/resnet18-w0.25.lutna", &stream, &[], 2);
+    let r = run_model_on_virtual_board("models/icebreaker-w0.5.lutna", &[], &["--plan", plan], 10);
     cycles_match_the_model(&r);
 }
 

@@ -5,18 +5,19 @@
 //! - [`datapath`]: the LUT-NA lane ([`SubMacLane`], runtime LUT-NA / A-LUT-NA, and its
 //!   A-LUT-NA-only build), the [`TlutLane`], the [`ArrayMacLane`], [`WallaceMacLane`] and
 //!   [`DspMacLane`] baselines (all on one interface), lane arrays, the pipelined [`Requantizer`].
-//! - [`memory`]: block RAM, the UP5K's SPRAM, and the window memory that holds the engine's
-//!   64 KiB of activations in four SPRAMs and reads 8 bytes per cycle at any alignment.
+//! - [`memory`]: block RAM and the UP5K's SPRAM, each with its Verilog chosen per FPGA family.
 //! - [`link`]: UART, frame receiver and transmitter, and the probe design (link only).
-//! - [`engine`]: the layer engine that runs whole compiled networks.
-//! - [`top`]: the accelerator (link + command handler + engine), what the board tops wrap and the
-//!   virtual board steps.
+//! - [`engine`]: the engine that runs whole compiled networks (docs/engine.md), one unit per
+//!   file, joined in `engine::core`, behind the link and its command handler in
+//!   `engine::accelerator`: the accelerator the board tops wrap and the virtual board steps.
+//! - [`top`]: the accelerator at the lane counts and program memories it is built with, chosen
+//!   at run time.
 //! - [`flow`]: board tops (PLL, pins) and the yosys / nextpnr-ice40 / icepack runs and reports.
 //! - [`cost`]: gate-level area and switching energy of each lane kind, and its netlist simulator.
 //! - [`sim`]: direct stepping of a block and a software UART, for the tests and the virtual board.
 //!
-//! Each block is tested bit-exact against lutna-core. The accelerator's memories fit the UP5K at
-//! 4 lanes; its logic does not yet (docs/fpga-fit.md).
+//! Each block is tested bit-exact against lutna-core. The accelerator fits the UP5K at 4 and 8
+//! lanes (docs/engine.md, "Place and route").
 //!
 //! RustHDL simulates `Bits<N>` arithmetic at N bits, but the Verilog it generates is evaluated
 //! at the width of the whole expression, and its integer literals are 32 bits wide. Twice an

@@ -11,7 +11,9 @@ use lutna_core::protocol::{
     RunState, NAK,
 };
 use lutna_core::{accel::AccelConfig, Model, Plan};
-use lutna_hw::engine::accelerator::{stream_identity, EngineAccelerator};
+use lutna_hw::engine::accelerator::{
+    identity, EngineAccelerator, ProgramMemory, BUFFER_PROGRAM_BITS,
+};
 use lutna_hw::sim::{tick, SoftUartRx, SoftUartTx};
 use std::path::Path;
 
@@ -20,7 +22,7 @@ const RX_TIMEOUT_BYTES: u32 = 4;
 const P: usize = 8;
 
 struct Host {
-    board: EngineAccelerator<P>,
+    board: EngineAccelerator<P, BUFFER_PROGRAM_BITS>,
     tx: SoftUartTx,
     rx: SoftUartRx,
     decoder: Decoder,
@@ -30,7 +32,11 @@ struct Host {
 impl Host {
     fn new() -> Host {
         Host {
-            board: EngineAccelerator::top(CPB as u16, RX_TIMEOUT_BYTES, stream_identity(P as u8)),
+            board: EngineAccelerator::top(
+                CPB as u16,
+                RX_TIMEOUT_BYTES,
+                identity(P as u8, ProgramMemory::Buffer),
+            ),
             tx: SoftUartTx::new(CPB),
             rx: SoftUartRx::new(CPB),
             decoder: Decoder::new(),
@@ -227,25 +233,41 @@ fn compiled(name: &str) -> lutna_core::compile::Compiled {
     compile(&AccelConfig::new(P).unwrap(), &model, &plan).unwrap()
 }
 
-/// The whole iCEBreaker model over the UART (minutes of simulation: run by hand).
-#[test]
-#[ignore = "minutes of simulation: run by hand"]
-fn the_icebreaker_model_runs_over_the_uart() {
-    let c = compiled("icebreaker-w0.5.lutna");
+/// A whole network on the RustHDL board, everything over the UART: its first image, the first
+/// layer's output map read back.
+fn whole_network(name: &str) {
+    let c = compiled(name);
     let root = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
     let bytes = std::fs::read(root.join("data/cifar10-sample/test_batch.bin")).unwrap();
     let data = lutna_core::cifar::Dataset::parse_batch(&bytes, "sample").unwrap();
     let (at, image) = c.image(data.image(0));
-    // The first layer's output: 16 maps of 32 x 32.
     let first = &c.places[1];
     let read = first.base * P..(first.base + first.words()) * P;
-    check(&c.program(), at as u32, &image, read, "icebreaker-w0.5");
+    check(&c.program(), at as u32, &image, read, name);
 }
 
-/// Its Verilog (what `lutna build --design stream` builds from) passes yosys.
+/// The iCEBreaker model (about a million simulated cycles with its uploads and reads: minutes).
+#[test]
+fn the_icebreaker_model_runs_over_the_uart() {
+    whole_network("icebreaker-w0.5.lutna");
+}
+
+/// A residual network (about two million cycles: run by hand; the same Verilog runs it on the
+/// Verilator board in host/tests/cli.rs, and `EngineCore` on RustHDL in engine_core.rs).
+#[test]
+#[ignore = "about ten minutes of simulation: run by hand"]
+fn a_residual_network_runs_over_the_uart() {
+    whole_network("resnet18-w0.25.lutna");
+}
+
+/// Its Verilog (what `lutna build` builds from) passes yosys.
 #[test]
 fn its_verilog_passes_yosys() {
-    let board = EngineAccelerator::<P>::top(CPB as u16, RX_TIMEOUT_BYTES, stream_identity(P as u8));
+    let board = EngineAccelerator::<P, BUFFER_PROGRAM_BITS>::top(
+        CPB as u16,
+        RX_TIMEOUT_BYTES,
+        identity(P as u8, ProgramMemory::Buffer),
+    );
     let verilog = rust_hdl::prelude::generate_verilog(&board);
     lutna_hw::sim::validate_with_yosys("engine-accelerator", &verilog);
 }
@@ -258,7 +280,10 @@ fn its_verilog_passes_yosys() {
 fn the_link_rules_hold() {
     let mut host = Host::new();
     let id = host.request(Command::Identify, &[], Identity::LEN);
-    assert_eq!(Identity::from_bytes(&id).unwrap(), stream_identity(P as u8));
+    assert_eq!(
+        Identity::from_bytes(&id).unwrap(),
+        identity(P as u8, ProgramMemory::Buffer)
+    );
     assert_eq!(
         host.request(Command::Status, &[], 4),
         [RunState::Idle as u8, 0, 0, 0]
@@ -366,4 +391,104 @@ fn the_link_rules_hold() {
     assert_eq!(host.read(Region::Params, 512, 200), probe);
     assert_eq!(host.read(Region::Params, 0, 4), [0; 4]);
     assert_eq!(host.read(Region::Activations, 65534, 2), probe[1..3]);
+}
+
+/// Garbage, frames with a flipped bit, truncated frames and impossible headers neither hang
+/// the board nor change what it holds; whatever it answers is a well-formed NAK.
+#[test]
+fn garbage_and_damaged_frames_neither_hang_nor_change_it() {
+    use lutna_hw::sim::XorShift;
+    let mut host = Host::new();
+    let mut rng = XorShift(99);
+    let probe: Vec<u8> = (0..200).map(|i| (i * 37) as u8).collect();
+    host.load(Region::Params, 512, &probe);
+    host.load(Region::Activations, 1000, &probe);
+    for round in 0..40 {
+        let mut junk = vec![];
+        match round % 4 {
+            // Random garbage, sometimes with start markers in it.
+            0 => {
+                for _ in 0..(rng.next_u64() % 60) {
+                    junk.push(if rng.next_u64().is_multiple_of(8) {
+                        0xA5
+                    } else {
+                        rng.next_u64() as u8
+                    });
+                }
+            }
+            // A LOAD over the probe with one byte flipped (bad CRC): must not be written.
+            1 => {
+                let mut f = Frame::new(
+                    Command::Load as u8,
+                    1,
+                    load_payloads(Region::Params, 512, &[0xEE; 40]).remove(0),
+                )
+                .encode()
+                .unwrap();
+                let k = 6 + (rng.next_u64() as usize % (f.len() - 8));
+                f[k] ^= 1 << (rng.next_u64() % 8);
+                junk.extend(f);
+            }
+            // A truncated LOAD: the receiver times out and drops it.
+            2 => {
+                let f = Frame::new(
+                    Command::Load as u8,
+                    2,
+                    load_payloads(Region::Activations, 1000, &[0xEE; 40]).remove(0),
+                )
+                .encode()
+                .unwrap();
+                junk.extend(&f[..rng.next_u64() as usize % f.len()]);
+            }
+            // A header announcing an oversized payload.
+            _ => junk.extend([0xA5, 0x5A, 0xFF, 0x7F, 3, 9]),
+        }
+        host.tx.push(&junk);
+        // Let it all drain, plus a receiver timeout.
+        for _ in 0..(junk.len() + 60) * 10 * CPB {
+            if let Some(b) = host.step() {
+                for e in host.decoder.push(&[b]) {
+                    match e {
+                        Event::Frame(f) => assert_eq!(f.cmd, NAK, "garbage executed: {f:?}"),
+                        other => panic!("damaged frame from the board: {other:?}"),
+                    }
+                }
+            }
+        }
+        // Still answering, and nothing it holds has changed.
+        assert_eq!(
+            host.request(Command::Status, &[], 4)[0],
+            RunState::Idle as u8
+        );
+    }
+    assert_eq!(host.read(Region::Params, 512, 200), probe);
+    assert_eq!(host.read(Region::Activations, 1000, 200), probe);
+}
+
+/// The accelerator as the board builds make it (board clocks per bit and receiver timeout)
+/// rides over a USB-serial bridge's gap between the packets of one frame, and abandons the
+/// frame (NAK "timeout") when the silence outlasts the timeout: the same rule as the probe
+/// design (link_endpoint.rs).
+#[test]
+fn a_usb_packet_gap_inside_a_frame_is_ridden_over() {
+    use lutna_hw::link::BOARD_RX_TIMEOUT_BYTES;
+    use lutna_hw::sim::{identify_across_a_gap, BOARD_CLOCKS_PER_BIT, USB_PACKET_GAP_CLOCKS};
+    let id = identity(P as u8, ProgramMemory::Buffer);
+    let board = || {
+        EngineAccelerator::<P, BUFFER_PROGRAM_BITS>::top(
+            BOARD_CLOCKS_PER_BIT as u16,
+            BOARD_RX_TIMEOUT_BYTES,
+            id,
+        )
+    };
+    let reply =
+        identify_across_a_gap(&mut board(), USB_PACKET_GAP_CLOCKS).expect("a reply to IDENTIFY");
+    assert_eq!(reply.cmd, Command::Identify as u8 | 0x80, "{reply:?}");
+    assert_eq!(Identity::from_bytes(&reply.payload).unwrap(), id);
+    let past = 10 * BOARD_CLOCKS_PER_BIT * (BOARD_RX_TIMEOUT_BYTES as usize + 10);
+    let reply = identify_across_a_gap(&mut board(), past).expect("a NAK for the abandoned frame");
+    assert_eq!(
+        (reply.cmd, reply.payload),
+        (NAK, vec![NakReason::Timeout as u8])
+    );
 }

@@ -7,12 +7,13 @@ use lutna_core::arith::Scheme;
 use lutna_core::compile::{compile, Compiled};
 use lutna_core::isa::{encode, segments, shape::PROGRAM_WORDS, Instr, Machine};
 use lutna_core::{accel::AccelConfig, Model, Plan};
+use lutna_hw::engine::accelerator::BUFFER_PROGRAM_BITS;
 use lutna_hw::engine::core::{EngineCore, LOGITS_AT};
 use lutna_hw::sim::tick;
 use rust_hdl::prelude::*;
 use std::path::Path;
 
-fn clock<const P: usize>(u: &mut EngineCore<P>) -> &mut Signal<In, Clock> {
+fn clock<const P: usize>(u: &mut EngineCore<P, BUFFER_PROGRAM_BITS>) -> &mut Signal<In, Clock> {
     &mut u.clock
 }
 
@@ -34,7 +35,7 @@ fn image(i: usize) -> Vec<u8> {
 
 /// Runs `program` on the core from `image` at `at`; returns the cycles of each segment.
 fn run_core<const P: usize>(
-    core: &mut EngineCore<P>,
+    core: &mut EngineCore<P, BUFFER_PROGRAM_BITS>,
     program: &[Instr],
     at: usize,
     image: &[u8],
@@ -74,7 +75,7 @@ fn check<const P: usize>(compiled: &Compiled, program: &[Instr], image: &[u8], w
     let mut machine = Machine::new(P);
     machine.memory[at as usize..at as usize + bytes.len()].copy_from_slice(&bytes);
     machine.run(&encode(program)).unwrap();
-    let mut core = EngineCore::<P>::top();
+    let mut core = EngineCore::<P, BUFFER_PROGRAM_BITS>::top();
     let cycles = run_core(&mut core, program, at as usize, &bytes);
     println!("{what}: {cycles} cycles");
     // The model of the program as it ran: in segments.
@@ -179,7 +180,7 @@ fn the_icebreaker_model_matches_the_machine() {
 #[test]
 fn the_core_and_the_links_lines_fit_the_device() {
     use lutna_hw::engine::budget;
-    let verilog = generate_verilog(&EngineCore::<8>::top());
+    let verilog = generate_verilog(&EngineCore::<8, BUFFER_PROGRAM_BITS>::top());
     lutna_hw::sim::validate_with_yosys("engine-core", &verilog);
     if !lutna_hw::sim::tool_available("nextpnr-ice40", "the core's cell count") {
         return;
@@ -282,7 +283,7 @@ fn small_walks_take_the_models_cycles() {
         let mut machine = Machine::new(8);
         machine.memory[..image.len()].copy_from_slice(&image);
         machine.run(&encode(&program)).unwrap();
-        let mut core = EngineCore::<8>::top();
+        let mut core = EngineCore::<8, BUFFER_PROGRAM_BITS>::top();
         run_core(&mut core, &program, 0, &image);
         let segmented: Vec<Instr> = segments(&program, PROGRAM_WORDS)
             .into_iter()

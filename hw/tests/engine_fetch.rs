@@ -8,13 +8,17 @@ use lutna_core::arith::Scheme;
 use lutna_core::isa::{decode, Instr, Register};
 
 use lutna_core::{Model, Plan};
+use lutna_hw::engine::accelerator::BUFFER_PROGRAM_BITS;
 use lutna_hw::engine::fetch::Fetch;
+
+/// The unit as the iCEBreaker builds it (a 1 K-word program buffer).
+type BufferFetch = Fetch<BUFFER_PROGRAM_BITS>;
 use lutna_hw::sim::{
     replay_under_icarus, tick, tool_available, validate_with_yosys, Trace, XorShift,
 };
 use rust_hdl::prelude::*;
 
-fn clock(u: &mut Fetch) -> &mut Signal<In, Clock> {
+fn clock(u: &mut BufferFetch) -> &mut Signal<In, Clock> {
     &mut u.clock
 }
 
@@ -28,7 +32,7 @@ enum Seen {
     Record(usize),
 }
 
-fn register_value(u: &Fetch, r: Register) -> u16 {
+fn register_value(u: &BufferFetch, r: Register) -> u16 {
     (match r {
         Register::Rows => u.rows.val().index(),
         Register::Groups => u.groups.val().index(),
@@ -46,7 +50,7 @@ fn register_value(u: &Fetch, r: Register) -> u16 {
 }
 
 fn run(program: &[u16], rng: &mut XorShift, trace: &mut Option<Trace>) -> (Vec<Seen>, bool, bool) {
-    let mut uut = Fetch::top();
+    let mut uut = BufferFetch::top();
     uut.run.next = true;
     assert!(simulate(&mut uut, 50));
     if let Some(t) = trace.as_mut() {
@@ -164,7 +168,7 @@ fn a_compiled_program_comes_out_as_the_stream_defines_it() {
         }
     }
     let mut rng = XorShift(0xfe7c);
-    let verilog = generate_verilog(&Fetch::top());
+    let verilog = generate_verilog(&BufferFetch::top());
     let mut trace = Some(Trace::for_verilog(&verilog));
     let (seen, done, fault) = run(&program, &mut rng, &mut trace);
     assert!(done && !fault);
@@ -184,7 +188,7 @@ fn an_unknown_opcode_stops_the_program() {
 
 #[test]
 fn the_fetch_unit_fits_its_budget() {
-    let verilog = generate_verilog(&Fetch::top());
+    let verilog = generate_verilog(&BufferFetch::top());
     validate_with_yosys("fetch", &verilog);
     if !tool_available("nextpnr-ice40", "the fetch unit's cell count") {
         return;

@@ -314,6 +314,23 @@ impl Link {
         }
     }
 
+    /// RESET, then STATUS until the board is no longer running (what the program had handed on
+    /// finishes first); fails when it stays busy for `patience`.
+    pub fn reset(&mut self, patience: Duration) -> Result<()> {
+        self.request_sized(Command::Reset, &[], 0)?;
+        let since = Instant::now();
+        while self.status()?.0 == RunState::Running as u8 {
+            if since.elapsed() > patience {
+                bail!(
+                    "the board is still busy {patience:?} after RESET: its engine is stuck; \
+                     power-cycle the board and run again"
+                );
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        Ok(())
+    }
+
     /// READ_LOGITS: 10 x i32.
     pub fn logits(&mut self) -> Result<Vec<i32>> {
         let p = self.request_sized(Command::ReadLogits, &[], 40)?;

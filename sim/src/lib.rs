@@ -1,5 +1,5 @@
-//! lutna-sim owns the virtual board: the RTL of the accelerator (`lutna_hw::top::Accelerator`:
-//! UART, link, command handler, layer engine), stepped directly clock by clock (not rust-hdl's
+//! lutna-sim owns the virtual board: the RTL of the accelerator
+//! (`lutna_hw::engine::accelerator::EngineAccelerator`: UART, link, command handler, engine), stepped directly clock by clock (not rust-hdl's
 //! threaded `Simulation`, which ran at about 6 k cycles/s on our 2-core build machine), with its UART simulated bit by bit and bridged to a pseudo-terminal, so the
 //! host's serial code cannot tell it from a real iCEBreaker.
 //!
@@ -89,9 +89,6 @@ pub use lutna_hw::top::board_identity as identity;
 pub struct Target {
     pub board: lutna_hw::flow::BoardKind,
     pub lanes: u8,
-    /// The descriptor design (`DesignKind::Accelerator`) or the instruction-stream design
-    /// (`DesignKind::Stream`, iCEBreaker build).
-    pub design: lutna_hw::flow::DesignKind,
 }
 
 impl From<u8> for Target {
@@ -99,7 +96,6 @@ impl From<u8> for Target {
         Target {
             board: lutna_hw::flow::BoardKind::IceBreaker,
             lanes,
-            design: lutna_hw::flow::DesignKind::Accelerator,
         }
     }
 }
@@ -107,12 +103,7 @@ impl From<u8> for Target {
 impl Target {
     /// The IDENTIFY answer of the simulated build.
     pub fn identity(&self) -> lutna_core::protocol::Identity {
-        match self.design {
-            lutna_hw::flow::DesignKind::Stream => {
-                lutna_hw::engine::accelerator::stream_identity(self.lanes)
-            }
-            _ => self.board.identity(self.lanes),
-        }
+        self.board.identity(self.lanes)
     }
 }
 
@@ -129,8 +120,6 @@ macro_rules! with_top {
             $crate::Top::L8($t) => $body,
             $crate::Top::L4Resident($t) => $body,
             $crate::Top::L8Resident($t) => $body,
-            $crate::Top::S4($t) => $body,
-            $crate::Top::S8($t) => $body,
         }
     };
 }
@@ -140,27 +129,6 @@ pub mod verilated;
 
 /// The accelerator top the virtual board simulates (both simulators build from this).
 fn accelerator_top(target: Target) -> Result<Top> {
-    use lutna_hw::flow::{BoardKind, DesignKind};
-    match target.design {
-        DesignKind::Accelerator => {}
-        DesignKind::Stream if target.board == BoardKind::IceBreaker => {
-            let mut top = Top::stream(
-                target.lanes,
-                CLOCKS_PER_BIT as u16,
-                RX_TIMEOUT_BYTES,
-                target.identity(),
-            )?;
-            top.set_family(target.board.family());
-            return Ok(top);
-        }
-        DesignKind::Stream => anyhow::bail!(
-            "the virtual board runs the instruction-stream design as the iCEBreaker's build \
-             only: drop --board or --design stream"
-        ),
-        DesignKind::Probe => {
-            anyhow::bail!("the virtual board simulates an accelerator design, not the link probe")
-        }
-    }
     let mut top = Top::new(
         target.lanes,
         target.board.program_memory(),

@@ -2,7 +2,7 @@
 
 use anyhow::{bail, Result};
 use clap::Args;
-use lutna_hw::flow::{BoardKind, DesignKind};
+use lutna_hw::flow::BoardKind;
 use lutna_sim::{Faults, Simulator, Target, VirtualBoard};
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -20,10 +20,6 @@ pub struct BoardArgs {
     /// buffer) or ulx3s-85f (the ECP5 build's Verilog, the program resident in 32 K words)
     #[arg(long, default_value = "icebreaker")]
     pub board: BoardKind,
-    /// Which accelerator design: accelerator (the descriptor engine, default) or stream (the
-    /// instruction-stream engine of docs/engine.md, whose bitstream fits the iCEBreaker)
-    #[arg(long, default_value = "accelerator", value_parser = design)]
-    pub design: DesignKind,
     /// Probability per byte of a fault on the virtual line (flip, drop, duplicate, garbage)
     #[arg(long, default_value_t = 0.0)]
     pub fault_rate: f64,
@@ -42,17 +38,6 @@ pub struct BoardArgs {
     /// cleared, as when a real board is unplugged), to test a host's recovery
     #[arg(long)]
     pub power_cycle_at: Option<u64>,
-}
-
-/// The designs a virtual board simulates.
-fn design(s: &str) -> Result<DesignKind, String> {
-    match s {
-        "accelerator" => Ok(DesignKind::Accelerator),
-        "stream" => Ok(DesignKind::Stream),
-        _ => Err(format!(
-            "no design {s:?} on the virtual board: choose accelerator or stream"
-        )),
-    }
 }
 
 pub fn run(a: BoardArgs) -> Result<()> {
@@ -74,7 +59,6 @@ pub fn run(a: BoardArgs) -> Result<()> {
         Target {
             board: a.board,
             lanes: a.lanes,
-            design: a.design,
         },
         faults,
         sim,
@@ -85,9 +69,8 @@ pub fn run(a: BoardArgs) -> Result<()> {
     println!("{}", vb.path);
     std::io::stdout().flush()?;
     eprintln!(
-        "virtual board: the {} build ({:?} design), {} lanes, program memory {:?}, on {}, UART at {} clocks per bit, fault rate {}; serving until stopped (Ctrl-C)",
+        "virtual board: the {} build, {} lanes, program memory {:?}, on {}, UART at {} clocks per bit, fault rate {}; serving until stopped (Ctrl-C)",
         a.board.name(),
-        a.design,
         a.lanes,
         a.board.program_memory(),
         vb.simulator,

@@ -4,7 +4,7 @@
 use crate::progress;
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use lutna_core::accel::{compile, AccelConfig};
+use lutna_core::accel::AccelConfig;
 use lutna_hw::flow::{build, BoardKind, BuildOptions, BuildReport, DesignKind};
 use std::path::{Path, PathBuf};
 
@@ -45,22 +45,25 @@ pub struct BuildArgs {
 /// cycles, the segments it streams in, and the bytes the link carries per image (the segments
 /// when streamed, and the image).
 fn shipped_cycles(board: BoardKind, lanes: u8) -> Result<(String, u64, usize, usize)> {
+    use lutna_core::isa::{encode, segments};
     let path = super::shipped(super::DEMO_MODEL)?;
     let model = lutna_core::Model::load(&path)?;
-    let cfg = AccelConfig::for_board(&board.identity(lanes))?;
+    let cfg = AccelConfig::new(lanes as usize)?;
     let plan = lutna_core::Plan::uniform(lutna_core::Scheme::LUTNA);
-    let program = compile(&cfg, &model, &plan)?;
-    let segments = program.segments()?;
+    let compiled = lutna_core::compile::compile(&cfg, &model, &plan)?;
+    let words = board.identity(lanes).param_words as usize;
+    let segs = segments(&compiled.program(), words);
+    let (_, cycles) = lutna_core::cycles::model(&segs.concat(), cfg.lanes);
     let image_bytes = lutna_core::cifar::PIXELS;
-    let streamed: usize = if segments.len() > 1 {
-        segments.iter().map(|s| 2 * s.params.len()).sum()
+    let streamed: usize = if segs.len() > 1 {
+        segs.iter().map(|s| 2 * encode(s).len()).sum()
     } else {
         0
     };
     Ok((
         model.name.clone(),
-        program.segments_cycles(&segments),
-        segments.len(),
+        cycles,
+        segs.len(),
         streamed + image_bytes,
     ))
 }
@@ -83,8 +86,6 @@ pub fn run(a: BuildArgs) -> Result<()> {
             match opts.design {
                 DesignKind::Accelerator => format!("the {}-lane accelerator", opts.lanes),
                 DesignKind::Probe => "the link-only probe design".to_string(),
-                DesignKind::Stream =>
-                    format!("the {}-lane instruction-stream accelerator", opts.lanes),
             },
             opts.board.name(),
             match opts.board.family() {

@@ -1,7 +1,7 @@
 //! `lutna run`: the on-board benchmark. Identifies the board, compiles the model for its lanes
-//! and its program format (protocol version 2: the descriptor design's layer descriptors and
-//! weights; version 3: the instruction stream of docs/engine.md), loads the program over the
-//! link, streams the images, and checks every logit the board returns against the golden
+//! into the instruction stream of docs/engine.md, loads the program over the link (once when
+//! it fits the board's program memory, else segment by segment for every image), streams the
+//! images, and checks every logit the board returns against the golden
 //! engine, bit for bit. The board may be a real iCEBreaker or the virtual one (`lutna board
 //! --virtual`): this code only sees a serial port.
 
@@ -9,10 +9,10 @@ use super::{DataArgs, PortArgs};
 use crate::progress;
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use lutna_core::accel::{compile, AccelConfig, MapPlace, Program, Step};
+use lutna_core::accel::{AccelConfig, MapPlace};
 use lutna_core::cifar::Dataset;
 use lutna_core::engine::{argmax, Activation, Engine};
-use lutna_core::protocol::{Identity, Region, STREAM_VERSION, VERSION};
+use lutna_core::protocol::{Identity, Region, VERSION};
 use lutna_core::{Model, Plan, Scheme};
 use lutna_link::Link;
 use serde::Serialize;
@@ -76,37 +76,6 @@ pub struct Report {
     pub compute_s: f64,
 }
 
-/// Refuses a board whose bitstream cannot run this model and plan.
-fn check_board(id: &Identity, program: &Program) -> Result<()> {
-    if id.version != VERSION {
-        bail!(
-            "the board speaks lutna protocol version {}, this host version {VERSION}: build and \
-             flash the bitstream from this release (`lutna build`)",
-            id.version
-        );
-    }
-    if id.chunk_bits != 4 {
-        bail!(
-            "the board's lanes use {}-bit chunks; this host drives 4-bit LUT-NA lanes",
-            id.chunk_bits
-        );
-    }
-    for s in &program.steps {
-        if let Step::Conv(job) = s {
-            let bit = 1 << job.config.mode.code();
-            if id.modes & bit == 0 {
-                bail!(
-                    "the plan needs lane mode {:?}, which this bitstream does not have (modes \
-                     {:03b}): choose a plan without it or rebuild with it",
-                    job.config.mode,
-                    id.modes
-                );
-            }
-        }
-    }
-    Ok(())
-}
-
 /// On a mismatch: compares every tensor still intact in activation memory with the golden
 /// engine's dump and names the first element that differs.
 fn diagnose(link: &mut Link, job: &Job, model: &Model, dumps: &[Activation]) -> Result<String> {
@@ -132,7 +101,8 @@ fn diagnose(link: &mut Link, job: &Job, model: &Model, dumps: &[Activation]) -> 
         let (address, want_bytes) = {
             let golden: Vec<u8> = match dump {
                 Activation::U8(a) => a.iter().copied().collect(),
-                Activation::I8(a) => a.iter().map(|&v| v as u8 ^ job.i8_stored_xor).collect(),
+                // Activation memory keeps i8 maps offset by 128.
+                Activation::I8(a) => a.iter().map(|&v| v as u8 ^ 0x80).collect(),
                 Activation::Logits(_) => continue,
             };
             (place.linear(cfg, &golden).0, golden)
@@ -215,50 +185,24 @@ struct Job {
     segment_words: usize,
     /// The cycle model's cycles for one image.
     predicted: u64,
-    /// READ_COUNTERS's cycle count runs from LOAD_IMAGE over every segment (the instruction
-    /// stream) instead of covering the last RUN (descriptors).
-    cumulative_cycles: bool,
-    /// What an i8 map's bytes are XORed with in activation memory (the instruction stream keeps
-    /// them offset by 128).
-    i8_stored_xor: u8,
 }
 
-/// The descriptor design's program (protocol version 2): descriptors and weights.
-fn descriptor_job(id: &Identity, model: &Model, plan: &Plan, o: &RunArgs) -> Result<Job> {
-    let cfg = AccelConfig::for_board(id)?;
-    let program = compile(&cfg, model, plan)?;
-    check_board(id, &program)?;
-    // Resident when the program fits parameter memory; otherwise its segments are streamed for
-    // every image (the host decides; the engine runs whatever program is loaded).
-    let segments = match o.param_words.map(|n| n as usize) {
-        Some(n) if n > cfg.param_words => bail!(
-            "--param-words {n} is more than the board's {} parameter words",
-            cfg.param_words
-        ),
-        Some(n) => program.segments_within(n)?,
-        None => program.segments()?,
-    };
-    Ok(Job {
-        predicted: program.segments_cycles(&segments),
-        segment_bytes: segments.iter().map(|s| s.param_bytes()).collect(),
-        program_words: program.params.len(),
-        segment_words: o.param_words.map_or(cfg.param_words, |n| n as usize),
-        places: program.places,
-        cfg,
-        cumulative_cycles: false,
-        i8_stored_xor: 0,
-    })
-}
-
-/// The instruction-stream design's program (protocol version 3, docs/engine.md): cut into
-/// segments of the board's program buffer, each ending in `END`.
-fn stream_job(id: &Identity, model: &Model, plan: &Plan, o: &RunArgs) -> Result<Job> {
+/// The program (docs/engine.md) for the board: cut into segments of its program memory, each
+/// ending in `END` (one segment when it fits: loaded once).
+fn compile_job(id: &Identity, model: &Model, plan: &Plan, o: &RunArgs) -> Result<Job> {
     use lutna_core::isa::{encode, segments, Instr};
+    if id.version != VERSION {
+        bail!(
+            "the board speaks lutna protocol version {}, this host version {VERSION}: build and \
+             flash the bitstream from this release (`lutna build`, `lutna prog`)",
+            id.version
+        );
+    }
     if id.chunk_bits != 4 || id.modes & 0b111 != 0b111 {
         bail!(
-            "the board's lanes ({}-bit chunks, modes {:03b}) are not the instruction-stream \
-             engine's (4-bit chunks, all three lane modes): build and flash the bitstream from \
-             this release (`lutna build --design stream`)",
+            "the board's lanes ({}-bit chunks, modes {:03b}) are not the engine's (4-bit \
+             chunks, all three lane modes): build and flash the bitstream from this release \
+             (`lutna build`)",
             id.chunk_bits,
             id.modes
         );
@@ -269,7 +213,7 @@ fn stream_job(id: &Identity, model: &Model, plan: &Plan, o: &RunArgs) -> Result<
     let buffer = id.param_words as usize;
     let words = match o.param_words.map(|n| n as usize) {
         Some(n) if n > buffer => {
-            bail!("--param-words {n} is more than the board's {buffer}-word program buffer")
+            bail!("--param-words {n} is more than the board's {buffer}-word program memory")
         }
         Some(n) => n,
         None => buffer,
@@ -288,8 +232,6 @@ fn stream_job(id: &Identity, model: &Model, plan: &Plan, o: &RunArgs) -> Result<
         segment_words: words,
         places: compiled.places,
         cfg,
-        cumulative_cycles: true,
-        i8_stored_xor: 0x80,
     })
 }
 
@@ -326,11 +268,7 @@ pub fn run_on_board(o: &RunArgs) -> Result<Report> {
     let id = link
         .identify()
         .context("the board did not identify itself")?;
-    let job = if id.version == STREAM_VERSION {
-        stream_job(&id, &model, &plan, o)?
-    } else {
-        descriptor_job(&id, &model, &plan, o)?
-    };
+    let job = compile_job(&id, &model, &plan, o)?;
     let cfg = &job.cfg;
     let segment_bytes = &job.segment_bytes;
     let streamed = segment_bytes.len() > 1;
@@ -378,26 +316,30 @@ pub fn run_on_board(o: &RunArgs) -> Result<Report> {
             let t = Instant::now();
             let attempt = (|| -> Result<_> {
                 link.load(Region::Activations, address, &bytes, |_| {})?;
-                let (mut run_s, mut run_cycles) = (0.0, 0u64);
+                let mut run_s = 0.0;
                 for (k, seg) in segment_bytes.iter().enumerate() {
                     if streamed {
-                        // The previous segment must still be there: otherwise the board was
-                        // reset between two runs and the maps in its memory are gone.
-                        if k > 0 && !holds(&mut link, &segment_bytes[k - 1])? {
+                        // A segment continues where the one before stopped: run on a board
+                        // that was reset or power-cycled since the image was loaded, it would
+                        // start in the middle of the program from a fresh engine (which can
+                        // wait forever). The canary, checked after the segment is loaded and
+                        // before RUN, tells: a board that loses its memory after the check
+                        // runs an empty buffer, which ends at once. Without a canary, the
+                        // previous segment read back before loading serves, less tightly.
+                        if canary.is_none() && k > 0 && !holds(&mut link, &segment_bytes[k - 1])? {
                             return Ok((Vec::new(), 0, false, run_s));
                         }
                         link.load(Region::Params, 0, seg, |_| {})?;
+                        if !Canary::intact(&canary, &mut link)? {
+                            return Ok((Vec::new(), 0, false, run_s));
+                        }
                     }
                     let t_run = Instant::now();
                     link.run(Duration::from_secs(120))?;
                     run_s += t_run.elapsed().as_secs_f64();
-                    if !job.cumulative_cycles {
-                        run_cycles += link.counters()?.run_cycles as u64;
-                    }
                 }
-                if job.cumulative_cycles {
-                    run_cycles = link.counters()?.run_cycles as u64;
-                }
+                // READ_COUNTERS's cycles run from LOAD_IMAGE over every segment.
+                let run_cycles = link.counters()?.run_cycles as u64;
                 let logits = link.logits()?;
                 let intact = holds(&mut link, &params)? && Canary::intact(&canary, &mut link)?;
                 Ok((logits, run_cycles, intact, run_s))
@@ -422,6 +364,8 @@ pub fn run_on_board(o: &RunArgs) -> Result<Report> {
                 "image {i}: {failure:#}; the board was reset or power-cycled: loading the program \
                  again and rerunning the image"
             ));
+            // Whatever it was running (a segment on a board that lost the ones before) stops.
+            link.reset(Duration::from_secs(5))?;
             if !streamed {
                 link.load(Region::Params, 0, &params, |_| {})?;
             }

@@ -1,9 +1,11 @@
-//! `EngineAccelerator<P>`: the instruction-stream engine ([`super::core::EngineCore`]) behind the
-//! link: UART, frame receiver and transmitter, and the command handler of protocol version 2
-//! (docs/protocol.md, "The instruction-stream design").
+//! `EngineAccelerator<P, PA>`: the accelerator: the instruction-stream engine
+//! ([`super::core::EngineCore`], P lanes) behind the link: UART, frame receiver and transmitter,
+//! and the command handler of protocol version 3 (docs/protocol.md). This is what the board tops
+//! wrap and what the virtual board steps.
 //!
-//! What the commands reach: LOAD region 0 writes the program buffer (16-bit words,
-//! `lutna_core::isa::shape::PROGRAM_WORDS` of them); LOAD region 1 and LOAD_IMAGE write the
+//! What the commands reach: LOAD region 0 writes the program memory (2^PA 16-bit words: the
+//! iCEBreaker's buffer of `lutna_core::isa::shape::PROGRAM_WORDS`, or a resident memory,
+//! [`ProgramMemory`]); LOAD region 1 and LOAD_IMAGE write the
 //! activation memory (LOAD_IMAGE also clears the counters: an image's segments count from it);
 //! RUN starts the program buffer at word 0 (a program longer than the buffer runs as segments,
 //! `lutna_core::isa::segments`); STATUS reports running or done and the records taken;
@@ -19,7 +21,6 @@
 
 use super::core::{EngineCore, CONSTANTS_AT, LOGITS_AT};
 use crate::link::{FrameRx, FrameTx};
-use crate::top::{CmdState, ReplyKind};
 use lutna_core::isa::shape::PROGRAM_WORDS;
 use lutna_core::protocol::{
     Command, Identity, NakReason, Region, RunState, ADDRESS_BYTES, MAX_PAYLOAD, NAK, REPLY_FLAG,
@@ -29,17 +30,12 @@ use rust_hdl::prelude::*;
 /// Header bytes the handler parses from a request payload: region, address (4), READ's length
 /// (2). LOAD_IMAGE's payload has no region byte: its bytes are parsed one place up.
 const HEADER_BYTES: usize = 1 + ADDRESS_BYTES + 2;
-/// Address bits of the program buffer (16-bit words).
-const PROGRAM_BITS: usize = PROGRAM_WORDS.trailing_zeros() as usize;
-const _: () = assert!(1 << PROGRAM_BITS == PROGRAM_WORDS);
 /// Bytes of activation memory.
 const ACTIVATION_BYTES: usize = lutna_core::isa::shape::ACTIVATION_BYTES;
 /// The range checks are bit tests against the regions' and the payload's sizes, which are powers
 /// of two: `x <= 2^k` is "nothing above bit k, and if bit k, nothing below it" (a comparator
-/// would be a carry chain even against a constant). Region 0 ends at byte 2^11, region 1 at
-/// 2^16, a READ asks for at most 2^10 bytes.
-const PARAM_END_BIT: usize = PROGRAM_BITS + 1;
-const _: () = assert!(1 << PARAM_END_BIT == 2 * PROGRAM_WORDS && PARAM_END_BIT == 11);
+/// would be a carry chain even against a constant). Region 0 ends at byte 2^(PA + 1) (masks
+/// below, constant-folded by synthesis), region 1 at 2^16, a READ asks for at most 2^10 bytes.
 const _: () = assert!(ACTIVATION_BYTES == 1 << 16);
 const _: () = assert!(MAX_PAYLOAD == 1 << 10);
 /// NAK reasons fit 3 bits.
@@ -48,17 +44,83 @@ const _: () = assert!((NakReason::Timeout as u8) < 8 && (NakReason::Unsupported 
 /// (after the cycles and the records count), so the pointer is 0 there.
 const COUNTERS_POINTER: u64 = (1 << 16) - 5;
 
-/// The identity of the build: `lanes` lanes, the program buffer, the instruction stream's
-/// protocol version.
-pub fn stream_identity(lanes: u8) -> Identity {
-    Identity {
-        version: lutna_core::protocol::STREAM_VERSION,
-        ..crate::top::identity(lanes, PROGRAM_BITS)
+/// The lane counts the accelerator is built with: the activation memory serves 8 bytes per
+/// cycle, which 4 or 8 lanes divide evenly.
+pub const ACCELERATOR_LANES: [u8; 2] = [4, 8];
+
+/// Where a board build keeps the program the host loads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProgramMemory {
+    /// The program buffer of `lutna_core::isa::shape::PROGRAM_WORDS` words (four UP5K block
+    /// RAMs): the host streams a longer program through it segment by segment for every image.
+    Buffer,
+    /// [`RESIDENT_PROGRAM_BITS`] address bits (32 ECP5 block RAMs): a program that fits is
+    /// loaded once and stays, so a board's image rate is bound by the image upload, not the
+    /// program stream.
+    Resident,
+}
+
+/// Address bits of the program buffer ([`ProgramMemory::Buffer`]).
+pub const BUFFER_PROGRAM_BITS: usize = PROGRAM_WORDS.trailing_zeros() as usize;
+const _: () = assert!(1 << BUFFER_PROGRAM_BITS == PROGRAM_WORDS);
+/// Address bits of a resident program memory (32 K words: the handler's 16-bit byte pointer
+/// reaches 64 KiB).
+pub const RESIDENT_PROGRAM_BITS: usize = 15;
+
+impl ProgramMemory {
+    /// Address bits of the program memory (16-bit words).
+    pub fn bits(self) -> usize {
+        match self {
+            ProgramMemory::Buffer => BUFFER_PROGRAM_BITS,
+            ProgramMemory::Resident => RESIDENT_PROGRAM_BITS,
+        }
     }
 }
 
+/// The IDENTIFY answer of a build with `lanes` lanes and `program` memory: 4-bit LUT-NA lanes
+/// in all three modes, on the UP5K at a 24 MHz clock (a board build states its own memories and
+/// clock), the protocol version.
+pub fn identity(lanes: u8, program: ProgramMemory) -> Identity {
+    Identity {
+        version: lutna_core::protocol::VERSION,
+        lanes,
+        chunk_bits: 4,
+        modes: 0b111,
+        spram_bytes: 128 * 1024,
+        bram_bytes: 30 * 512,
+        clock_hz: 24_000_000,
+        max_payload: MAX_PAYLOAD as u16,
+        param_words: 1 << program.bits(),
+        activation_bytes: ACTIVATION_BYTES as u32,
+    }
+}
+
+/// Command handler states.
+#[derive(Copy, Clone, Debug, PartialEq, LogicState)]
+pub enum CmdState {
+    Idle,
+    Parse,
+    Decide,
+    Copy,
+    Reply,
+}
+
+/// What a reply's payload bytes come from.
+#[derive(Copy, Clone, Debug, PartialEq, LogicState)]
+pub enum ReplyKind {
+    Empty,
+    Identity,
+    Status,
+    Nak,
+    Logits,
+    Counters,
+    Params,
+    Activations,
+}
+
 #[derive(LogicBlock)]
-pub struct EngineAccelerator<const P: usize> {
+pub struct EngineAccelerator<const P: usize, const PA: usize> {
     pub clock: Signal<In, Clock>,
     pub uart_rx: Signal<In, bool>,
     pub uart_tx: Signal<Out, bool>,
@@ -68,7 +130,7 @@ pub struct EngineAccelerator<const P: usize> {
     tx_uart: crate::link::uart::UartTx,
     rx: FrameRx,
     tx: FrameTx,
-    engine: EngineCore<P>,
+    engine: EngineCore<P, PA>,
     state: DFF<CmdState>,
     /// The request's range checks, registered a cycle before Decide uses them (the subtract,
     /// add and tests are the link's longest path otherwise), and that cycle passed.
@@ -115,6 +177,10 @@ pub struct EngineAccelerator<const P: usize> {
     read_len: Signal<Local, Bits<16>>,
     span_len: Signal<Local, Bits<18>>,
     within_params: Signal<Local, bool>,
+    /// Region 0's range test: bits above its end, its end bit, the bits below.
+    params_above: Constant<Bits<18>>,
+    params_end: Constant<Bits<18>>,
+    params_below: Constant<Bits<18>>,
     within_acts: Signal<Local, bool>,
     read_len_ok: Signal<Local, bool>,
     result_shift: Signal<Local, Bits<32>>,
@@ -148,16 +214,21 @@ pub struct EngineAccelerator<const P: usize> {
     counters_pointer: Constant<Bits<16>>,
 }
 
-impl<const P: usize> EngineAccelerator<P> {
+impl<const P: usize, const PA: usize> EngineAccelerator<P, PA> {
     /// The accelerator with empty memories (the host loads the program and images over the link).
     /// A partial frame is abandoned after `rx_timeout_bytes` byte times of silence.
     pub fn new(clocks_per_bit: u16, rx_timeout_bytes: u32, identity: Identity) -> Self {
+        assert!(
+            PA <= RESIDENT_PROGRAM_BITS,
+            "the byte pointer reaches 2^16 bytes of program"
+        );
         assert_eq!(
             identity.lanes as usize, P,
             "the identity must state the build's lanes"
         );
         assert_eq!(
-            identity.param_words as usize, PROGRAM_WORDS,
+            identity.param_words as usize,
+            1 << PA,
             "the identity must state the program buffer"
         );
         // The IDENTIFY answer is read from the results memory, like the logits.
@@ -210,6 +281,9 @@ impl<const P: usize> EngineAccelerator<P> {
             read_len: Default::default(),
             span_len: Default::default(),
             within_params: Default::default(),
+            params_above: Constant::new(((0x3ffffu64 << (PA + 2)) & 0x3ffff).into()),
+            params_end: Constant::new((1u64 << (PA + 1)).into()),
+            params_below: Constant::new(((1u64 << (PA + 1)) - 1).into()),
             within_acts: Default::default(),
             read_len_ok: Default::default(),
             result_shift: Default::default(),
@@ -263,7 +337,7 @@ impl<const P: usize> EngineAccelerator<P> {
     }
 }
 
-impl<const P: usize> crate::sim::UartPins for EngineAccelerator<P> {
+impl<const P: usize, const PA: usize> crate::sim::UartPins for EngineAccelerator<P, PA> {
     fn clock_pin(&mut self) -> &mut Signal<In, Clock> {
         &mut self.clock
     }
@@ -275,7 +349,7 @@ impl<const P: usize> crate::sim::UartPins for EngineAccelerator<P> {
     }
 }
 
-impl<const P: usize> Logic for EngineAccelerator<P> {
+impl<const P: usize, const PA: usize> Logic for EngineAccelerator<P, PA> {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
@@ -353,9 +427,9 @@ impl<const P: usize> Logic for EngineAccelerator<P> {
             self.span_len.next = bit_cast::<18, 16>(self.read_len.val());
         }
         self.span_end_q.d.next = self.address_low.val() + self.span_len.val();
-        self.within_params.next = !self.span_end_q.q.val().get_bits::<6>(12).any()
-            & (!self.span_end_q.q.val().get_bit(11)
-                | !self.span_end_q.q.val().get_bits::<11>(0).any());
+        self.within_params.next = !(self.span_end_q.q.val() & self.params_above.val()).any()
+            & (!(self.span_end_q.q.val() & self.params_end.val()).any()
+                | !(self.span_end_q.q.val() & self.params_below.val()).any());
         self.within_acts.next = !self.span_end_q.q.val().get_bit(17)
             & (!self.span_end_q.q.val().get_bit(16)
                 | !self.span_end_q.q.val().get_bits::<16>(0).any());
@@ -381,7 +455,7 @@ impl<const P: usize> Logic for EngineAccelerator<P> {
         self.engine.abort.next = false;
         self.engine.clear_counters.next = false;
         self.engine.program_write.next = false;
-        self.engine.program_address.next = self.pointer.q.val().get_bits::<PROGRAM_BITS>(1);
+        self.engine.program_address.next = self.pointer.q.val().get_bits::<PA>(1);
         self.engine.program_data.next = (bit_cast::<16, 8>(self.rx.read_data.val()) << 8)
             | bit_cast::<16, 8>(self.low_byte.q.val());
         self.engine.host_write.next = false;

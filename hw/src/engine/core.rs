@@ -1,4 +1,4 @@
-//! `EngineCore<P>`: the engine's units joined (docs/engine.md, "Block diagram"): the program
+//! `EngineCore<P, PA>`: the engine's units joined (P lanes, a program buffer of 2^PA words) (docs/engine.md, "Block diagram"): the program
 //! buffer and fetch, the table programmer and tap memory, the address generator, the issuer, the
 //! column mask, P lanes, the drain, the requantizer, the writer, the activation memory and the
 //! memory of records and logits. What it adds to the units is the glue between them:
@@ -55,7 +55,7 @@ const _: () = assert!(HALF_RELEASE == 3);
 const _: () = assert!(2 * lutna_core::isa::shape::RECORD_SLOTS as u64 <= LOGITS_AT);
 
 #[derive(LogicBlock)]
-pub struct EngineCore<const P: usize> {
+pub struct EngineCore<const P: usize, const PA: usize> {
     pub clock: Signal<In, Clock>,
     /// Start the program at word 0; it ran to `END` / stopped on a malformed word.
     pub run: Signal<In, bool>,
@@ -71,7 +71,7 @@ pub struct EngineCore<const P: usize> {
     pub run_cycles: Signal<Out, Bits<32>>,
     /// The program buffer's write port.
     pub program_write: Signal<In, bool>,
-    pub program_address: Signal<In, Bits<10>>,
+    pub program_address: Signal<In, Bits<PA>>,
     pub program_data: Signal<In, Bits<16>>,
     /// The program buffer's word at `program_address`, a cycle later, while the program is
     /// stopped.
@@ -88,7 +88,7 @@ pub struct EngineCore<const P: usize> {
     pub result_address: Signal<In, Bits<8>>,
     pub result_data: Signal<Out, Bits<32>>,
     pub clear_counters: Signal<In, bool>,
-    fetch: Fetch,
+    fetch: Fetch<PA>,
     programmer: TableProgrammer,
     address: AddressGenerator<P>,
     issuer: Issuer,
@@ -98,7 +98,7 @@ pub struct EngineCore<const P: usize> {
     requant: Requantizer,
     writer: Writer<P>,
     memory: ActivationMemory,
-    program: BlockRam<16, 10>,
+    program: BlockRam<16, PA>,
     tap_low: BlockRam<16, 7>,
     tap_high: BlockRam<16, 7>,
     results: BlockRam<32, 8>,
@@ -163,7 +163,7 @@ pub struct EngineCore<const P: usize> {
     pair_byte_at: [Constant<Bits<64>>; P],
 }
 
-impl<const P: usize> Default for EngineCore<P> {
+impl<const P: usize, const PA: usize> Default for EngineCore<P, PA> {
     fn default() -> Self {
         Self {
             clock: Default::default(),
@@ -259,7 +259,7 @@ impl<const P: usize> Default for EngineCore<P> {
     }
 }
 
-impl<const P: usize> EngineCore<P> {
+impl<const P: usize, const PA: usize> EngineCore<P, PA> {
     pub fn top() -> Self {
         let mut c = Self::default();
         c.connect_all();
@@ -307,7 +307,7 @@ impl<const P: usize> EngineCore<P> {
     }
 }
 
-impl<const P: usize> Logic for EngineCore<P> {
+impl<const P: usize, const PA: usize> Logic for EngineCore<P, PA> {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(

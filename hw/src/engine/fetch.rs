@@ -8,7 +8,8 @@
 //! next one whenever the current word is consumed. `SET`, `RECORD` and `END` wait until the
 //! engine is idle (everything issued is written), a `BATCH` until its tap-memory half is free,
 //! a `CHANNEL` until the drain has taken the channel parameters of the one before.
-//! An unknown opcode stops the program with `fault`.
+//! An unknown opcode stops the program with `fault`. `PA` is the buffer's address bits (10 on
+//! the iCEBreaker, 15 where the whole program stays resident: `ProgramMemory`).
 
 use lutna_core::isa::{
     Opcode, Register, BATCH_FINAL, BATCH_TAPS, CHANNEL_SHIFT, CHANNEL_SHORT_BIAS, OPCODE,
@@ -32,7 +33,7 @@ pub enum FetchState {
 }
 
 #[derive(LogicBlock)]
-pub struct Fetch {
+pub struct Fetch<const PA: usize> {
     pub clock: Signal<In, Clock>,
     /// Start the program at word 0 (RUN); stop it where it is (RESET: what was handed on
     /// finishes).
@@ -40,7 +41,7 @@ pub struct Fetch {
     pub abort: Signal<In, bool>,
     /// The program buffer: the address to read, and the word read at the address of the cycle
     /// before.
-    pub address: Signal<Out, Bits<10>>,
+    pub address: Signal<Out, Bits<PA>>,
     pub word: Signal<In, Bits<16>>,
     /// The engine has written everything issued; the next batch's tap-memory half is free.
     pub idle: Signal<In, bool>,
@@ -86,7 +87,7 @@ pub struct Fetch {
     /// A `SET` of `OUT_BASE` (the channel walk restarts).
     pub out_base_set: Signal<Out, bool>,
     state: DFF<FetchState>,
-    pc: DFF<Bits<10>>,
+    pc: DFF<Bits<PA>>,
     register: DFF<Bits<4>>,
     shift_q: DFF<Bits<6>>,
     mult_q: DFF<Bits<15>>,
@@ -146,7 +147,7 @@ fn code(v: u16) -> Constant<Bits<4>> {
     Constant::new((v as u64).into())
 }
 
-impl Default for Fetch {
+impl<const PA: usize> Default for Fetch<PA> {
     fn default() -> Self {
         Self {
             clock: Default::default(),
@@ -236,7 +237,7 @@ impl Default for Fetch {
     }
 }
 
-impl Fetch {
+impl<const PA: usize> Fetch<PA> {
     pub fn top() -> Self {
         let mut f = Self::default();
         f.connect_all();
@@ -244,7 +245,7 @@ impl Fetch {
     }
 }
 
-impl Logic for Fetch {
+impl<const PA: usize> Logic for Fetch<PA> {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(

@@ -74,27 +74,6 @@ pub fn board_verilog(opts: &BuildOptions, pll: &Pll) -> Result<String> {
             acc.set_family(opts.board.family());
             (acc.verilog(), true)
         }
-        DesignKind::Stream => {
-            let identity = Identity {
-                param_words: lutna_core::isa::shape::PROGRAM_WORDS as u32,
-                ..identity
-            };
-            let timeout = crate::link::BOARD_RX_TIMEOUT_BYTES;
-            use crate::engine::accelerator::EngineAccelerator;
-            match opts.lanes {
-                4 => {
-                    let mut acc = EngineAccelerator::<4>::top(cpb, timeout, identity);
-                    acc.set_family(opts.board.family());
-                    (generate_verilog(&acc), true)
-                }
-                8 => {
-                    let mut acc = EngineAccelerator::<8>::top(cpb, timeout, identity);
-                    acc.set_family(opts.board.family());
-                    (generate_verilog(&acc), true)
-                }
-                n => bail!("the stream engine is built with 4 or 8 lanes, not {n}"),
-            }
-        }
     };
     let design = rename_top(&design)?;
     let (clock_in, pll_inst) = match pll {

@@ -23,8 +23,8 @@ pub use pll::{Ecp5Pll, Pll, PllSettings};
 pub use report::{BuildReport, Resources, RouteResult, SynthCells};
 pub use tools::run_tool;
 
+use crate::engine::accelerator::ProgramMemory;
 use crate::memory::Family;
-use crate::top::ProgramMemory;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -186,7 +186,7 @@ impl BoardKind {
     /// (the build states the clock its PLL makes): its program memory, and its memories (the
     /// ECP5 has no SPRAM; its block RAM is 2 KiB of data per EBR).
     pub fn identity(self, lanes: u8) -> lutna_core::protocol::Identity {
-        let id = crate::top::build_identity(lanes, self.program_memory());
+        let id = crate::engine::accelerator::identity(lanes, self.program_memory());
         let clock_hz = (self.default_mhz() * 1e6) as u32;
         match self.family() {
             Family::Ice40 => id,
@@ -224,15 +224,12 @@ impl std::str::FromStr for BoardKind {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DesignKind {
-    /// The whole accelerator ([`crate::top::Accelerator`]) with `lanes` lanes.
+    /// The whole accelerator ([`crate::engine::accelerator::EngineAccelerator`]: the
+    /// instruction-stream engine behind the link, docs/engine.md) with `lanes` lanes.
     Accelerator,
     /// The link alone ([`crate::link::LinkEndpoint`]: IDENTIFY, STATUS, RESET): a bring-up
     /// bitstream that checks a board's clock, pins and UART with `lutna probe`.
     Probe,
-    /// The instruction-stream engine behind the link
-    /// ([`crate::engine::accelerator::EngineAccelerator`], docs/engine.md) with `lanes` lanes:
-    /// the accelerator the flow moves to (`lutna run` drives the descriptor engine until then).
-    Stream,
 }
 
 impl std::str::FromStr for DesignKind {
@@ -241,11 +238,7 @@ impl std::str::FromStr for DesignKind {
         match s {
             "accelerator" => Ok(DesignKind::Accelerator),
             "probe" => Ok(DesignKind::Probe),
-            "stream" => Ok(DesignKind::Stream),
-            _ => bail!(
-                "unknown design {s:?}: choose accelerator, stream (the instruction-stream engine) \
-                 or probe (link-only bring-up)"
-            ),
+            _ => bail!("unknown design {s:?}: choose accelerator or probe (link-only bring-up)"),
         }
     }
 }
@@ -263,10 +256,10 @@ pub struct BuildOptions {
     pub out: PathBuf,
 }
 
-/// Resource estimate before synthesis (docs/fpga-fit.md): logic as a fixed part plus a part
-/// per lane, fitted to the measured 4- and 8-lane accelerator builds (iCE40: nextpnr's packed
-/// logic cells, 6,269 and 7,200, so 5,338 + 232.75 per lane; ECP5: placed LUT4s, docs/ulx3s.md);
-/// memories counted as the engine declares them.
+/// Resource estimate before synthesis: logic as a fixed part plus a part per lane, fitted to
+/// the measured accelerator builds (iCE40: nextpnr's packed logic cells at 4 and 8 lanes, 4,047
+/// and 4,777, docs/engine.md; ECP5: LUT4s placed at 8 lanes on the 45F, 4,359, with the
+/// iCE40's part per lane); memories counted as the engine declares them.
 pub fn estimate(board: BoardKind, design: DesignKind, lanes: u8) -> Resources {
     let p = lanes as u64;
     match (board.family(), design) {
@@ -279,25 +272,17 @@ pub fn estimate(board: BoardKind, design: DesignKind, lanes: u8) -> Resources {
             io: 5,
         },
         (Family::Ecp5, DesignKind::Accelerator) => Resources {
-            logic_cells: ECP5_LUT4_FIXED + ECP5_LUT4_PER_4_LANES * p / 4,
-            // The four SPRAMs' 256 Kbit each become 16 DP16KD each (1 K x 16 per block, the
-            // doubled activation layout of the UP5K), the rest 5 + 3 per lane with the 1 K-word
-            // program buffer in one; a resident program takes 32 (32 K words).
+            logic_cells: ECP5_LUT4_FIXED + LOGIC_PER_2_LANES * p / 2,
+            // The four SPRAMs' 256 Kbit each become 16 DP16KD each; the rest 5 plus 2 per lane
+            // (85 at 8 lanes, measured), the 1 K-word program buffer in one; a resident program
+            // takes 32 (32 K words).
             bram: 69
-                + 3 * p
+                + 2 * p
                 + match board.program_memory() {
                     ProgramMemory::Buffer => 0,
                     ProgramMemory::Resident => 31,
                 },
             spram: 0,
-            dsp: 3,
-            io: 5,
-        },
-        // The joined engine (3,979 packed cells at 8 lanes, docs/engine.md) and the link.
-        (_, DesignKind::Stream) => Resources {
-            logic_cells: 3_280 + 175 * p + 480,
-            bram: 8 + 2 * p + 2,
-            spram: 4,
             dsp: 2,
             io: 5,
         },
@@ -309,23 +294,23 @@ pub fn estimate(board: BoardKind, design: DesignKind, lanes: u8) -> Resources {
             io: 5,
         },
         (Family::Ice40, DesignKind::Accelerator) => Resources {
-            logic_cells: 5_338 + 931 * p / 4,
-            // Per lane: 2 table copies and a 2-block partial buffer; the 1 K-word program
-            // buffer 4 blocks; taps, logits, counters and the frame buffer 10. The activations
-            // are in the four SPRAMs (the window memory).
-            bram: 14 + 4 * p,
+            logic_cells: ICE40_CELLS_FIXED + LOGIC_PER_2_LANES * p / 2,
+            // Per lane: 2 table copies; the 1 K-word program buffer, the tap memory, the
+            // results and the frame buffer 10. The activations are in the four SPRAMs.
+            bram: 10 + 2 * p,
             spram: 4,
-            // The requantizer's two 16 x 16 products and the window unit's.
-            dsp: 3,
+            // The requantizer's 16 x 16 product and the writer's.
+            dsp: 2,
             io: 5,
         },
     }
 }
 
-/// The ECP5 accelerator's LUT4s: a fixed part and a part per lane, from the placed 4- and
-/// 8-lane builds on the 45F (5,416 and 6,201 LUT4s; docs/ulx3s.md): 4,631 + 196.25 per lane.
-const ECP5_LUT4_FIXED: u64 = 4_631;
-const ECP5_LUT4_PER_4_LANES: u64 = 785;
+/// The accelerator's logic beyond its lanes: iCE40 packed logic cells, ECP5 LUT4s.
+const ICE40_CELLS_FIXED: u64 = 3_317;
+const ECP5_LUT4_FIXED: u64 = 2_899;
+/// What two more lanes cost (iCE40: (4,777 - 4,047) / 4 per lane).
+const LOGIC_PER_2_LANES: u64 = 365;
 
 /// Runs the flow. The report is returned whether or not the build succeeded (its `error` says
 /// why it failed); `Err` only for failures before any tool ran.
@@ -420,7 +405,7 @@ const PLACED_FILES: [&str; 4] = ["top.asc", "top.bin", "top.config", "top.bit"];
 fn refusal_advice(opts: &BuildOptions) -> &'static str {
     if opts.board == BoardKind::Ulx3s25f && opts.design == DesignKind::Accelerator {
         ". The accelerator's activation memory alone takes 64 of the 25F's 56 block RAMs (the \
-         UP5K's SPRAM layout, kept on the ECP5): build for ulx3s-45f or ulx3s-85f"
+         UP5K's four SPRAMs, kept on the ECP5): build for ulx3s-45f or ulx3s-85f"
     } else if opts.board.family() == Family::Ecp5 {
         ": build fewer lanes, or for a larger ULX3S (ulx3s-85f)"
     } else if opts.design == DesignKind::Accelerator && opts.board == BoardKind::Hx8k {
@@ -428,15 +413,10 @@ fn refusal_advice(opts: &BuildOptions) -> &'static str {
          memory (64 KiB in SPRAM) cannot live on this chip at any lane count; the iCEBreaker's \
          UP5K has 128 KiB of SPRAM for them (docs/fpga-fit.md). Meanwhile `--design probe` \
          builds the link-only bring-up bitstream"
-    } else if opts.design == DesignKind::Stream {
-        ". The instruction-stream design fits the UP5K at 4 and 8 lanes (docs/engine.md, \"Place \
-         and route\"); a change that no longer fits shows which engine units are over their budget \
-         lines in report.md (\"Engine units\"): bring those back, or build --lanes 4"
     } else if opts.design == DesignKind::Accelerator {
-        ". Not yet at any lane count: the memories fit at 4 lanes (14 + 4 x lanes block RAMs, \
-         the activations in the four SPRAMs), the logic does not (about 1.19x the UP5K's logic \
-         cells at 4 lanes, 1.36x at 8; docs/fpga-fit.md has the measured gap and the plan). \
-         Meanwhile `--design probe` builds the link-only bring-up bitstream"
+        ". The accelerator fits the UP5K at 4 and 8 lanes (docs/engine.md, \"Place and \
+         route\"); a change that no longer fits shows which engine units are over their budget \
+         lines in report.md (\"Engine units\"): bring those back, or build --lanes 4"
     } else {
         ": build a smaller design"
     }

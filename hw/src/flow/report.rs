@@ -222,8 +222,6 @@ impl BuildReport {
             match self.design {
                 DesignKind::Accelerator => format!("accelerator, {} lanes", self.lanes),
                 DesignKind::Probe => "link-only bring-up design".to_string(),
-                DesignKind::Stream =>
-                    format!("instruction-stream accelerator, {} lanes", self.lanes),
             },
             self.board.name(),
             self.device

@@ -78,9 +78,9 @@ pub struct UnitReport {
 fn engine_designs<const P: usize>() -> Vec<(String, u32, u32, String)> {
     use crate::engine::budget::{self, Line};
     use crate::engine::{
-        address::AddressGenerator, column_mask::ColumnMask, core::EngineCore, drain::Drain,
-        fetch::Fetch, issuer::Issuer, lane::EngineLane, programmer::TableProgrammer,
-        writer::Writer,
+        accelerator::BUFFER_PROGRAM_BITS, address::AddressGenerator, column_mask::ColumnMask,
+        core::EngineCore, drain::Drain, fetch::Fetch, issuer::Issuer, lane::EngineLane,
+        programmer::TableProgrammer, writer::Writer,
     };
     use rust_hdl::prelude::generate_verilog;
     let line = |l: Line| (l.unit.to_string(), l.cells, l.block_rams);
@@ -94,7 +94,10 @@ fn engine_designs<const P: usize>() -> Vec<(String, u32, u32, String)> {
         budget::FETCH.block_rams,
     );
     let designs: Vec<((String, u32, u32), String)> = vec![
-        (fetch, generate_verilog(&Fetch::top())),
+        (
+            fetch,
+            generate_verilog(&Fetch::<BUFFER_PROGRAM_BITS>::top()),
+        ),
         (
             line(budget::PROGRAMMER),
             generate_verilog(&TableProgrammer::top()),
@@ -125,7 +128,7 @@ fn engine_designs<const P: usize>() -> Vec<(String, u32, u32, String)> {
                 total - link_cells,
                 rams - link_rams,
             ),
-            generate_verilog(&EngineCore::<P>::top()),
+            generate_verilog(&EngineCore::<P, BUFFER_PROGRAM_BITS>::top()),
         ),
     ];
     designs

@@ -1,6 +1,6 @@
 //! Memories with the timing of the iCE40's primitives: block RAM with a registered read
-//! ([`block_ram`]), the UP5K's single-port RAM ([`spram`]), and the activation memory built from
-//! four of them that reads any eight consecutive bytes per cycle ([`window_memory`]).
+//! ([`block_ram`]) and the UP5K's single-port RAM ([`spram`]; the engine's activation memory,
+//! `crate::engine::activations`, is built from four).
 //!
 //! The simulation models are the same for every FPGA; what the Verilog of a memory says is
 //! chosen once per board by its [`Family`]: the iCE40 build instantiates the UP5K's SPRAM
@@ -10,7 +10,6 @@
 
 pub mod block_ram;
 pub mod spram;
-pub mod window_memory;
 
 /// The FPGA family a design's Verilog is written for.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]

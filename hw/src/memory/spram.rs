@@ -2,7 +2,7 @@
 //! 256 Kbit) as a RustHDL block: a behavioural model in simulation, the primitive itself in the
 //! generated Verilog, so yosys places it without inference rules (it infers SPRAM only for
 //! memories of exactly this shape, and the engine's are not). Four of them hold the engine's
-//! activations ([`crate::memory::window_memory::WindowMemory`], docs/fpga-fit.md).
+//! activations ([`crate::engine::activations::ActivationMemory`], docs/engine.md).
 //!
 //! One access per clock: a read (data on `read_data` after the edge) or a write of the nibbles
 //! `write_mask` selects. On hardware the output is undefined after a write; the model drives
