@@ -157,7 +157,15 @@ fn over_uart(
     (logits, counters, memory)
 }
 
-fn check(program: &[Instr], at: u32, image: &[u8], read: std::ops::Range<usize>, what: &str) {
+/// Checks a run over the UART against `isa::Machine`; returns each record's (cycles, issues)
+/// as READ_COUNTERS gave them (cumulative since LOAD_IMAGE).
+fn check(
+    program: &[Instr],
+    at: u32,
+    image: &[u8],
+    read: std::ops::Range<usize>,
+    what: &str,
+) -> Vec<(u32, u32)> {
     let mut machine = Machine::new(P);
     machine.memory[at as usize..at as usize + image.len()].copy_from_slice(image);
     machine.run(&encode(program)).unwrap();
@@ -187,6 +195,9 @@ fn check(program: &[Instr], at: u32, image: &[u8], read: std::ops::Range<usize>,
     for (a, &got) in read.zip(&memory) {
         assert_eq!(got, machine.memory[a], "{what}: activation byte {a}");
     }
+    (0..records)
+        .map(|k| (word(5 + 8 * k), word(5 + 8 * k + 4)))
+        .collect()
 }
 
 /// A small program of two channels in two segments, with a residual-style i8 output: the link,
@@ -234,22 +245,40 @@ fn compiled(name: &str) -> lutna_core::compile::Compiled {
 }
 
 /// A whole network on the RustHDL board, everything over the UART: its first image, the first
-/// layer's output map read back.
-fn whole_network(name: &str) {
+/// layer's output map read back. Returns the conv layers' lane utilization from the counters
+/// read over the link: taps issued (each to a group of P lanes) over the conv layers' cycles.
+fn whole_network(name: &str) -> f64 {
     let c = compiled(name);
     let root = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+    let model = Model::load(&root.join("models").join(name)).unwrap();
     let bytes = std::fs::read(root.join("data/cifar10-sample/test_batch.bin")).unwrap();
     let data = lutna_core::cifar::Dataset::parse_batch(&bytes, "sample").unwrap();
     let (at, image) = c.image(data.image(0));
     let first = &c.places[1];
     let read = first.base * P..(first.base + first.words()) * P;
-    check(&c.program(), at as u32, &image, read, name);
+    let records = check(&c.program(), at as u32, &image, read, name);
+    let (mut conv_cycles, mut issues, mut before) = (0u64, 0u64, (0u32, 0u32));
+    for (l, &r) in c.layers.iter().zip(&records) {
+        if matches!(model.layers[l.layer].op, lutna_core::model::Op::Conv(_)) {
+            conv_cycles += (r.0 - before.0) as u64;
+            issues += (r.1 - before.1) as u64;
+        }
+        before = r;
+    }
+    let utilization = issues as f64 / conv_cycles as f64;
+    println!(
+        "{name}: bit-exact over the UART, {} cycles, conv lane utilization {:.1} %",
+        records.last().map_or(0, |r| r.0),
+        100.0 * utilization
+    );
+    utilization
 }
 
 /// The iCEBreaker model (about a million simulated cycles with its uploads and reads: minutes).
 #[test]
 fn the_icebreaker_model_runs_over_the_uart() {
-    whole_network("icebreaker-w0.5.lutna");
+    let utilization = whole_network("icebreaker-w0.5.lutna");
+    assert!(utilization >= 0.70, "conv lane utilization {utilization}");
 }
 
 /// A residual network (about two million cycles: run by hand; the same Verilog runs it on the
@@ -384,6 +413,41 @@ fn the_link_rules_hold() {
     for (what, cmd, payload) in &refusals {
         assert_eq!(host.nak(*cmd, payload), bad, "{what}");
     }
+    // A command whose payload is empty refuses a stray byte, a RUN so refused runs nothing
+    // (twice with one seq: the repeat is refused too, not answered as a repeated RUN).
+    for cmd in [
+        Command::Identify,
+        Command::Status,
+        Command::Reset,
+        Command::Run,
+        Command::ReadLogits,
+        Command::ReadCounters,
+    ] {
+        assert_eq!(
+            host.nak(cmd as u8, &[0]),
+            bad,
+            "{cmd:?} with a payload byte"
+        );
+    }
+    let repeat = Frame::new(Command::Run as u8, host.seq, vec![0])
+        .encode()
+        .unwrap();
+    host.tx.push(&repeat);
+    let mut replies = Vec::new();
+    for _ in 0..(repeat.len() + 50) * 10 * CPB {
+        if let Some(b) = host.step() {
+            replies.extend(host.decoder.push(&[b]));
+        }
+    }
+    assert!(
+        matches!(&replies[..], [Event::Frame(f)] if f.cmd == NAK && f.payload == [bad]),
+        "a repeated RUN with a payload byte: {replies:?}"
+    );
+    assert_eq!(
+        host.request(Command::Status, &[], 4)[0],
+        RunState::Idle as u8,
+        "a refused RUN ran"
+    );
     assert_eq!(host.nak(0x42, &[]), NakReason::UnknownCommand as u8);
     // The largest READ is answered, and nothing refused was written.
     let all = host.read(Region::Activations, 65536 - 1024, 1024);

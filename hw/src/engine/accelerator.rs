@@ -168,6 +168,10 @@ pub struct EngineAccelerator<const P: usize, const PA: usize> {
     is_read: Signal<Local, bool>,
     is_params: Signal<Local, bool>,
     is_acts: Signal<Local, bool>,
+    /// IDENTIFY, STATUS or RESET (served while a program runs), and RUN, READ_LOGITS or
+    /// READ_COUNTERS: the commands whose payload is empty.
+    always_served: Signal<Local, bool>,
+    payload_free: Signal<Local, bool>,
     /// The address is below 128 K, so `span_end` (18 bits) cannot wrap.
     address_fits: Signal<Local, bool>,
     address_low: Signal<Local, Bits<18>>,
@@ -274,6 +278,8 @@ impl<const P: usize, const PA: usize> EngineAccelerator<P, PA> {
             is_read: Default::default(),
             is_params: Default::default(),
             is_acts: Default::default(),
+            always_served: Default::default(),
+            payload_free: Default::default(),
             address_fits: Default::default(),
             address_low: Default::default(),
             data_start: Default::default(),
@@ -406,6 +412,12 @@ impl<const P: usize, const PA: usize> Logic for EngineAccelerator<P, PA> {
         // Request fields: region (LOAD_IMAGE: the activations), address, READ's length.
         self.is_image.next = self.cmd_q.q.val() == self.cmd_load_image.val();
         self.is_read.next = self.cmd_q.q.val() == self.cmd_read.val();
+        self.always_served.next = (self.cmd_q.q.val() == self.cmd_identify.val())
+            | (self.cmd_q.q.val() == self.cmd_status.val())
+            | (self.cmd_q.q.val() == self.cmd_reset.val());
+        self.payload_free.next = (self.cmd_q.q.val() == self.cmd_run.val())
+            | (self.cmd_q.q.val() == self.cmd_logits.val())
+            | (self.cmd_q.q.val() == self.cmd_counters.val());
         self.is_params.next =
             !self.is_image.val() & (self.header[0].q.val() == self.region_params.val());
         self.is_acts.next =
@@ -590,7 +602,13 @@ impl<const P: usize, const PA: usize> Logic for EngineAccelerator<P, PA> {
                     self.reply_len.d.next = 0.into();
                     self.last_cmd.d.next = self.cmd_q.q.val();
                     self.last_seq.d.next = self.seq_q.q.val();
-                    if self.cmd_q.q.val() == self.cmd_identify.val() {
+                    if self.always_served.val() & self.len_q.q.val().any() {
+                        // IDENTIFY, STATUS and RESET take no payload (at any time).
+                        self.reply_nak.d.next = true;
+                        self.reply_kind.d.next = ReplyKind::Nak;
+                        self.reply_len.d.next = 1.into();
+                        self.nak_reason.d.next = self.nak_payload.val();
+                    } else if self.cmd_q.q.val() == self.cmd_identify.val() {
                         self.pointer.d.next = self.identity_pointer.val();
                         self.reply_kind.d.next = ReplyKind::Logits;
                         self.reply_len.d.next = self.identity_len.val();
@@ -605,6 +623,7 @@ impl<const P: usize, const PA: usize> Logic for EngineAccelerator<P, PA> {
                     } else if (self.cmd_q.q.val() == self.cmd_run.val())
                         & (self.last_cmd.q.val() == self.cmd_run.val())
                         & (self.last_seq.q.val() == self.seq_q.q.val())
+                        & !self.len_q.q.val().any()
                     {
                         // A retransmitted RUN (its reply was lost): answered, not run again, also
                         // while the first one is still running.
@@ -613,6 +632,12 @@ impl<const P: usize, const PA: usize> Logic for EngineAccelerator<P, PA> {
                         self.reply_kind.d.next = ReplyKind::Nak;
                         self.reply_len.d.next = 1.into();
                         self.nak_reason.d.next = self.nak_busy.val();
+                    } else if self.payload_free.val() & self.len_q.q.val().any() {
+                        // RUN, READ_LOGITS and READ_COUNTERS take no payload either.
+                        self.reply_nak.d.next = true;
+                        self.reply_kind.d.next = ReplyKind::Nak;
+                        self.reply_len.d.next = 1.into();
+                        self.nak_reason.d.next = self.nak_payload.val();
                     } else if (self.cmd_q.q.val() == self.cmd_load.val()) | self.is_image.val() {
                         self.copy_index.d.next = self.data_start.val().get_bits::<11>(0);
                         self.pointer.d.next = self.address_low.val().get_bits::<16>(0);
