@@ -742,16 +742,16 @@ mod size {
     /// The instruction stream is no longer on the wire than the descriptor-and-batch program
     /// of the first engine (a board without room for the whole program receives it for every
     /// image), model by model and over the zoo. The first engine's program words, LUT-NA at 8
-    /// lanes, were measured with its compiler before it was removed (2026-12-07, docs/engine.md).
+    /// lanes, were measured with its compiler before it was removed (2026-12-07, docs/engine.md);
+    /// icebreaker-r20-w1 has been retrained since, so it is not among them.
     #[test]
     fn programs_are_no_larger_than_the_descriptor_format() {
-        const DESCRIPTOR_PROGRAM_WORDS: [(&str, usize); 6] = [
+        const DESCRIPTOR_PROGRAM_WORDS: [(&str, usize); 5] = [
             ("icebreaker-w0.5", 5_427),
             ("vgg11-w0.25", 16_294),
             ("vgg19-w0.25", 29_386),
             ("resnet18-w0.25", 19_132),
             ("resnet34-w0.25", 35_921),
-            ("icebreaker-r20-w1", 50_525),
         ];
         let (mut new_total, mut old_total) = (0, 0);
         for (name, old) in DESCRIPTOR_PROGRAM_WORDS {
