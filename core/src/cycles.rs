@@ -426,9 +426,9 @@ mod tests {
         Model::load(&p).unwrap()
     }
 
-    /// The engine as designed beats the descriptor engine on the iCEBreaker model (156,185
-    /// cycles per image at 8 lanes, measured on its Verilator board) with its conv lanes busy
-    /// at least 70 % of the conv layers' cycles: the targets of docs/engine.md.
+    /// The engine as designed beats the first, descriptor-driven engine on the iCEBreaker model
+    /// (156,185 cycles per image at 8 lanes, measured on its Verilator board) with its conv
+    /// lanes busy at least 70 % of the conv layers' cycles: the targets of docs/engine.md.
     #[test]
     fn icebreaker_model_meets_the_cycle_targets() {
         let model = icebreaker();

@@ -23,7 +23,7 @@ fn clock<const P: usize>(u: &mut Writer<P>) -> &mut Signal<In, Clock> {
     &mut u.clock
 }
 
-/// The two copies as the window memory keeps them: a window write at an even address goes to
+/// The two copies as the activation memory keeps them: a window write at an even address goes to
 /// the even copy, at an odd one to the odd copy.
 struct Copies {
     even: Vec<u8>,
