@@ -25,6 +25,19 @@ pub use plan::Plan;
 
 use std::path::Path;
 
+/// A small deterministic generator (xorshift64) for test stimulus and the virtual board's fault
+/// injection: the same seed gives the same sequence on every machine.
+pub struct XorShift(pub u64);
+
+impl XorShift {
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
 /// Writes `bytes` to a temporary file beside `path` and renames it into place, so an interrupted
 /// or failed write never leaves a partial file under the final name.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {

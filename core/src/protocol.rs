@@ -413,20 +413,6 @@ impl Decoder {
 mod tests {
     use super::*;
 
-    /// A seeded xorshift: the stream test is the same on every run.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n
-        }
-    }
-
     /// Any byte stream: the decoder never panics, every frame it accepts is a well-formed frame
     /// that stands in the input byte for byte (so its CRC is the one sent), and every intact
     /// frame put in the stream is accepted, in order, whatever garbage, damaged frames (a byte
@@ -434,39 +420,42 @@ mod tests {
     /// are cut into pushes.
     #[test]
     fn the_decoder_accepts_exactly_the_intact_frames_of_any_stream() {
-        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        fn below(rng: &mut crate::XorShift, n: u64) -> u64 {
+            rng.next_u64() % n
+        }
+        let mut rng = crate::XorShift(0x9e37_79b9_7f4a_7c15);
         for round in 0..200 {
             let mut input = Vec::new();
             let mut sent = Vec::new();
-            for _ in 0..rng.below(12) + 1 {
-                let len = match rng.below(4) {
+            for _ in 0..below(&mut rng, 12) + 1 {
+                let len = match below(&mut rng, 4) {
                     0 => 0,
-                    1 => rng.below(8) as usize,
-                    2 => rng.below(300) as usize,
-                    _ => MAX_PAYLOAD - rng.below(4) as usize,
+                    1 => below(&mut rng, 8) as usize,
+                    2 => below(&mut rng, 300) as usize,
+                    _ => MAX_PAYLOAD - below(&mut rng, 4) as usize,
                 };
                 let frame = Frame::new(
-                    rng.next() as u8,
-                    rng.next() as u8,
-                    (0..len).map(|_| rng.next() as u8).collect(),
+                    rng.next_u64() as u8,
+                    rng.next_u64() as u8,
+                    (0..len).map(|_| rng.next_u64() as u8).collect(),
                 );
                 let bytes = frame.encode().unwrap();
-                match rng.below(5) {
+                match below(&mut rng, 5) {
                     // Garbage, its markers more frequent than chance.
-                    0 => input.extend((0..rng.below(80)).map(|_| match rng.below(6) {
+                    0 => input.extend((0..below(&mut rng, 80)).map(|_| match below(&mut rng, 6) {
                         0 => SOF[0],
                         1 => SOF[1],
-                        _ => rng.next() as u8,
+                        _ => rng.next_u64() as u8,
                     })),
                     // A damaged copy: one bit flipped after the marker.
                     1 => {
                         let mut bad = bytes.clone();
-                        let k = 2 + rng.below(bad.len() as u64 - 2) as usize;
-                        bad[k] ^= 1 << rng.below(8);
+                        let k = 2 + below(&mut rng, bad.len() as u64 - 2) as usize;
+                        bad[k] ^= 1 << below(&mut rng, 8);
                         input.extend(bad);
                     }
                     // A truncated copy.
-                    2 => input.extend(&bytes[..rng.below(bytes.len() as u64) as usize]),
+                    2 => input.extend(&bytes[..below(&mut rng, bytes.len() as u64) as usize]),
                     _ => {}
                 }
                 input.extend(&bytes);
@@ -478,7 +467,7 @@ mod tests {
             let mut got = Vec::new();
             let mut at = 0;
             while at < input.len() {
-                let n = (1 + rng.below(64) as usize).min(input.len() - at);
+                let n = (1 + below(&mut rng, 64) as usize).min(input.len() - at);
                 for e in decoder.push(&input[at..at + n]) {
                     if let Event::Frame(f) = e {
                         got.push(f);

@@ -28,17 +28,7 @@ pub fn icarus_reads(out: &str) -> Vec<u64> {
         .collect()
 }
 
-/// A small deterministic generator for test stimulus (xorshift64).
-pub struct XorShift(pub u64);
-
-impl XorShift {
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
+pub use lutna_core::XorShift;
 
 /// Requantizer stimulus at the edges of its contract: every shift 0..=47 and multipliers from 0
 /// to 2^15 - 1, with accumulators whose product lands on and beside each limit of the rounding
