@@ -74,6 +74,13 @@ impl Compiled {
         out
     }
 
+    /// The program cut into segments of at most `words` program words, each ending in `END`
+    /// (`isa::segments`): what a board with a program memory of that size runs, one segment
+    /// after the other.
+    pub fn segments(&self, words: usize) -> Vec<Vec<Instr>> {
+        crate::isa::segments(&self.program(), words)
+    }
+
     pub fn words(&self) -> Vec<u16> {
         crate::isa::encode(&self.program())
     }

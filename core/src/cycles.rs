@@ -402,14 +402,19 @@ pub fn model(program: &[Instr], lanes: usize) -> (Vec<LayerCycles>, u64) {
     }
 }
 
+/// The cycle model of a program run as `segments` (each ending in `END`, run one after the
+/// other): per engine layer and in all, for one image.
+pub fn of_segments(segments: &[Vec<Instr>], lanes: usize) -> (Vec<LayerCycles>, u64) {
+    model(&segments.concat(), lanes)
+}
+
 /// The cycle model of a compiled model: per engine layer and in all, for one image, its program
 /// run in segments of the engine's program buffer.
 pub fn of(compiled: &crate::compile::Compiled) -> (Vec<LayerCycles>, u64) {
-    let program: Vec<Instr> = crate::isa::segments(&compiled.program(), shape::PROGRAM_WORDS)
-        .into_iter()
-        .flatten()
-        .collect();
-    model(&program, compiled.config.lanes)
+    of_segments(
+        &compiled.segments(shape::PROGRAM_WORDS),
+        compiled.config.lanes,
+    )
 }
 
 #[cfg(test)]

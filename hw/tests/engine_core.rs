@@ -79,11 +79,7 @@ fn check<const P: usize>(compiled: &Compiled, program: &[Instr], image: &[u8], w
     let cycles = run_core(&mut core, program, at as usize, &bytes);
     println!("{what}: {cycles} cycles");
     // The model of the program as it ran: in segments.
-    let segmented: Vec<Instr> = segments(program, PROGRAM_WORDS)
-        .into_iter()
-        .flatten()
-        .collect();
-    let (model, _) = lutna_core::cycles::model(&segmented, P);
+    let (model, _) = lutna_core::cycles::of_segments(&segments(program, PROGRAM_WORDS), P);
     let mut before = 0;
     for (s, r) in machine.records.iter().enumerate() {
         if let Some(issues) = r {
@@ -285,11 +281,7 @@ fn small_walks_take_the_models_cycles() {
         machine.run(&encode(&program)).unwrap();
         let mut core = EngineCore::<8, BUFFER_PROGRAM_BITS>::top();
         run_core(&mut core, &program, 0, &image);
-        let segmented: Vec<Instr> = segments(&program, PROGRAM_WORDS)
-            .into_iter()
-            .flatten()
-            .collect();
-        let (model, _) = lutna_core::cycles::model(&segmented, 8);
+        let (model, _) = lutna_core::cycles::of_segments(&segments(&program, PROGRAM_WORDS), 8);
         let what = format!("{channels} channels of {batches} x {taps} taps, {rows} rows");
         let mut before = 0;
         for (c, m) in model.iter().enumerate() {

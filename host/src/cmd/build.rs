@@ -45,15 +45,14 @@ pub struct BuildArgs {
 /// cycles, the segments it streams in, and the bytes the link carries per image (the segments
 /// when streamed, and the image).
 fn shipped_cycles(board: BoardKind, lanes: u8) -> Result<(String, u64, usize, usize)> {
-    use lutna_core::isa::{encode, segments};
+    use lutna_core::isa::encode;
     let path = super::shipped(super::DEMO_MODEL)?;
     let model = lutna_core::Model::load(&path)?;
     let cfg = AccelConfig::new(lanes as usize)?;
     let plan = lutna_core::Plan::uniform(lutna_core::Scheme::LUTNA);
     let compiled = lutna_core::compile::compile(&cfg, &model, &plan)?;
-    let words = board.identity(lanes).param_words as usize;
-    let segs = segments(&compiled.program(), words);
-    let (_, cycles) = lutna_core::cycles::model(&segs.concat(), cfg.lanes);
+    let segs = compiled.segments(board.identity(lanes).param_words as usize);
+    let (_, cycles) = lutna_core::cycles::of_segments(&segs, cfg.lanes);
     let image_bytes = lutna_core::cifar::PIXELS;
     let streamed: usize = if segs.len() > 1 {
         segs.iter().map(|s| 2 * encode(s).len()).sum()

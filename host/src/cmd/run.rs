@@ -190,7 +190,7 @@ struct Job {
 /// The program (docs/engine.md) for the board: cut into segments of its program memory, each
 /// ending in `END` (one segment when it fits: loaded once).
 fn compile_job(id: &Identity, model: &Model, plan: &Plan, o: &RunArgs) -> Result<Job> {
-    use lutna_core::isa::{encode, segments, Instr};
+    use lutna_core::isa::encode;
     if id.version != VERSION {
         bail!(
             "the board speaks lutna protocol version {}, this host version {VERSION}: build and \
@@ -218,17 +218,15 @@ fn compile_job(id: &Identity, model: &Model, plan: &Plan, o: &RunArgs) -> Result
         Some(n) => n,
         None => buffer,
     };
-    let program = compiled.program();
-    let segs = segments(&program, words);
-    let flat: Vec<Instr> = segs.iter().flatten().cloned().collect();
-    let (_, predicted) = lutna_core::cycles::model(&flat, cfg.lanes);
+    let segs = compiled.segments(words);
+    let (_, predicted) = lutna_core::cycles::of_segments(&segs, cfg.lanes);
     Ok(Job {
         predicted,
         segment_bytes: segs
             .iter()
             .map(|s| encode(s).iter().flat_map(|w| w.to_le_bytes()).collect())
             .collect(),
-        program_words: encode(&program).len(),
+        program_words: compiled.words().len(),
         segment_words: words,
         places: compiled.places,
         cfg,
