@@ -258,7 +258,7 @@ pub struct BuildOptions {
 
 /// Resource estimate before synthesis: logic as a fixed part plus a part per lane, fitted to
 /// the measured accelerator builds (iCE40: nextpnr's packed logic cells at 4 and 8 lanes, 4,055
-/// and 4,800, docs/engine.md; ECP5: LUT4s placed at 8 lanes on the 45F, 4,359, with the
+/// and 4,800, docs/engine.md; ECP5: LUT4s placed at 8 lanes on the 45F, 4,178, with the
 /// iCE40's part per lane); memories counted as the engine declares them.
 pub fn estimate(board: BoardKind, design: DesignKind, lanes: u8) -> Resources {
     let p = lanes as u64;
@@ -308,7 +308,7 @@ pub fn estimate(board: BoardKind, design: DesignKind, lanes: u8) -> Resources {
 
 /// The accelerator's logic beyond its lanes: iCE40 packed logic cells, ECP5 LUT4s.
 const ICE40_CELLS_FIXED: u64 = 3_310;
-const ECP5_LUT4_FIXED: u64 = 2_871;
+const ECP5_LUT4_FIXED: u64 = 2_690;
 /// What two more lanes cost (iCE40: (4,800 - 4,055) / 4 per lane).
 const LOGIC_PER_2_LANES: u64 = 372;
 
