@@ -1,5 +1,5 @@
-//! `EngineCore<P, PA>`: the engine's units joined (P lanes, a program buffer of 2^PA words) (docs/engine.md, "Block diagram"): the program
-//! buffer and fetch, the table programmer and tap memory, the address generator, the issuer, the
+//! `EngineCore<P, PA>`: the engine's units joined, with P lanes and a program buffer of 2^PA
+//! words (docs/engine.md, "Block diagram"): the program buffer and fetch, the table programmer and tap memory, the address generator, the issuer, the
 //! column mask, P lanes, the drain, the requantizer, the writer, the activation memory and the
 //! memory of records and logits. What it adds to the units is the glue between them:
 //!
