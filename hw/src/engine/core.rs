@@ -1,7 +1,7 @@
 //! `EngineCore<P, PA>`: the engine's units joined, with P lanes and a program buffer of 2^PA
-//! words (docs/engine.md, "Block diagram"): the program buffer and fetch, the table programmer and tap memory, the address generator, the issuer, the
-//! column mask, P lanes, the drain, the requantizer, the writer, the activation memory and the
-//! memory of records and logits. What it adds to the units is the glue between them:
+//! words (docs/engine.md, "Block diagram"): the program buffer and fetch, the table programmer
+//! and tap memory, the address generator, the issuer, the column mask, P lanes, the drain, the
+//! requantizer, the writer, the activation memory and the memory of records and logits. What it adds to the units is the glue between them:
 //!
 //! - the batch's header held from the fetch unit's `BATCH` to the programmer's `done`, and
 //!   whether it is its channel's first;
