@@ -20,7 +20,7 @@
 //! power-of-two sizes, and the cycle count is the engine's own counter.
 
 use super::core::{EngineCore, CONSTANTS_AT, LOGITS_AT};
-use crate::link::{FrameRx, FrameTx};
+use crate::link::LinkFrontEnd;
 use lutna_core::isa::shape::PROGRAM_WORDS;
 use lutna_core::protocol::{
     Command, Identity, NakReason, Region, RunState, ADDRESS_BYTES, MAX_PAYLOAD, NAK, REPLY_FLAG,
@@ -126,10 +126,7 @@ pub struct EngineAccelerator<const P: usize, const PA: usize> {
     pub uart_tx: Signal<Out, bool>,
     /// High while a program runs (an LED on the boards).
     pub running: Signal<Out, bool>,
-    rx_uart: crate::link::uart::UartRx,
-    tx_uart: crate::link::uart::UartTx,
-    rx: FrameRx,
-    tx: FrameTx,
+    link: LinkFrontEnd,
     engine: EngineCore<P, PA>,
     state: DFF<CmdState>,
     /// The request's range checks, registered a cycle before Decide uses them (the subtract,
@@ -244,10 +241,7 @@ impl<const P: usize, const PA: usize> EngineAccelerator<P, PA> {
             uart_rx: Default::default(),
             uart_tx: Default::default(),
             running: Default::default(),
-            rx_uart: crate::link::uart::UartRx::new(clocks_per_bit),
-            tx_uart: crate::link::uart::UartTx::new(clocks_per_bit),
-            rx: FrameRx::after_silence(clocks_per_bit, rx_timeout_bytes),
-            tx: FrameTx::default(),
+            link: LinkFrontEnd::new(clocks_per_bit, rx_timeout_bytes),
             engine,
             state: Default::default(),
             checked: Default::default(),
@@ -387,18 +381,10 @@ impl<const P: usize, const PA: usize> Logic for EngineAccelerator<P, PA> {
             was_busy
         );
         // The link.
-        self.rx_uart.clock.next = self.clock.val();
-        self.tx_uart.clock.next = self.clock.val();
-        self.rx.clock.next = self.clock.val();
-        self.tx.clock.next = self.clock.val();
+        self.link.clock.next = self.clock.val();
         self.engine.clock.next = self.clock.val();
-        self.rx_uart.rx.next = self.uart_rx.val();
-        self.rx.byte.next = self.rx_uart.data.val();
-        self.rx.byte_valid.next = self.rx_uart.valid.val();
-        self.tx_uart.data.next = self.tx.byte.val();
-        self.tx_uart.send.next = self.tx.send.val();
-        self.tx.uart_ready.next = self.tx_uart.ready.val();
-        self.uart_tx.next = self.tx_uart.tx.val();
+        self.link.uart_rx.next = self.uart_rx.val();
+        self.uart_tx.next = self.link.uart_tx.val();
         // (Registered: the engine's busy is a wide OR, the LED pin is far away.)
         self.running_q.d.next = self.engine.busy.val();
         self.running.next = self.running_q.q.val();
@@ -468,33 +454,33 @@ impl<const P: usize, const PA: usize> Logic for EngineAccelerator<P, PA> {
         self.engine.clear_counters.next = false;
         self.engine.program_write.next = false;
         self.engine.program_address.next = self.pointer.q.val().get_bits::<PA>(1);
-        self.engine.program_data.next = (bit_cast::<16, 8>(self.rx.read_data.val()) << 8)
+        self.engine.program_data.next = (bit_cast::<16, 8>(self.link.request.read_data.val()) << 8)
             | bit_cast::<16, 8>(self.low_byte.q.val());
         self.engine.host_write.next = false;
         self.engine.host_address.next = self.pointer.q.val();
-        self.engine.host_data.next = self.rx.read_data.val();
+        self.engine.host_data.next = self.link.request.read_data.val();
         self.engine.result_address.next = self.pointer.q.val().get_bits::<8>(2);
-        self.rx.read_addr.next = bit_cast::<10, 4>(self.parse_index.q.val());
-        self.tx.start.next = false;
-        self.tx.cmd.next = self.cmd_q.q.val() | self.reply_flag.val();
+        self.link.request.read_addr.next = bit_cast::<10, 4>(self.parse_index.q.val());
+        self.link.reply.start.next = false;
+        self.link.reply.cmd.next = self.cmd_q.q.val() | self.reply_flag.val();
         if self.reply_nak.q.val() {
-            self.tx.cmd.next = self.nak_cmd.val();
+            self.link.reply.cmd.next = self.nak_cmd.val();
         }
-        self.tx.seq.next = self.seq_q.q.val();
-        self.tx.len.next = self.reply_len.q.val();
+        self.link.reply.seq.next = self.seq_q.q.val();
+        self.link.reply.len.next = self.reply_len.q.val();
         self.parse_prev_valid.d.next = false;
         for k in 0..HEADER_BYTES {
             self.header[k].clock.next = self.clock.val();
             self.header[k].d.next = self.header[k].q.val();
             if self.parse_prev_valid.q.val() & (self.parse_slot.q.val().index() == k) {
-                self.header[k].d.next = self.rx.read_data.val();
+                self.header[k].d.next = self.link.request.read_data.val();
             }
         }
 
         // Reply payload, byte `payload_addr`: the pointer steps as each byte is taken (reads
         // from engine memories take a cycle or two; the transmitter takes the next byte a byte
         // time later).
-        if self.tx.payload_taken.val() {
+        if self.link.reply.payload_taken.val() {
             self.pointer.d.next = self.pointer.q.val() + 1;
         }
         // A logit's or a record word's byte (both in the results memory). Verilog cannot slice
@@ -502,49 +488,50 @@ impl<const P: usize, const PA: usize> Logic for EngineAccelerator<P, PA> {
         self.result_shift.next = bit_cast::<32, 2>(self.pointer.q.val().get_bits::<2>(0)) << 3;
         self.result_shifted.next = self.engine.result_data.val() >> self.result_shift.val();
         self.cycles_shift.next =
-            bit_cast::<32, 2>(self.tx.payload_addr.val().get_bits::<2>(0)) << 3;
+            bit_cast::<32, 2>(self.link.reply.payload_addr.val().get_bits::<2>(0)) << 3;
         self.cycles_shifted.next = self.engine.run_cycles.val() >> self.cycles_shift.val();
-        self.tx.payload_data.next = 0.into();
+        self.link.reply.payload_data.next = 0.into();
         match self.reply_kind.q.val() {
             ReplyKind::Status => {
-                if self.tx.payload_addr.val() == 0 {
+                if self.link.reply.payload_addr.val() == 0 {
                     // Done also in the cycle busy falls, before `ran` is set: a byte sampled
                     // then would otherwise read idle, as if the run had been stopped.
                     if self.ran.q.val() | (self.was_busy.q.val() & !self.engine.busy.val()) {
-                        self.tx.payload_data.next = self.state_done.val();
+                        self.link.reply.payload_data.next = self.state_done.val();
                     }
                     if self.engine.busy.val() {
-                        self.tx.payload_data.next = self.state_running.val();
+                        self.link.reply.payload_data.next = self.state_running.val();
                     }
                 }
-                if self.tx.payload_addr.val() == 1 {
-                    self.tx.payload_data.next = self.engine.records.val();
+                if self.link.reply.payload_addr.val() == 1 {
+                    self.link.reply.payload_data.next = self.engine.records.val();
                 }
             }
             ReplyKind::Nak => {
-                self.tx.payload_data.next = bit_cast::<8, 3>(self.nak_reason.q.val());
+                self.link.reply.payload_data.next = bit_cast::<8, 3>(self.nak_reason.q.val());
             }
             ReplyKind::Logits => {
                 // (The logits and the identity: bytes of the results memory.)
-                self.tx.payload_data.next = self.result_shifted.val().get_bits::<8>(0);
+                self.link.reply.payload_data.next = self.result_shifted.val().get_bits::<8>(0);
             }
             ReplyKind::Counters => {
-                self.tx.payload_data.next = self.result_shifted.val().get_bits::<8>(0);
-                if !self.tx.payload_addr.val().get_bits::<8>(2).any() {
-                    self.tx.payload_data.next = self.cycles_shifted.val().get_bits::<8>(0);
+                self.link.reply.payload_data.next = self.result_shifted.val().get_bits::<8>(0);
+                if !self.link.reply.payload_addr.val().get_bits::<8>(2).any() {
+                    self.link.reply.payload_data.next = self.cycles_shifted.val().get_bits::<8>(0);
                 }
-                if self.tx.payload_addr.val() == 4 {
-                    self.tx.payload_data.next = self.engine.records.val();
+                if self.link.reply.payload_addr.val() == 4 {
+                    self.link.reply.payload_data.next = self.engine.records.val();
                 }
             }
             ReplyKind::Params => {
-                self.tx.payload_data.next = self.engine.program_word.val().get_bits::<8>(0);
+                self.link.reply.payload_data.next = self.engine.program_word.val().get_bits::<8>(0);
                 if self.pointer.q.val().get_bit(0) {
-                    self.tx.payload_data.next = self.engine.program_word.val().get_bits::<8>(8);
+                    self.link.reply.payload_data.next =
+                        self.engine.program_word.val().get_bits::<8>(8);
                 }
             }
             ReplyKind::Activations => {
-                self.tx.payload_data.next = self.engine.host_window.val().get_bits::<8>(0);
+                self.link.reply.payload_data.next = self.engine.host_window.val().get_bits::<8>(0);
             }
             _ => {}
         }
@@ -556,19 +543,20 @@ impl<const P: usize, const PA: usize> Logic for EngineAccelerator<P, PA> {
                 // serving the request would alter the rest of the reply under a CRC that
                 // matches it. The host's retry is answered (docs/protocol.md, "Requests
                 // during a reply").
-                if !self.tx.busy.val() {
-                    if self.rx.frame_bad.val() {
+                if !self.link.reply.busy.val() {
+                    if self.link.request.frame_bad.val() {
                         self.reply_nak.d.next = true;
                         self.reply_len.d.next = 1.into();
                         self.reply_kind.d.next = ReplyKind::Nak;
-                        self.nak_reason.d.next = self.rx.bad_reason.val().get_bits::<3>(0);
-                        self.seq_q.d.next = self.rx.seq.val();
+                        self.nak_reason.d.next =
+                            self.link.request.bad_reason.val().get_bits::<3>(0);
+                        self.seq_q.d.next = self.link.request.seq.val();
                         self.state.d.next = CmdState::Reply;
                     }
-                    if self.rx.frame_ok.val() {
-                        self.cmd_q.d.next = self.rx.cmd.val();
-                        self.seq_q.d.next = self.rx.seq.val();
-                        self.len_q.d.next = self.rx.len.val();
+                    if self.link.request.frame_ok.val() {
+                        self.cmd_q.d.next = self.link.request.cmd.val();
+                        self.seq_q.d.next = self.link.request.seq.val();
+                        self.len_q.d.next = self.link.request.len.val();
                         self.parse_index.d.next = 0.into();
                         self.state.d.next = CmdState::Parse;
                     }
@@ -687,14 +675,14 @@ impl<const P: usize, const PA: usize> Logic for EngineAccelerator<P, PA> {
             CmdState::Copy => {
                 // Two cycles a byte: the frame buffer's read, then the byte's write (a host byte
                 // takes the activation memory for two cycles, one per copy).
-                self.rx.read_addr.next = self.copy_index.q.val().get_bits::<10>(0);
+                self.link.request.read_addr.next = self.copy_index.q.val().get_bits::<10>(0);
                 if self.copy_phase.q.val() {
                     self.copy_phase.d.next = false;
                     self.copy_index.d.next = self.copy_index.q.val() + 1;
                     self.pointer.d.next = self.pointer.q.val() + 1;
                     if self.is_params.val() {
                         // Region 0 takes 16-bit words: the even byte waits for the odd one.
-                        self.low_byte.d.next = self.rx.read_data.val();
+                        self.low_byte.d.next = self.link.request.read_data.val();
                         self.engine.program_write.next = self.pointer.q.val().get_bit(0);
                     } else {
                         self.engine.host_write.next = true;
@@ -706,8 +694,8 @@ impl<const P: usize, const PA: usize> Logic for EngineAccelerator<P, PA> {
                 }
             }
             CmdState::Reply => {
-                if !self.tx.busy.val() {
-                    self.tx.start.next = true;
+                if !self.link.reply.busy.val() {
+                    self.link.reply.start.next = true;
                     self.state.d.next = CmdState::Idle;
                 }
             }

@@ -1,13 +1,16 @@
 //! The board's end of the host link: the UART ([`uart`]), the frame receiver and transmitter
-//! with the CRC ([`frame`]), and the probe design that answers IDENTIFY and STATUS with nothing
-//! else behind it ([`probe`]). The accelerator top (`crate::top`) puts its command handler
-//! behind the same receiver and transmitter, built with the same timeout rule.
+//! with the CRC ([`frame`]), the two joined as the one front end every design uses
+//! ([`front_end`]), and the probe design that answers IDENTIFY and STATUS with nothing else
+//! behind it ([`probe`]). The accelerator (`crate::engine::accelerator`) puts its command
+//! handler behind the same front end.
 
 pub mod frame;
+pub mod front_end;
 pub mod probe;
 pub mod uart;
 
 pub use frame::{Crc16Byte, FrameRx, FrameTx};
+pub use front_end::{LinkFrontEnd, Replies, Requests};
 pub use probe::LinkEndpoint;
 
 /// Silence, in byte times, after which a board build abandons a partial frame, in the probe

@@ -1,6 +1,6 @@
 //! The probe design: the link alone, for bringing a board up before the accelerator runs on it.
 
-use super::frame::{FrameRx, FrameTx};
+use super::front_end::LinkFrontEnd;
 use lutna_core::protocol::{Identity, NakReason};
 use rust_hdl::prelude::*;
 
@@ -13,10 +13,7 @@ pub struct LinkEndpoint {
     pub clock: Signal<In, Clock>,
     pub uart_rx: Signal<In, bool>,
     pub uart_tx: Signal<Out, bool>,
-    rx_uart: super::uart::UartRx,
-    tx_uart: super::uart::UartTx,
-    rx: FrameRx,
-    tx: FrameTx,
+    link: LinkFrontEnd,
     identity: ROM<Bits<8>, 5>,
     /// What the reply being sent carries: 0 nothing, 1 identity, 2 status, 3 NAK reason.
     reply_kind: DFF<Bits<2>>,
@@ -52,10 +49,7 @@ impl LinkEndpoint {
             clock: Default::default(),
             uart_rx: Default::default(),
             uart_tx: Default::default(),
-            rx_uart: super::uart::UartRx::new(clocks_per_bit),
-            tx_uart: super::uart::UartTx::new(clocks_per_bit),
-            rx: FrameRx::after_silence(clocks_per_bit, rx_timeout_bytes),
-            tx: FrameTx::default(),
+            link: LinkFrontEnd::new(clocks_per_bit, rx_timeout_bytes),
             identity: ROM::new(rom),
             reply_kind: Default::default(),
             nak_reason: Default::default(),
@@ -98,56 +92,48 @@ impl Logic for LinkEndpoint {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(self, clock, reply_kind, nak_reason);
-        self.rx_uart.clock.next = self.clock.val();
-        self.tx_uart.clock.next = self.clock.val();
-        self.rx.clock.next = self.clock.val();
-        self.tx.clock.next = self.clock.val();
-        self.rx_uart.rx.next = self.uart_rx.val();
-        self.rx.byte.next = self.rx_uart.data.val();
-        self.rx.byte_valid.next = self.rx_uart.valid.val();
-        self.rx.read_addr.next = 0.into();
-        self.tx_uart.data.next = self.tx.byte.val();
-        self.tx_uart.send.next = self.tx.send.val();
-        self.tx.uart_ready.next = self.tx_uart.ready.val();
-        self.uart_tx.next = self.tx_uart.tx.val();
+        self.link.clock.next = self.clock.val();
+        self.link.uart_rx.next = self.uart_rx.val();
+        self.uart_tx.next = self.link.uart_tx.val();
+        self.link.request.read_addr.next = 0.into();
         // The reply's payload, byte `payload_addr`.
-        self.identity.address.next = self.tx.payload_addr.val().get_bits::<5>(0);
-        self.tx.payload_data.next = 0.into();
+        self.identity.address.next = self.link.reply.payload_addr.val().get_bits::<5>(0);
+        self.link.reply.payload_data.next = 0.into();
         if self.reply_kind.q.val() == 1 {
-            self.tx.payload_data.next = self.identity.data.val();
+            self.link.reply.payload_data.next = self.identity.data.val();
         }
         if self.reply_kind.q.val() == 3 {
-            self.tx.payload_data.next = self.nak_reason.q.val();
+            self.link.reply.payload_data.next = self.nak_reason.q.val();
         }
         // Status (kind 2): idle, layer 0, no error: four zero bytes.
-        self.tx.start.next = false;
-        self.tx.cmd.next = self.rx.cmd.val() | self.reply_flag.val();
-        self.tx.seq.next = self.rx.seq.val();
-        self.tx.len.next = 0.into();
-        if !self.tx.busy.val() {
-            if self.rx.frame_bad.val() {
-                self.tx.start.next = true;
-                self.tx.cmd.next = self.nak_cmd.val();
-                self.tx.len.next = 1.into();
+        self.link.reply.start.next = false;
+        self.link.reply.cmd.next = self.link.request.cmd.val() | self.reply_flag.val();
+        self.link.reply.seq.next = self.link.request.seq.val();
+        self.link.reply.len.next = 0.into();
+        if !self.link.reply.busy.val() {
+            if self.link.request.frame_bad.val() {
+                self.link.reply.start.next = true;
+                self.link.reply.cmd.next = self.nak_cmd.val();
+                self.link.reply.len.next = 1.into();
                 self.reply_kind.d.next = 3.into();
-                self.nak_reason.d.next = self.rx.bad_reason.val();
+                self.nak_reason.d.next = self.link.request.bad_reason.val();
             }
-            if self.rx.frame_ok.val() {
-                self.tx.start.next = true;
+            if self.link.request.frame_ok.val() {
+                self.link.reply.start.next = true;
                 self.reply_kind.d.next = 0.into();
-                if self.rx.cmd.val() == self.identify_cmd.val() {
-                    self.tx.len.next = self.identity_len.val();
+                if self.link.request.cmd.val() == self.identify_cmd.val() {
+                    self.link.reply.len.next = self.identity_len.val();
                     self.reply_kind.d.next = 1.into();
-                } else if self.rx.cmd.val() == self.status_cmd.val() {
-                    self.tx.len.next = 4.into();
+                } else if self.link.request.cmd.val() == self.status_cmd.val() {
+                    self.link.reply.len.next = 4.into();
                     self.reply_kind.d.next = 2.into();
-                } else if self.rx.cmd.val() != self.reset_cmd.val() {
-                    self.tx.cmd.next = self.nak_cmd.val();
-                    self.tx.len.next = 1.into();
+                } else if self.link.request.cmd.val() != self.reset_cmd.val() {
+                    self.link.reply.cmd.next = self.nak_cmd.val();
+                    self.link.reply.len.next = 1.into();
                     self.reply_kind.d.next = 3.into();
                     self.nak_reason.d.next = self.unknown.val();
-                    if (self.rx.cmd.val() >= self.first_v1.val())
-                        & (self.rx.cmd.val() <= self.last_v1.val())
+                    if (self.link.request.cmd.val() >= self.first_v1.val())
+                        & (self.link.request.cmd.val() <= self.last_v1.val())
                     {
                         self.nak_reason.d.next = self.unsupported.val();
                     }
