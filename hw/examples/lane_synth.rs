@@ -6,8 +6,8 @@
 //! KIND: `lutna` (runtime LUT-NA / A-LUT-NA lane), `alutna` (A-LUT-NA-only lane), `tlut`
 //! (traditional LUT, k = 8), `array`, `wallace`, `dsp` (the multiplier baselines), or `fabricP`
 //! for P in 1, 2, 4, 8, 16 (P LUT-NA lanes with their accumulators, each lane with its own
-//! block-RAM bank: `LaneArray`), `sharedP` (the same with one flip-flop bank shared by all lanes:
-//! `SharedBankArray`), or `fabric8-requant` (`Fabric<8>`: `LaneArray<8>` plus the requantizer).
+//! block-RAM bank: `LaneArray`), or `fabric8-requant` (`Fabric<8>`: `LaneArray<8>` plus the
+//! requantizer).
 //!
 //! `nobram` asks yosys to build the tables from flip-flops and LUT multiplexers instead of block
 //! RAM (`synth_ice40 -nobram`): the other way to hold a bank on the iCE40. `hx8k` places on the
@@ -21,7 +21,7 @@
 //! which includes the ~66 flip-flops of the chains). fmax is nextpnr's post-route figure for the
 //! harness clock, whose critical path runs through the lane (RAM read, shift-add, negate).
 
-use lutna_hw::datapath::fabric::{Fabric, LaneArray, SharedBankArray};
+use lutna_hw::datapath::fabric::{Fabric, LaneArray};
 use lutna_hw::{ArrayMacLane, DspMacLane, SubMacLane, TlutLane, WallaceMacLane};
 use rust_hdl::prelude::*;
 use std::process::Command;
@@ -35,36 +35,36 @@ fn ports(kind: &str) -> (Ports, Ports) {
     match kind {
         "tlut" => (
             vec![
-                ("table_write", 1),
-                ("table_addr", 8),
-                ("table_data", 16),
-                ("activation", 8),
-                ("negative", 1),
-                ("valid", 1),
+                ("table$write", 1),
+                ("table$address", 8),
+                ("table$data", 16),
+                ("operands$activation", 8),
+                ("operands$negative", 1),
+                ("operands$valid", 1),
             ],
             outs,
         ),
         "lutna" | "alutna" | "array" | "wallace" | "dsp" => (
             vec![
-                ("table_write", 1),
-                ("table_addr", 4),
-                ("table_data", 16),
-                ("activation", 8),
-                ("negative", 1),
-                ("mode", 2),
-                ("valid", 1),
+                ("table$write", 1),
+                ("table$address", 4),
+                ("table$data", 16),
+                ("operands$activation", 8),
+                ("operands$negative", 1),
+                ("operands$mode", 2),
+                ("operands$valid", 1),
             ],
             outs,
         ),
         "fabric8-requant" => (
             vec![
-                ("table_write", 1),
-                ("table_addr", 4),
-                ("table_data", 16),
-                ("activations", 64),
-                ("negative", 1),
-                ("mode", 2),
-                ("valid", 1),
+                ("table$write", 1),
+                ("table$address", 4),
+                ("table$data", 16),
+                ("operands$activation", 64),
+                ("operands$negative", 1),
+                ("operands$mode", 2),
+                ("operands$valid", 1),
                 ("clear", 1),
                 ("bias", 32),
                 ("drain", 1),
@@ -81,13 +81,13 @@ fn ports(kind: &str) -> (Ports, Ports) {
         ),
         _ => (
             vec![
-                ("table_write", 1),
-                ("table_addr", 4),
-                ("table_data", 16),
-                ("activations", 8 * lanes_of(kind)),
-                ("negative", 1),
-                ("mode", 2),
-                ("valid", 1),
+                ("table$write", 1),
+                ("table$address", 4),
+                ("table$data", 16),
+                ("operands$activation", 8 * lanes_of(kind)),
+                ("operands$negative", 1),
+                ("operands$mode", 2),
+                ("operands$valid", 1),
                 ("clear", 1),
                 ("bias", 32),
                 ("sum_select", 5),
@@ -100,7 +100,6 @@ fn ports(kind: &str) -> (Ports, Ports) {
 /// P of a `fabricP` kind.
 fn lanes_of(kind: &str) -> usize {
     kind.trim_start_matches("fabric")
-        .trim_start_matches("shared")
         .parse()
         .unwrap_or_else(|_| {
             panic!("unknown unit '{kind}': see the list at the top of lane_synth.rs")
@@ -203,11 +202,6 @@ fn main() {
         "fabric4" => generate_verilog(&LaneArray::<4, 32>::top()),
         "fabric8" => generate_verilog(&LaneArray::<8, 64>::top()),
         "fabric16" => generate_verilog(&LaneArray::<16, 128>::top()),
-        "shared1" => generate_verilog(&SharedBankArray::<1, 8>::top()),
-        "shared2" => generate_verilog(&SharedBankArray::<2, 16>::top()),
-        "shared4" => generate_verilog(&SharedBankArray::<4, 32>::top()),
-        "shared8" => generate_verilog(&SharedBankArray::<8, 64>::top()),
-        "shared16" => generate_verilog(&SharedBankArray::<16, 128>::top()),
         "fabric8-requant" => generate_verilog(&Fabric::<8, 64>::top()),
         other => panic!("unknown unit '{other}': see the list at the top of lane_synth.rs"),
     };

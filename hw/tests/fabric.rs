@@ -1,14 +1,13 @@
-//! The lane arrays (per-lane block-RAM banks and one shared flip-flop bank) against lutna-core: random output-channel jobs (bias, a run of nonzero weights,
+//! The lane array against lutna-core: random output-channel jobs (bias, a run of nonzero weights,
 //! P activations per weight) in every lane mode; each accumulator must equal bias plus the sum of
 //! `Scheme::product` (wrapping), as the golden engine computes it.
 
 use lutna_core::arith::{LaneMode, Scheme};
-use lutna_hw::datapath::fabric::{LaneArray, SharedBankArray};
+use lutna_hw::datapath::fabric::LaneArray;
 use lutna_hw::sim::{tick, validate_with_yosys, XorShift};
 use rust_hdl::prelude::*;
 
-/// Both arrays have the same ports, so one body drives either (a macro: rust-hdl blocks share
-/// fields, not a trait).
+/// One body for every lane count (a macro: the packed activations' width is a second constant).
 macro_rules! run_jobs {
     ($array:ty, $lanes:expr, $jobs:expr, $seed:expr) => {{
         const P: usize = $lanes;
@@ -21,7 +20,8 @@ macro_rules! run_jobs {
             };
             let bias = rng.next_u64() as i32 >> (rng.next_u64() % 16);
             let mut want = [bias; P];
-            uut.mode.next = (LaneMode::for_scheme(scheme, 4).unwrap().code() as u64).into();
+            uut.operands.mode.next =
+                (LaneMode::for_scheme(scheme, 4).unwrap().code() as u64).into();
             uut.clear.next = true;
             uut.bias.next = (bias as u32 as u64).into();
             tick(&mut uut, |u| &mut u.clock);
@@ -34,23 +34,23 @@ macro_rules! run_jobs {
                         -1
                     };
                 for (j, &v) in lut.tables(w.unsigned_abs() as u8)[0].iter().enumerate() {
-                    uut.table_write.next = true;
-                    uut.table_addr.next = (j as u64).into();
-                    uut.table_data.next = (v as u64).into();
+                    uut.table.write.next = true;
+                    uut.table.address.next = (j as u64).into();
+                    uut.table.data.next = (v as u64).into();
                     tick(&mut uut, |u| &mut u.clock);
                 }
-                uut.table_write.next = false;
+                uut.table.write.next = false;
                 let acts: Vec<u8> = (0..P).map(|_| rng.next_u64() as u8).collect();
                 // Wider than u64 for 16 lanes: set each lane's byte in place.
-                let mut packed = uut.activations.val();
+                let mut packed = uut.operands.activation.val();
                 for (i, &a) in acts.iter().enumerate() {
                     packed.set_bits::<8>(8 * i, (a as u64).into());
                 }
-                uut.activations.next = packed;
-                uut.negative.next = w < 0;
-                uut.valid.next = true;
+                uut.operands.activation.next = packed;
+                uut.operands.negative.next = w < 0;
+                uut.operands.valid.next = true;
                 tick(&mut uut, |u| &mut u.clock);
-                uut.valid.next = false;
+                uut.operands.valid.next = false;
                 for (s, &a) in want.iter_mut().zip(&acts) {
                     *s = s.wrapping_add(scheme.product(a, w));
                 }
@@ -80,11 +80,4 @@ fn eight_lanes_accumulate_like_core_and_pass_yosys() {
     run_jobs!(LaneArray<8, 64>, 8, 150, 0x0F0F_1234_5555_AAAA);
     let verilog = generate_verilog(&LaneArray::<8, 64>::top());
     validate_with_yosys("lutna_lane_array8", &verilog);
-}
-
-#[test]
-fn sixteen_lanes_on_one_shared_bank_accumulate_like_core_and_pass_yosys() {
-    run_jobs!(SharedBankArray<16, 128>, 16, 90, 0x7777_0000_1234_4321);
-    let verilog = generate_verilog(&SharedBankArray::<16, 128>::top());
-    validate_with_yosys("lutna_shared_bank_array16", &verilog);
 }

@@ -67,13 +67,13 @@ struct Run<const P: usize, const PB: usize> {
 impl<const P: usize, const PB: usize> Run<P, PB> {
     fn step(&mut self, i: Inputs) {
         let u = &mut self.uut;
-        u.table_write.next = i.table_write;
-        u.table_addr.next = (i.table_addr as u64).into();
-        u.table_data.next = (i.table_data as u64).into();
-        u.activations.next = i.activations.into();
-        u.negative.next = i.negative;
-        u.mode.next = (i.mode as u64).into();
-        u.valid.next = i.valid;
+        u.table.write.next = i.table_write;
+        u.table.address.next = (i.table_addr as u64).into();
+        u.table.data.next = (i.table_data as u64).into();
+        u.operands.activation.next = i.activations.into();
+        u.operands.negative.next = i.negative;
+        u.operands.mode.next = (i.mode as u64).into();
+        u.operands.valid.next = i.valid;
         u.clear.next = i.clear;
         u.bias.next = (i.bias as u64).into();
         u.drain.next = i.drain;
@@ -182,9 +182,9 @@ module tb;
   reg negative; reg [1:0] mode; reg valid; reg clear; reg [31:0] bias; reg drain;
   reg [15:0] mult; reg [5:0] shift; reg signed_out;
   wire draining; wire [7:0] out; wire [4:0] out_lane; wire out_valid;
-  top uut(.clock(clock), .table_write(table_write), .table_addr(table_addr),
-    .table_data(table_data), .activations(activations), .negative(negative), .mode(mode),
-    .valid(valid), .clear(clear), .bias(bias), .drain(drain), .mult(mult), .shift(shift),
+  top uut(.clock(clock), .table$write(table_write), .table$address(table_addr),
+    .table$data(table_data), .operands$activation(activations), .operands$negative(negative),
+    .operands$mode(mode), .operands$valid(valid), .clear(clear), .bias(bias), .drain(drain), .mult(mult), .shift(shift),
     .signed_out(signed_out), .draining(draining), .out(out), .out_lane(out_lane),
     .out_valid(out_valid));
   integer i;

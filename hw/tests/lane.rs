@@ -7,14 +7,14 @@ use lutna_hw::SubMacLane;
 use rust_hdl::prelude::*;
 
 fn program(uut: &mut SubMacLane, table: &[u32]) {
-    uut.valid.next = false;
+    uut.operands.valid.next = false;
     for (j, &v) in table.iter().enumerate() {
-        uut.table_write.next = true;
-        uut.table_addr.next = (j as u64).into();
-        uut.table_data.next = (v as u64).into();
+        uut.table.write.next = true;
+        uut.table.address.next = (j as u64).into();
+        uut.table.data.next = (v as u64).into();
         tick(uut, |u| &mut u.clock);
     }
-    uut.table_write.next = false;
+    uut.table.write.next = false;
 }
 
 #[test]
@@ -43,7 +43,7 @@ fn exhaustive(mut uut: SubMacLane, schemes: &[Scheme]) {
             unreachable!()
         };
         let mode = LaneMode::for_scheme(scheme, 4).unwrap();
-        uut.mode.next = (mode.code() as u64).into();
+        uut.operands.mode.next = (mode.code() as u64).into();
         let mut checked = 0;
         for m in 1..=255u8 {
             let tables = lut.tables(m);
@@ -54,12 +54,12 @@ fn exhaustive(mut uut: SubMacLane, schemes: &[Scheme]) {
             for a in 0..=257u32 {
                 if a < 256 {
                     let w = if a % 2 == 0 { m as i16 } else { -(m as i16) };
-                    uut.activation.next = (a as u64).into();
-                    uut.negative.next = w < 0;
-                    uut.valid.next = true;
+                    uut.operands.activation.next = (a as u64).into();
+                    uut.operands.negative.next = w < 0;
+                    uut.operands.valid.next = true;
                     expect.push_back(scheme.product(a as u8, w));
                 } else {
-                    uut.valid.next = false;
+                    uut.operands.valid.next = false;
                 }
                 tick(&mut uut, |u| &mut u.clock);
                 if uut.product_valid.val() {
@@ -94,14 +94,14 @@ fn tlut_lane_matches_core_for_every_pair() {
     for m in 1..=255u8 {
         let tables = tlut.tables(m);
         assert_eq!((tables.len(), tables[0].len()), (1, 256));
-        uut.valid.next = false;
+        uut.operands.valid.next = false;
         for (j, &v) in tables[0].iter().enumerate() {
-            uut.table_write.next = true;
-            uut.table_addr.next = (j as u64).into();
-            uut.table_data.next = (v as u64).into();
+            uut.table.write.next = true;
+            uut.table.address.next = (j as u64).into();
+            uut.table.data.next = (v as u64).into();
             tick(&mut uut, |u| &mut u.clock);
         }
-        uut.table_write.next = false;
+        uut.table.write.next = false;
         let mut expect = std::collections::VecDeque::new();
         for a in 0..=257u32 {
             if a < 256 {
@@ -110,12 +110,12 @@ fn tlut_lane_matches_core_for_every_pair() {
                 } else {
                     m as i16
                 };
-                uut.activation.next = (a as u64).into();
-                uut.negative.next = w < 0;
-                uut.valid.next = true;
+                uut.operands.activation.next = (a as u64).into();
+                uut.operands.negative.next = w < 0;
+                uut.operands.valid.next = true;
                 expect.push_back(Scheme::TLUT.product(a as u8, w));
             } else {
-                uut.valid.next = false;
+                uut.operands.valid.next = false;
             }
             tick(&mut uut, |u| &mut u.clock);
             if uut.product_valid.val() {

@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 
 /// One cycle of lane inputs packed as in the testbench:
 /// {table_write, table_addr[7:0], table_data[15:0], activation[7:0], negative, mode[1:0], valid}
-/// (lanes with a 16-entry bank see the low four address bits; the T-LUT lane has no mode).
+/// (lanes with a 16-entry bank see the low four address bits; the T-LUT lane ignores the mode).
 fn vector(we: bool, addr: u32, data: u32, a: u32, neg: bool, mode: u8, valid: bool) -> u64 {
     ((we as u64) << 36)
         | ((addr as u64) << 28)
@@ -31,9 +31,9 @@ module tb;
   reg table_write; reg [7:0] table_addr; reg [15:0] table_data;
   reg [7:0] activation; reg negative; reg [1:0] mode; reg valid;
   wire [31:0] product; wire product_valid;
-  top uut(.clock(clock), .table_write(table_write), .table_addr(table_addr[ADDR_BITS-1:0]),
-          .table_data(table_data), .activation(activation), .negative(negative), MODE_PORT
-          .valid(valid), .product(product), .product_valid(product_valid));
+  top uut(.clock(clock), .table$write(table_write), .table$address(table_addr[ADDR_BITS-1:0]),
+          .table$data(table_data), .operands$activation(activation),
+          .operands$negative(negative), .operands$mode(mode), .operands$valid(valid), .product(product), .product_valid(product_valid));
   integer i, k, bad;
   initial begin
     $readmemh("vectors.hex", vec);
@@ -97,8 +97,7 @@ fn check_under_icarus(
     let tb = TESTBENCH
         .replace("NVEC", &vecs.len().to_string())
         .replace("NWANT", &want.len().to_string())
-        .replace("ADDR_BITS", if is_tlut { "8" } else { "4" })
-        .replace("MODE_PORT", if is_tlut { "" } else { ".mode(mode)," });
+        .replace("ADDR_BITS", if is_tlut { "8" } else { "4" });
     let mut files = vec![("tb.v", tb), ("lane.v", lane)];
     files.extend(extra.iter().cloned());
     let data = [("vectors.hex", hex(&vecs)), ("expected.hex", hex(&want64))];

@@ -16,17 +16,17 @@ macro_rules! exhaustive {
             };
             let mut uut = <$lane>::top();
             // Any mode: a digital multiplier ignores it.
-            uut.mode.next = 1.into();
+            uut.operands.mode.next = 1.into();
             let mut checked = 0;
             for m in 1..=255u8 {
-                uut.valid.next = false;
+                uut.operands.valid.next = false;
                 for (j, &v) in lutna.tables(m)[0].iter().enumerate() {
-                    uut.table_write.next = true;
-                    uut.table_addr.next = (j as u64).into();
-                    uut.table_data.next = (v as u64).into();
+                    uut.table.write.next = true;
+                    uut.table.address.next = (j as u64).into();
+                    uut.table.data.next = (v as u64).into();
                     tick(&mut uut, |u| &mut u.clock);
                 }
-                uut.table_write.next = false;
+                uut.table.write.next = false;
                 let mut expect = std::collections::VecDeque::new();
                 for a in 0..=257u32 {
                     if a < 256 {
@@ -35,12 +35,12 @@ macro_rules! exhaustive {
                         } else {
                             m as i16
                         };
-                        uut.activation.next = (a as u64).into();
-                        uut.negative.next = w < 0;
-                        uut.valid.next = true;
+                        uut.operands.activation.next = (a as u64).into();
+                        uut.operands.negative.next = w < 0;
+                        uut.operands.valid.next = true;
                         expect.push_back(Scheme::Exact.product(a as u8, w));
                     } else {
-                        uut.valid.next = false;
+                        uut.operands.valid.next = false;
                     }
                     tick(&mut uut, |u| &mut u.clock);
                     if uut.product_valid.val() {

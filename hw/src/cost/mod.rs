@@ -356,33 +356,33 @@ pub fn measure(unit: UnitKind, stream: &OperandStream, model: &EnergyModel) -> R
     let has_mode = unit != UnitKind::Tlut;
     let (mut fill_pj, mut op_logic_pj, mut op_sram_pj) = (0.0, 0.0, 0.0);
     let mut checked = 0usize;
-    sim.set("valid", 0)?;
+    sim.set("operands$valid", 0)?;
     sim.cycle();
     sim.reset_activity();
     for (w, acts) in &stream.jobs {
-        sim.set("valid", 0)?;
+        sim.set("operands$valid", 0)?;
         for (addr, data) in unit.program(w.unsigned_abs() as u8) {
-            sim.set("table_write", 1)?;
-            sim.set("table_addr", addr)?;
-            sim.set("table_data", data)?;
+            sim.set("table$write", 1)?;
+            sim.set("table$address", addr)?;
+            sim.set("table$data", data)?;
             sim.cycle();
         }
-        sim.set("table_write", 0)?;
+        sim.set("table$write", 0)?;
         let p = take_phase(&mut sim, model);
         fill_pj += p.logic_pj + p.sram_pj;
         // Stream the activations; products appear two cycles later.
         let mut pending = std::collections::VecDeque::new();
         for k in 0..acts.len() + 2 {
             if let Some(&a) = acts.get(k) {
-                sim.set("activation", a as u64)?;
-                sim.set("negative", (*w < 0) as u64)?;
+                sim.set("operands$activation", a as u64)?;
+                sim.set("operands$negative", (*w < 0) as u64)?;
                 if has_mode {
-                    sim.set("mode", mode)?;
+                    sim.set("operands$mode", mode)?;
                 }
-                sim.set("valid", 1)?;
+                sim.set("operands$valid", 1)?;
                 pending.push_back(scheme.product(a, *w));
             } else {
-                sim.set("valid", 0)?;
+                sim.set("operands$valid", 0)?;
             }
             sim.cycle();
             if sim.get_output("product_valid")? == 1 {

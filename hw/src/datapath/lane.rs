@@ -9,8 +9,9 @@
 //! Pipeline: cycle 0 the activation's nibbles address both copies; cycle 1 the entries are shifted
 //! and added as the mode says, and signed ([`ChunkCombiner`]); cycle 2 `product` holds the signed
 //! 32-bit result. The shifts and mode codes are constants taken from lutna-core's scheme
-//! definitions. [`SharedBankLane`] is the same lane reading a bank shared by many lanes.
+//! definitions.
 
+use super::ports::{LaneOperands, TablePort};
 use lutna_core::arith::{LaneMode, Scheme};
 use rust_hdl::prelude::*;
 
@@ -158,15 +159,10 @@ impl Logic for ChunkCombiner {
 #[derive(LogicBlock, Default)]
 pub struct SubMacLane {
     pub clock: Signal<In, Clock>,
-    /// Bank write port: entry `table_addr` of both copies takes `table_data`.
-    pub table_write: Signal<In, bool>,
-    pub table_addr: Signal<In, Bits<4>>,
-    pub table_data: Signal<In, Bits<16>>,
-    /// Operands: the activation, the weight's sign, the lane mode ([`LaneMode`] code).
-    pub activation: Signal<In, Bits<8>>,
-    pub negative: Signal<In, bool>,
-    pub mode: Signal<In, Bits<2>>,
-    pub valid: Signal<In, bool>,
+    /// The bank's write port: both copies take the entry.
+    pub table: TablePort<4>,
+    /// The activation, the weight's sign, the lane mode ([`LaneMode`] code).
+    pub operands: LaneOperands<8>,
     /// `activation * weight` as the mode computes it, two cycles after the operands.
     pub product: Signal<Out, Bits<32>>,
     pub product_valid: Signal<Out, bool>,
@@ -182,18 +178,18 @@ impl Logic for SubMacLane {
         self.low_copy.write_clock.next = self.clock.val();
         self.high_copy.read_clock.next = self.clock.val();
         self.high_copy.write_clock.next = self.clock.val();
-        self.low_copy.write_enable.next = self.table_write.val();
-        self.high_copy.write_enable.next = self.table_write.val();
-        self.low_copy.write_address.next = self.table_addr.val();
-        self.high_copy.write_address.next = self.table_addr.val();
-        self.low_copy.write_data.next = self.table_data.val();
-        self.high_copy.write_data.next = self.table_data.val();
-        self.low_copy.read_address.next = self.activation.val().get_bits::<4>(0);
-        self.high_copy.read_address.next = self.activation.val().get_bits::<4>(4);
+        self.low_copy.write_enable.next = self.table.write.val();
+        self.high_copy.write_enable.next = self.table.write.val();
+        self.low_copy.write_address.next = self.table.address.val();
+        self.high_copy.write_address.next = self.table.address.val();
+        self.low_copy.write_data.next = self.table.data.val();
+        self.high_copy.write_data.next = self.table.data.val();
+        self.low_copy.read_address.next = self.operands.activation.val().get_bits::<4>(0);
+        self.high_copy.read_address.next = self.operands.activation.val().get_bits::<4>(4);
         self.combiner.clock.next = self.clock.val();
-        self.combiner.negative.next = self.negative.val();
-        self.combiner.mode.next = self.mode.val();
-        self.combiner.valid.next = self.valid.val();
+        self.combiner.negative.next = self.operands.negative.val();
+        self.combiner.mode.next = self.operands.mode.val();
+        self.combiner.valid.next = self.operands.valid.val();
         self.combiner.low_entry.next = self.low_copy.read_data.val();
         self.combiner.high_entry.next = self.high_copy.read_data.val();
         self.product.next = self.combiner.product.val();
@@ -217,59 +213,9 @@ impl SubMacLane {
 
     fn connected(mut uut: SubMacLane) -> Self {
         uut.clock.connect();
-        uut.table_write.connect();
-        uut.table_addr.connect();
-        uut.table_data.connect();
-        uut.activation.connect();
-        uut.negative.connect();
-        uut.mode.connect();
-        uut.valid.connect();
+        uut.table.connect_inputs();
+        uut.operands.connect_inputs();
         uut.connect_all();
         uut
-    }
-}
-
-/// A LUT-NA lane without a bank of its own: it reads both nibbles' entries from `bank`, a 16 x
-/// 16-bit table held in flip-flops by a [`crate::datapath::fabric::SharedBank`] and shared by every lane of
-/// the array (entry j in bits 16j..16j+16). The reads are registered, so the timing is the
-/// block-RAM lane's; the cost moves from two block RAMs per lane to two 16:1 multiplexers.
-#[derive(LogicBlock, Default)]
-pub struct SharedBankLane {
-    pub clock: Signal<In, Clock>,
-    pub bank: Signal<In, Bits<256>>,
-    pub activation: Signal<In, Bits<8>>,
-    pub negative: Signal<In, bool>,
-    pub mode: Signal<In, Bits<2>>,
-    pub valid: Signal<In, bool>,
-    pub product: Signal<Out, Bits<32>>,
-    pub product_valid: Signal<Out, bool>,
-    low_q: DFF<Bits<16>>,
-    high_q: DFF<Bits<16>>,
-    low_offset: Signal<Local, Bits<8>>,
-    high_offset: Signal<Local, Bits<8>>,
-    // Verilog cannot slice an expression, so the shifted banks are named.
-    low_shifted: Signal<Local, Bits<256>>,
-    high_shifted: Signal<Local, Bits<256>>,
-    combiner: ChunkCombiner,
-}
-
-impl Logic for SharedBankLane {
-    #[hdl_gen]
-    fn update(&mut self) {
-        dff_setup!(self, clock, low_q, high_q);
-        self.low_offset.next = bit_cast::<8, 4>(self.activation.val().get_bits::<4>(0)) << 4;
-        self.high_offset.next = bit_cast::<8, 4>(self.activation.val().get_bits::<4>(4)) << 4;
-        self.low_shifted.next = self.bank.val() >> self.low_offset.val();
-        self.high_shifted.next = self.bank.val() >> self.high_offset.val();
-        self.low_q.d.next = self.low_shifted.val().get_bits::<16>(0);
-        self.high_q.d.next = self.high_shifted.val().get_bits::<16>(0);
-        self.combiner.clock.next = self.clock.val();
-        self.combiner.negative.next = self.negative.val();
-        self.combiner.mode.next = self.mode.val();
-        self.combiner.valid.next = self.valid.val();
-        self.combiner.low_entry.next = self.low_q.q.val();
-        self.combiner.high_entry.next = self.high_q.q.val();
-        self.product.next = self.combiner.product.val();
-        self.product_valid.next = self.combiner.product_valid.val();
     }
 }

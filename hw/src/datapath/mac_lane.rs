@@ -14,6 +14,7 @@
 //! multipliers are exact. Only the multiplier differs between the three, so the operand
 //! registers, weight register and sign stage live once, in [`MacShell`].
 
+use super::ports::{LaneOperands, TablePort};
 use rust_hdl::prelude::*;
 
 /// Operand registers, the weight register, and the sign/output stage shared by the baseline
@@ -22,12 +23,9 @@ use rust_hdl::prelude::*;
 #[derive(LogicBlock, Default)]
 pub struct MacShell {
     pub clock: Signal<In, Clock>,
-    pub table_write: Signal<In, bool>,
-    pub table_addr: Signal<In, Bits<4>>,
-    pub table_data: Signal<In, Bits<16>>,
-    pub activation: Signal<In, Bits<8>>,
-    pub negative: Signal<In, bool>,
-    pub valid: Signal<In, bool>,
+    pub table: TablePort<4>,
+    /// (`mode` is not used: a digital multiplier is always exact.)
+    pub operands: LaneOperands<8>,
     /// The unsigned product from the lane's multiplier.
     pub magnitude: Signal<In, Bits<16>>,
     pub operand_a: Signal<Out, Bits<8>>,
@@ -56,12 +54,12 @@ impl Logic for MacShell {
             product_q,
             valid_q
         );
-        if self.table_write.val() & (self.table_addr.val() == 1) {
-            self.weight_q.d.next = self.table_data.val().get_bits::<8>(0);
+        if self.table.write.val() & (self.table.address.val() == 1) {
+            self.weight_q.d.next = self.table.data.val().get_bits::<8>(0);
         }
-        self.activation_d.d.next = self.activation.val();
-        self.negative_d.d.next = self.negative.val();
-        self.valid_d.d.next = self.valid.val();
+        self.activation_d.d.next = self.operands.activation.val();
+        self.negative_d.d.next = self.operands.negative.val();
+        self.valid_d.d.next = self.operands.valid.val();
         self.operand_a.next = self.activation_d.q.val();
         self.operand_w.next = self.weight_q.q.val();
         self.wide.next = bit_cast::<32, 16>(self.magnitude.val());
@@ -287,14 +285,9 @@ macro_rules! mac_lane {
         #[derive(LogicBlock, Default)]
         pub struct $name {
             pub clock: Signal<In, Clock>,
-            pub table_write: Signal<In, bool>,
-            pub table_addr: Signal<In, Bits<4>>,
-            pub table_data: Signal<In, Bits<16>>,
-            pub activation: Signal<In, Bits<8>>,
-            pub negative: Signal<In, bool>,
-            /// Accepted for interface compatibility; a digital multiplier is always exact.
-            pub mode: Signal<In, Bits<2>>,
-            pub valid: Signal<In, bool>,
+            pub table: TablePort<4>,
+            /// (`mode` is accepted and not used: a digital multiplier is always exact.)
+            pub operands: LaneOperands<8>,
             pub product: Signal<Out, Bits<32>>,
             pub product_valid: Signal<Out, bool>,
             shell: MacShell,
@@ -305,12 +298,13 @@ macro_rules! mac_lane {
             #[hdl_gen]
             fn update(&mut self) {
                 self.shell.clock.next = self.clock.val();
-                self.shell.table_write.next = self.table_write.val();
-                self.shell.table_addr.next = self.table_addr.val();
-                self.shell.table_data.next = self.table_data.val();
-                self.shell.activation.next = self.activation.val();
-                self.shell.negative.next = self.negative.val();
-                self.shell.valid.next = self.valid.val();
+                self.shell.table.write.next = self.table.write.val();
+                self.shell.table.address.next = self.table.address.val();
+                self.shell.table.data.next = self.table.data.val();
+                self.shell.operands.activation.next = self.operands.activation.val();
+                self.shell.operands.negative.next = self.operands.negative.val();
+                self.shell.operands.mode.next = self.operands.mode.val();
+                self.shell.operands.valid.next = self.operands.valid.val();
                 self.multiplier.a.next = self.shell.operand_a.val();
                 self.multiplier.w.next = self.shell.operand_w.val();
                 self.shell.magnitude.next = self.multiplier.product.val();
@@ -324,13 +318,8 @@ macro_rules! mac_lane {
             pub fn top() -> Self {
                 let mut uut = Self::default();
                 uut.clock.connect();
-                uut.table_write.connect();
-                uut.table_addr.connect();
-                uut.table_data.connect();
-                uut.activation.connect();
-                uut.negative.connect();
-                uut.mode.connect();
-                uut.valid.connect();
+                uut.table.connect_inputs();
+                uut.operands.connect_inputs();
                 uut.connect_all();
                 uut
             }

@@ -1,19 +1,17 @@
 //! `TlutLane`: the traditional LUT multiplier the paper compares against (k = 8): one 256-entry
 //! table of the weight's multiples, read once with the whole activation. The 256 x 16-bit table
 //! is exactly one SB_RAM40_4K; the lane has the same ports and two-cycle latency as
-//! [`crate::SubMacLane`] (the table port is 8 bits wide and there is no mode input).
+//! [`crate::SubMacLane`] (the table port is 8 bits wide; the mode input is not used).
 
+use super::ports::{LaneOperands, TablePort};
 use rust_hdl::prelude::*;
 
 #[derive(LogicBlock, Default)]
 pub struct TlutLane {
     pub clock: Signal<In, Clock>,
-    pub table_write: Signal<In, bool>,
-    pub table_addr: Signal<In, Bits<8>>,
-    pub table_data: Signal<In, Bits<16>>,
-    pub activation: Signal<In, Bits<8>>,
-    pub negative: Signal<In, bool>,
-    pub valid: Signal<In, bool>,
+    pub table: TablePort<8>,
+    /// (`mode` is accepted and not used: the full table is exact.)
+    pub operands: LaneOperands<8>,
     pub product: Signal<Out, Bits<32>>,
     pub product_valid: Signal<Out, bool>,
     // Not `table`: a Verilog keyword (Icarus rejects it; yosys does not).
@@ -31,12 +29,12 @@ impl Logic for TlutLane {
         dff_setup!(self, clock, negative_d, valid_d, product_q, valid_q);
         self.bank.read_clock.next = self.clock.val();
         self.bank.write_clock.next = self.clock.val();
-        self.bank.write_enable.next = self.table_write.val();
-        self.bank.write_address.next = self.table_addr.val();
-        self.bank.write_data.next = self.table_data.val();
-        self.bank.read_address.next = self.activation.val();
-        self.negative_d.d.next = self.negative.val();
-        self.valid_d.d.next = self.valid.val();
+        self.bank.write_enable.next = self.table.write.val();
+        self.bank.write_address.next = self.table.address.val();
+        self.bank.write_data.next = self.table.data.val();
+        self.bank.read_address.next = self.operands.activation.val();
+        self.negative_d.d.next = self.operands.negative.val();
+        self.valid_d.d.next = self.operands.valid.val();
         self.magnitude.next = bit_cast::<32, 16>(self.bank.read_data.val());
         self.product_q.d.next = self.magnitude.val();
         if self.negative_d.q.val() {
@@ -53,12 +51,8 @@ impl TlutLane {
     pub fn top() -> Self {
         let mut uut = TlutLane::default();
         uut.clock.connect();
-        uut.table_write.connect();
-        uut.table_addr.connect();
-        uut.table_data.connect();
-        uut.activation.connect();
-        uut.negative.connect();
-        uut.valid.connect();
+        uut.table.connect_inputs();
+        uut.operands.connect_inputs();
         uut.connect_all();
         uut
     }
