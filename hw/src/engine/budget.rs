@@ -2,7 +2,7 @@
 //! "Budget"): one line per unit. Each unit's testbench checks its packed cells, synthesized on
 //! its own ([`crate::flow::unit`]), against its line, so a change that overruns the budget
 //! fails where it is made. The whole accelerator must come in at 90 % of the device's 5,280
-//! logic cells (a design at 95 % did not route at 24 MHz, docs/fpga-fit.md): the lines add up
+//! logic cells (a design at 95 % did not route at 24 MHz, docs/history/first-engine-fit.md): the lines add up
 //! to 4,530 at 8 lanes, 85.8 %.
 
 /// One unit's allowance.

@@ -357,6 +357,8 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
         io: None,
         io_max: cap.io,
         fmax_mhz: None,
+        placement_seed: None,
+        placement_seeds_tried: None,
         fits: None,
         meets_timing: None,
         bitstream: None,
@@ -479,25 +481,12 @@ fn run_ice40_flow(opts: &BuildOptions, pll: &Pll, report: &mut BuildReport) -> R
         );
     }
     let freq = format!("{}", opts.freq_mhz);
-    let pnr = run_tool(
-        dir,
-        "nextpnr-ice40",
-        &[
-            &design_args[..],
-            &[
-                "--asc",
-                "top.asc",
-                "--freq",
-                &freq,
-                "--seed",
-                "1",
-                "--timing-allow-fail",
-            ],
-        ]
-        .concat(),
-        "nextpnr.log",
-    )?;
-    let routed = RouteResult::parse(&pnr)?;
+    let args = [
+        &design_args[..],
+        &["--asc", "top.asc", "--freq", &freq, "--timing-allow-fail"],
+    ]
+    .concat();
+    let (_, routed) = place_and_route(dir, "nextpnr-ice40", &args, "top.asc", pll, report)?;
     record_route(opts, pll, &routed, report)?;
     run_tool(dir, "icepack", &["top.asc", "top.bin"], "icepack.log")?;
     report.bitstream = Some(dir.join("top.bin").display().to_string());
@@ -528,6 +517,62 @@ fn refuse_if_over(
 }
 
 /// Puts the placed design's figures in the report; fails when the clock is not met.
+/// The nextpnr placement seeds a build tries, in order, until one meets timing. On a nearly
+/// full device the post-route fmax moves by several percent from one placement to another
+/// (the 8-lane UP5K accelerator: 23.92 MHz with seed 1 and a netlist that differs from the
+/// previous one only in its link's hierarchy, 26.55 MHz before), so a miss by a few percent
+/// with one seed does not yet mean the design cannot make its clock.
+pub const PLACEMENT_SEEDS: [u32; 3] = [1, 2, 3];
+
+/// Places and routes with nextpnr `tool` (`args`: everything but the seed) for each of
+/// [`PLACEMENT_SEEDS`] until a placement meets the PLL's clock, and keeps the fastest: its
+/// routed file `placed` and its log (`nextpnr.log`) stay in `dir`, the others are removed.
+/// Returns the kept log and its result; the report records the seed.
+fn place_and_route(
+    dir: &std::path::Path,
+    tool: &str,
+    args: &[&str],
+    placed: &str,
+    pll: &Pll,
+    report: &mut BuildReport,
+) -> Result<(String, RouteResult)> {
+    let family = report.family;
+    let aside = |seed: u32, name: &str| dir.join(format!("seed{seed}.{name}"));
+    let mut best: Option<(u32, String, RouteResult)> = None;
+    for (tried, &seed) in PLACEMENT_SEEDS.iter().enumerate() {
+        let seed_arg = seed.to_string();
+        let log = run_tool(
+            dir,
+            tool,
+            &[args, &["--seed", &seed_arg]].concat(),
+            "nextpnr.log",
+        )?;
+        let routed = RouteResult::parse_for(family, &log)?;
+        report.placement_seeds_tried = Some(tried as u32 + 1);
+        let met = routed.fmax_mhz >= pll.out_mhz();
+        if best.as_ref().is_none_or(|b| routed.fmax_mhz > b.2.fmax_mhz) {
+            if let Some((old, _, _)) = &best {
+                let _ = std::fs::remove_file(aside(*old, placed));
+                let _ = std::fs::remove_file(aside(*old, "nextpnr.log"));
+            }
+            best = Some((seed, log, routed));
+            if met {
+                break;
+            }
+            // Kept aside while the next seed runs.
+            std::fs::rename(dir.join(placed), aside(seed, placed))?;
+            std::fs::rename(dir.join("nextpnr.log"), aside(seed, "nextpnr.log"))?;
+        }
+    }
+    let (seed, log, routed) = best.expect("at least one seed");
+    if aside(seed, placed).exists() {
+        std::fs::rename(aside(seed, placed), dir.join(placed))?;
+        std::fs::rename(aside(seed, "nextpnr.log"), dir.join("nextpnr.log"))?;
+    }
+    report.placement_seed = Some(seed);
+    Ok((log, routed))
+}
+
 fn record_route(
     opts: &BuildOptions,
     pll: &Pll,
@@ -596,28 +641,22 @@ fn run_ecp5_flow(opts: &BuildOptions, pll: &Pll, report: &mut BuildReport) -> Re
     )?;
     let (device, package) = opts.board.device();
     let freq = format!("{}", pll.out_mhz());
-    let pnr = run_tool(
-        dir,
-        &nextpnr.to_string_lossy(),
-        &[
-            device,
-            "--package",
-            package,
-            "--lpf",
-            "top.lpf",
-            "--json",
-            "top.json",
-            "--textcfg",
-            "top.config",
-            "--freq",
-            &freq,
-            "--seed",
-            "1",
-            "--timing-allow-fail",
-        ],
-        "nextpnr.log",
-    )?;
-    let routed = RouteResult::parse_for(Family::Ecp5, &pnr)?;
+    let args = [
+        device,
+        "--package",
+        package,
+        "--lpf",
+        "top.lpf",
+        "--json",
+        "top.json",
+        "--textcfg",
+        "top.config",
+        "--freq",
+        &freq,
+        "--timing-allow-fail",
+    ];
+    let nextpnr = nextpnr.to_string_lossy();
+    let (pnr, routed) = place_and_route(dir, &nextpnr, &args, "top.config", pll, report)?;
     report.lut4 = Some(routed.used.logic_cells);
     // The device as nextpnr sees it (its I/O count includes pins the data sheet does not list
     // as user I/O).

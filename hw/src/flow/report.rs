@@ -195,6 +195,10 @@ pub struct BuildReport {
     pub io: Option<u64>,
     pub io_max: u64,
     pub fmax_mhz: Option<f64>,
+    /// The nextpnr seed of the placement kept (`super::PLACEMENT_SEEDS`, tried in order until
+    /// one meets timing; the fastest is kept when none does), and how many were tried.
+    pub placement_seed: Option<u32>,
+    pub placement_seeds_tried: Option<u32>,
     pub fits: Option<bool>,
     pub meets_timing: Option<bool>,
     /// Path of the bitstream (`top.bin` on the iCE40, `top.bit` on the ECP5); null when the
@@ -298,13 +302,16 @@ impl BuildReport {
         );
         if let Some(f) = self.fmax_mhz {
             s += &format!(
-                "Post-route fmax: {f:.2} MHz against the {:.3} MHz clock ({}).\n\n",
+                "Post-route fmax: {f:.2} MHz against the {:.3} MHz clock ({}; placement seed {} \
+                 of {} tried).\n\n",
                 self.pll.map_or(self.target_mhz, |p| p.out_mhz()),
                 if self.meets_timing == Some(true) {
                     "met"
                 } else {
                     "NOT met"
-                }
+                },
+                self.placement_seed.unwrap_or(0),
+                self.placement_seeds_tried.unwrap_or(0),
             );
         }
         if !self.units.is_empty() {

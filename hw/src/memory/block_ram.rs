@@ -6,7 +6,7 @@
 //! cycle returns the old word. The iCE40's block RAM makes no such promise, so yosys keeps it by
 //! logic of its own around every memory: a register of the write data and address and a
 //! comparator and multiplexer on the read data. In the 4-lane accelerator that was 658
-//! flip-flops and about 330 LUT4s, 969 of 8,685 logic cells after packing (docs/fpga-fit.md).
+//! flip-flops and about 330 LUT4s, 969 of 8,685 logic cells after packing (docs/history/first-engine-fit.md).
 //! None of the engine's memories needs it: a unit never uses a word it reads in the cycle the
 //! word is written.
 //!
