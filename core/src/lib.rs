@@ -10,6 +10,7 @@
 
 pub mod accel;
 pub mod arith;
+pub mod board_model;
 pub mod cifar;
 pub mod compile;
 pub mod cycles;

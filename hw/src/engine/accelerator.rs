@@ -160,6 +160,11 @@ pub struct EngineAccelerator<const P: usize, const PA: usize> {
     last_seq: DFF<Bits<8>>,
     ran: DFF<bool>,
     was_busy: DFF<bool>,
+    /// A RESET came since the last RUN: the run it stopped has not finished, so its end (once
+    /// what it had handed on is written) does not make STATUS say done.
+    stopped: DFF<bool>,
+    /// The engine's work ends now, and it was not stopped: the run finished.
+    finishing: Signal<Local, bool>,
     // Decoded request fields.
     is_image: Signal<Local, bool>,
     is_read: Signal<Local, bool>,
@@ -268,6 +273,8 @@ impl<const P: usize, const PA: usize> EngineAccelerator<P, PA> {
             last_seq: Default::default(),
             ran: Default::default(),
             was_busy: Default::default(),
+            stopped: Default::default(),
+            finishing: Default::default(),
             is_image: Default::default(),
             is_read: Default::default(),
             is_params: Default::default(),
@@ -378,7 +385,8 @@ impl<const P: usize, const PA: usize> Logic for EngineAccelerator<P, PA> {
             last_cmd,
             last_seq,
             ran,
-            was_busy
+            was_busy,
+            stopped
         );
         // The link.
         self.link.clock.next = self.clock.val();
@@ -391,7 +399,9 @@ impl<const P: usize, const PA: usize> Logic for EngineAccelerator<P, PA> {
 
         // Whether a run has finished since the last RUN.
         self.was_busy.d.next = self.engine.busy.val();
-        if self.was_busy.q.val() & !self.engine.busy.val() {
+        self.finishing.next =
+            self.was_busy.q.val() & !self.engine.busy.val() & !self.stopped.q.val();
+        if self.finishing.val() {
             self.ran.d.next = true;
         }
 
@@ -496,7 +506,7 @@ impl<const P: usize, const PA: usize> Logic for EngineAccelerator<P, PA> {
                 if self.link.reply.payload_addr.val() == 0 {
                     // Done also in the cycle busy falls, before `ran` is set: a byte sampled
                     // then would otherwise read idle, as if the run had been stopped.
-                    if self.ran.q.val() | (self.was_busy.q.val() & !self.engine.busy.val()) {
+                    if self.ran.q.val() | self.finishing.val() {
                         self.link.reply.payload_data.next = self.state_done.val();
                     }
                     if self.engine.busy.val() {
@@ -604,10 +614,11 @@ impl<const P: usize, const PA: usize> Logic for EngineAccelerator<P, PA> {
                         self.reply_kind.d.next = ReplyKind::Status;
                         self.reply_len.d.next = 4.into();
                     } else if self.cmd_q.q.val() == self.cmd_reset.val() {
-                        // A stopped run is not a finished one: keep `ran` from seeing busy fall.
+                        // A stopped run is not a finished one: its end, when what it had handed
+                        // on is written, must not read as done.
                         self.engine.abort.next = true;
                         self.ran.d.next = false;
-                        self.was_busy.d.next = false;
+                        self.stopped.d.next = true;
                     } else if (self.cmd_q.q.val() == self.cmd_run.val())
                         & (self.last_cmd.q.val() == self.cmd_run.val())
                         & (self.last_seq.q.val() == self.seq_q.q.val())
@@ -629,8 +640,10 @@ impl<const P: usize, const PA: usize> Logic for EngineAccelerator<P, PA> {
                     } else if (self.cmd_q.q.val() == self.cmd_load.val()) | self.is_image.val() {
                         self.copy_index.d.next = self.data_start.val().get_bits::<11>(0);
                         self.pointer.d.next = self.address_low.val().get_bits::<16>(0);
-                        // An image's segments count from its upload.
-                        self.engine.clear_counters.next = self.is_image.val();
+                        // An image's segments count from its upload (a refused one changes
+                        // nothing).
+                        self.engine.clear_counters.next =
+                            self.is_image.val() & self.load_ok.q.val();
                         self.state.d.next = CmdState::Copy;
                         if !self.load_ok.q.val() {
                             self.state.d.next = CmdState::Reply;
@@ -642,6 +655,7 @@ impl<const P: usize, const PA: usize> Logic for EngineAccelerator<P, PA> {
                     } else if self.cmd_q.q.val() == self.cmd_run.val() {
                         self.engine.run.next = true;
                         self.ran.d.next = false;
+                        self.stopped.d.next = false;
                     } else if self.cmd_q.q.val() == self.cmd_logits.val() {
                         self.pointer.d.next = self.logits_pointer.val();
                         self.reply_kind.d.next = ReplyKind::Logits;
