@@ -1,8 +1,8 @@
 //! The board's side of the link as docs/protocol.md specifies it, written from that page as a
 //! plain state machine: what arrives (an intact request, or a frame the receiver rejects), and
 //! whether a program is running, in; the one reply frame the board must send, out. It keeps
-//! what the page says the board remembers: the last request that reached the command handler
-//! (for repeated RUNs), whether a run finished since the last RUN, the records taken since
+//! what the page says the board remembers: the last request served (a repeat of it is answered,
+//! not executed again), whether a run finished since the last RUN, the records taken since
 //! LOAD_IMAGE, and the bytes loaded into each region (so a READ's reply is known).
 //!
 //! The conformance test (`tests/tests/link_conformance.rs`) drives the RTL with long seeded
@@ -81,8 +81,8 @@ pub struct BoardModel {
     identity: Identity,
     program: Vec<Option<u8>>,
     activations: Vec<Option<u8>>,
-    /// Command and seq of the last request that reached the command handler.
-    last: Option<(u8, u8)>,
+    /// Command, seq and payload length of the last request served (a NAK serves nothing).
+    last: Option<(u8, u8, usize)>,
     /// A run finished since the last RUN or RESET.
     done: bool,
     records: u16,
@@ -117,7 +117,15 @@ impl BoardModel {
             }
             Arrival::Intact(frame) => frame,
         };
-        let last = self.last.replace((frame.cmd, frame.seq));
+        let (expected, effect) = self.serve(frame, busy);
+        if expected.cmd != NAK {
+            self.last = Some((frame.cmd, frame.seq, frame.payload.len()));
+        }
+        (expected, effect)
+    }
+
+    fn serve(&mut self, frame: &Frame, busy: bool) -> (Expected, Effect) {
+        let repeated = self.last == Some((frame.cmd, frame.seq, frame.payload.len()));
         let seq = frame.seq;
         let reply = |payload: Vec<u8>| Expected::exact(frame.cmd | REPLY_FLAG, seq, payload);
         let nak = |reason| (Expected::nak(seq, reason), Effect::None);
@@ -141,6 +149,7 @@ impl BoardModel {
                 let [lo, hi] = self.records.to_le_bytes();
                 return (reply(vec![state as u8, lo, hi, 0]), Effect::None);
             }
+            Some(Reset) if repeated => return (reply(vec![]), Effect::None),
             Some(Reset) => {
                 self.done = false;
                 return (
@@ -148,11 +157,10 @@ impl BoardModel {
                     if busy { Effect::Stop } else { Effect::None },
                 );
             }
+            // A repeat of a request that acts is answered, not executed again, also while the
+            // RUN it repeats is running.
+            Some(Run | Load | LoadImage) if repeated => return (reply(vec![]), Effect::None),
             _ => {}
-        }
-        // A repeated RUN is answered, not run again, also while the first one runs.
-        if command == Some(Run) && empty && last == Some((frame.cmd, seq)) {
-            return (reply(vec![]), Effect::None);
         }
         if busy {
             return nak(NakReason::Busy);

@@ -156,8 +156,10 @@ pub struct EngineAccelerator<const P: usize, const PA: usize> {
     reply_nak: DFF<bool>,
     reply_len: DFF<Bits<11>>,
     nak_reason: DFF<Bits<3>>,
+    /// Command, seq and length of the last request served (a NAK serves nothing).
     last_cmd: DFF<Bits<8>>,
     last_seq: DFF<Bits<8>>,
+    last_len: DFF<Bits<11>>,
     ran: DFF<bool>,
     was_busy: DFF<bool>,
     /// A RESET came since the last RUN: the run it stopped has not finished, so its end (once
@@ -174,6 +176,12 @@ pub struct EngineAccelerator<const P: usize, const PA: usize> {
     /// READ_COUNTERS: the commands whose payload is empty.
     always_served: Signal<Local, bool>,
     payload_free: Signal<Local, bool>,
+    /// The request repeats the last one served (same command, seq and length).
+    repeated: Signal<Local, bool>,
+    /// RUN, LOAD or LOAD_IMAGE: the commands whose repeat must not act again.
+    has_effect: Signal<Local, bool>,
+    /// The NAK reason the request earns, 0 when it is served.
+    refusal: Signal<Local, Bits<3>>,
     /// The address is below 128 K, so `span_end` (18 bits) cannot wrap.
     address_fits: Signal<Local, bool>,
     address_low: Signal<Local, Bits<18>>,
@@ -271,6 +279,7 @@ impl<const P: usize, const PA: usize> EngineAccelerator<P, PA> {
             nak_reason: Default::default(),
             last_cmd: Default::default(),
             last_seq: Default::default(),
+            last_len: Default::default(),
             ran: Default::default(),
             was_busy: Default::default(),
             stopped: Default::default(),
@@ -281,6 +290,9 @@ impl<const P: usize, const PA: usize> EngineAccelerator<P, PA> {
             is_acts: Default::default(),
             always_served: Default::default(),
             payload_free: Default::default(),
+            repeated: Default::default(),
+            has_effect: Default::default(),
+            refusal: Default::default(),
             address_fits: Default::default(),
             address_low: Default::default(),
             data_start: Default::default(),
@@ -384,6 +396,7 @@ impl<const P: usize, const PA: usize> Logic for EngineAccelerator<P, PA> {
             nak_reason,
             last_cmd,
             last_seq,
+            last_len,
             ran,
             was_busy,
             stopped
@@ -411,6 +424,13 @@ impl<const P: usize, const PA: usize> Logic for EngineAccelerator<P, PA> {
         self.always_served.next = (self.cmd_q.q.val() == self.cmd_identify.val())
             | (self.cmd_q.q.val() == self.cmd_status.val())
             | (self.cmd_q.q.val() == self.cmd_reset.val());
+        self.refusal.next = 0.into();
+        self.repeated.next = (self.cmd_q.q.val() == self.last_cmd.q.val())
+            & (self.seq_q.q.val() == self.last_seq.q.val())
+            & (self.len_q.q.val() == self.last_len.q.val());
+        self.has_effect.next = (self.cmd_q.q.val() == self.cmd_run.val())
+            | (self.cmd_q.q.val() == self.cmd_load.val())
+            | self.is_image.val();
         self.payload_free.next = (self.cmd_q.q.val() == self.cmd_run.val())
             | (self.cmd_q.q.val() == self.cmd_logits.val())
             | (self.cmd_q.q.val() == self.cmd_counters.val());
@@ -598,14 +618,10 @@ impl<const P: usize, const PA: usize> Logic for EngineAccelerator<P, PA> {
                     self.reply_nak.d.next = false;
                     self.reply_kind.d.next = ReplyKind::Empty;
                     self.reply_len.d.next = 0.into();
-                    self.last_cmd.d.next = self.cmd_q.q.val();
-                    self.last_seq.d.next = self.seq_q.q.val();
+                    // What the request earns: served (refusal 0) or a NAK reason.
                     if self.always_served.val() & self.len_q.q.val().any() {
                         // IDENTIFY, STATUS and RESET take no payload (at any time).
-                        self.reply_nak.d.next = true;
-                        self.reply_kind.d.next = ReplyKind::Nak;
-                        self.reply_len.d.next = 1.into();
-                        self.nak_reason.d.next = self.nak_payload.val();
+                        self.refusal.next = self.nak_payload.val();
                     } else if self.cmd_q.q.val() == self.cmd_identify.val() {
                         self.pointer.d.next = self.identity_pointer.val();
                         self.reply_kind.d.next = ReplyKind::Logits;
@@ -614,43 +630,31 @@ impl<const P: usize, const PA: usize> Logic for EngineAccelerator<P, PA> {
                         self.reply_kind.d.next = ReplyKind::Status;
                         self.reply_len.d.next = 4.into();
                     } else if self.cmd_q.q.val() == self.cmd_reset.val() {
-                        // A stopped run is not a finished one: its end, when what it had handed
-                        // on is written, must not read as done.
-                        self.engine.abort.next = true;
-                        self.ran.d.next = false;
-                        self.stopped.d.next = true;
-                    } else if (self.cmd_q.q.val() == self.cmd_run.val())
-                        & (self.last_cmd.q.val() == self.cmd_run.val())
-                        & (self.last_seq.q.val() == self.seq_q.q.val())
-                        & !self.len_q.q.val().any()
-                    {
-                        // A retransmitted RUN (its reply was lost): answered, not run again, also
-                        // while the first one is still running.
+                        // A repeated RESET is answered, not executed again. A stopped run is
+                        // not a finished one: its end, when what it had handed on is written,
+                        // must not read as done.
+                        if !self.repeated.val() {
+                            self.engine.abort.next = true;
+                            self.ran.d.next = false;
+                            self.stopped.d.next = true;
+                        }
+                    } else if self.repeated.val() & self.has_effect.val() {
+                        // A repeated RUN, LOAD or LOAD_IMAGE (its reply was lost): answered, not
+                        // executed again, also while the RUN it repeats is running.
                     } else if self.engine.busy.val() {
-                        self.reply_nak.d.next = true;
-                        self.reply_kind.d.next = ReplyKind::Nak;
-                        self.reply_len.d.next = 1.into();
-                        self.nak_reason.d.next = self.nak_busy.val();
+                        self.refusal.next = self.nak_busy.val();
                     } else if self.payload_free.val() & self.len_q.q.val().any() {
                         // RUN, READ_LOGITS and READ_COUNTERS take no payload either.
-                        self.reply_nak.d.next = true;
-                        self.reply_kind.d.next = ReplyKind::Nak;
-                        self.reply_len.d.next = 1.into();
-                        self.nak_reason.d.next = self.nak_payload.val();
+                        self.refusal.next = self.nak_payload.val();
                     } else if (self.cmd_q.q.val() == self.cmd_load.val()) | self.is_image.val() {
-                        self.copy_index.d.next = self.data_start.val().get_bits::<11>(0);
-                        self.pointer.d.next = self.address_low.val().get_bits::<16>(0);
-                        // An image's segments count from its upload (a refused one changes
-                        // nothing).
-                        self.engine.clear_counters.next =
-                            self.is_image.val() & self.load_ok.q.val();
-                        self.state.d.next = CmdState::Copy;
-                        if !self.load_ok.q.val() {
-                            self.state.d.next = CmdState::Reply;
-                            self.reply_nak.d.next = true;
-                            self.reply_kind.d.next = ReplyKind::Nak;
-                            self.reply_len.d.next = 1.into();
-                            self.nak_reason.d.next = self.nak_payload.val();
+                        if self.load_ok.q.val() {
+                            self.copy_index.d.next = self.data_start.val().get_bits::<11>(0);
+                            self.pointer.d.next = self.address_low.val().get_bits::<16>(0);
+                            // An image's segments count from its upload.
+                            self.engine.clear_counters.next = self.is_image.val();
+                            self.state.d.next = CmdState::Copy;
+                        } else {
+                            self.refusal.next = self.nak_payload.val();
                         }
                     } else if self.cmd_q.q.val() == self.cmd_run.val() {
                         self.engine.run.next = true;
@@ -666,23 +670,29 @@ impl<const P: usize, const PA: usize> Logic for EngineAccelerator<P, PA> {
                         self.reply_len.d.next =
                             (bit_cast::<11, 8>(self.engine.records.val()) << 3) + 5;
                     } else if self.is_read.val() {
-                        self.pointer.d.next = self.address_low.val().get_bits::<16>(0);
-                        self.reply_len.d.next = self.read_len.val().get_bits::<11>(0);
-                        self.reply_kind.d.next = ReplyKind::Activations;
-                        if self.is_params.val() {
-                            self.reply_kind.d.next = ReplyKind::Params;
-                        }
-                        if !self.read_ok.q.val() {
-                            self.reply_nak.d.next = true;
-                            self.reply_kind.d.next = ReplyKind::Nak;
-                            self.reply_len.d.next = 1.into();
-                            self.nak_reason.d.next = self.nak_payload.val();
+                        if self.read_ok.q.val() {
+                            self.pointer.d.next = self.address_low.val().get_bits::<16>(0);
+                            self.reply_len.d.next = self.read_len.val().get_bits::<11>(0);
+                            self.reply_kind.d.next = ReplyKind::Activations;
+                            if self.is_params.val() {
+                                self.reply_kind.d.next = ReplyKind::Params;
+                            }
+                        } else {
+                            self.refusal.next = self.nak_payload.val();
                         }
                     } else {
+                        self.refusal.next = self.nak_unknown.val();
+                    }
+                    if self.refusal.val().any() {
                         self.reply_nak.d.next = true;
                         self.reply_kind.d.next = ReplyKind::Nak;
                         self.reply_len.d.next = 1.into();
-                        self.nak_reason.d.next = self.nak_unknown.val();
+                        self.nak_reason.d.next = self.refusal.val();
+                    } else {
+                        // The last request served: a repeat of it is answered, not executed.
+                        self.last_cmd.d.next = self.cmd_q.q.val();
+                        self.last_seq.d.next = self.seq_q.q.val();
+                        self.last_len.d.next = self.len_q.q.val();
                     }
                 }
             }
