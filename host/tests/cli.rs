@@ -375,6 +375,23 @@ fn a_noisy_line_costs_retransmissions_not_results() {
 }
 
 #[test]
+fn requests_during_replies_and_early_retries_cost_retransmissions_not_results() {
+    // Half of the board's replies of 32 bytes or more have a well-formed LOAD of random bytes
+    // sent into them (the board must drop it), and the host retransmits 1 ms after each
+    // request whatever the reply's length: every result still bit-exact.
+    if board_images() < 100 {
+        return;
+    }
+    let r = run_model_on_virtual_board(
+        "models/icebreaker-w0.5.lutna",
+        &["--intrusion-rate", "0.5", "--seed", "3"],
+        &["--retry-ms", "1"],
+        10,
+    );
+    assert!(r["retransmissions"].as_u64().unwrap() > 0, "{r}");
+}
+
+#[test]
 fn a_board_power_cycled_mid_run_gets_its_program_again() {
     // The virtual board loses everything at cycle 3 M (around the fifth image, the program
     // being streamed for each): the host must notice (the activation canary is gone), load the
@@ -411,6 +428,11 @@ fn probe_talks_to_a_virtual_board_and_fails_clearly_without_one() {
         &["board", "--virtual", "--fault-rate", "1.5"],
         "--fault-rate",
     );
+    fails_with(
+        &["board", "--virtual", "--intrusion-rate", "2"],
+        "--intrusion-rate",
+    );
+    fails_with(&["probe", "--port", &path, "--retry-ms", "0"], "--retry-ms");
 }
 
 /// Images for the on-board runs: 100 on Verilator (seconds), 2 on RustHDL (~40 s each), so a

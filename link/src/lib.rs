@@ -38,6 +38,11 @@ pub struct Link {
     /// the request and the largest reply), and how many tries in all.
     pub timeout: Duration,
     pub per_byte: Duration,
+    /// When set, the wait for a reply after the request's own line time, whatever the reply's
+    /// length (a wait shorter than a long reply's line time makes the host retransmit while
+    /// the reply is still coming: the board drops such a request, and the reply, which carries
+    /// the same `seq`, is still accepted).
+    pub fixed_wait: Option<Duration>,
     pub tries: u32,
     pub stats: LinkStats,
     /// Data bytes per LOAD frame (adapts to the line, see [`Link::load`]).
@@ -73,6 +78,7 @@ impl Link {
             timeout: Duration::from_millis(500),
             // Ten bits per byte at the line rate, four times over.
             per_byte: Duration::from_nanos(40_000_000_000 / baud.max(1) as u64),
+            fixed_wait: None,
             tries: 8,
             stats: LinkStats::default(),
             load_chunk: LOAD_CHUNK_MAX,
@@ -104,15 +110,18 @@ impl Link {
         // get a larger budget (a long frame on a noisy line is often hit more than once).
         let (mut timeouts, mut damaged) = (0u32, 0u32);
         let mut first = true;
+        // A decoder per try, from that try on: a reply to an earlier try that was still coming
+        // when a later one went out (the board drops a request that arrives during a reply)
+        // carries the same `seq`, so it is the answer, and the decoder that saw it start reads
+        // it. Each try starts a fresh one too: a false start marker in earlier noise would keep
+        // an older decoder waiting for a long frame and swallow the replies after it.
+        let mut decoders: Vec<Decoder> = Vec::new();
         while timeouts < self.tries && damaged < 4 * self.tries {
             if !first {
                 self.stats.retransmissions += 1;
             }
             first = false;
-            // Stop and wait: nothing before this try can be the reply. A false start marker
-            // in earlier noise would otherwise keep the decoder waiting for a long frame and
-            // swallow every reply after it.
-            let mut decoder = Decoder::new();
+            decoders.push(Decoder::new());
             self.port
                 .write_all(&bytes)
                 .with_context(|| format!("cannot write to {}", self.path))?;
@@ -120,7 +129,12 @@ impl Link {
             self.stats.payload_sent += payload.len() as u64;
             let line = (bytes.len() + reply_bytes + OVERHEAD) as u32;
             let sent = Instant::now();
-            let deadline = sent + self.timeout + self.per_byte * line;
+            let deadline = sent
+                + match self.fixed_wait {
+                    // The request's own line time, then the fixed wait for the reply.
+                    Some(wait) => self.per_byte * bytes.len() as u32 + wait,
+                    None => self.timeout + self.per_byte * line,
+                };
             let mut nak = false;
             'wait: while Instant::now() < deadline {
                 let n = match self.port.read(&mut buf) {
@@ -131,7 +145,11 @@ impl Link {
                     }
                 };
                 self.stats.bytes_received += n as u64;
-                for ev in decoder.push(&buf[..n]) {
+                let events: Vec<Event> = decoders
+                    .iter_mut()
+                    .flat_map(|d| d.push(&buf[..n]))
+                    .collect();
+                for ev in events {
                     let Event::Frame(f) = ev else { continue };
                     if f.seq != seq {
                         continue; // a stale reply to an earlier try

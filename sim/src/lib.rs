@@ -11,6 +11,7 @@
 //! duplicated and garbage bytes, seeded so a failing run can be replayed.
 
 use anyhow::{Context, Result};
+use lutna_core::protocol::{Command, Frame, Region, SOF};
 use lutna_hw::sim::{tick, SoftUartRx, SoftUartTx, XorShift};
 use serialport::SerialPort;
 
@@ -28,11 +29,56 @@ pub const CLOCKS_PER_BIT: usize = 4;
 /// is still received whole.
 pub const RX_TIMEOUT_BYTES: u32 = 64;
 
-/// Faults injected per byte on the virtual line, each with probability `rate`.
-#[derive(Clone, Copy, Debug)]
+/// Faults injected per byte on the virtual line, each with probability `rate`; and, with
+/// probability `intrusions` per reply of [`INTRUSION_REPLY_BYTES`] payload bytes or more, a
+/// well-formed request (a LOAD of 8 random bytes somewhere in the activations, which would
+/// corrupt the run if the board executed it) sent to the board while that reply is going out:
+/// the board must drop it (docs/protocol.md, "Requests during a reply").
+#[derive(Clone, Copy, Debug, Default)]
 pub struct Faults {
     pub rate: f64,
     pub seed: u64,
+    pub intrusions: f64,
+}
+
+/// The shortest reply an intrusion is sent into: long enough that the intruding frame (21
+/// bytes) is in before the reply is out, with a serving pass of [`FINE_PASS`] clocks between
+/// the reply's header and the intrusion.
+pub const INTRUSION_REPLY_BYTES: usize = 32;
+
+/// Watches the board's output for the headers of the frames it sends.
+#[derive(Default)]
+struct ReplyWatch {
+    header: Vec<u8>,
+    /// Bytes left of the frame being sent.
+    left: usize,
+}
+
+impl ReplyWatch {
+    /// Feeds output bytes; returns the payload length of every frame that started in them.
+    fn push(&mut self, bytes: &[u8]) -> Vec<usize> {
+        let mut started = vec![];
+        for &b in bytes {
+            if self.left > 0 {
+                self.left -= 1;
+                continue;
+            }
+            self.header.push(b);
+            match self.header.len() {
+                1 if b != SOF[0] => self.header.clear(),
+                2 if b != SOF[1] => self.header.clear(),
+                4 => {
+                    let len = u16::from_le_bytes([self.header[2], self.header[3]]) as usize;
+                    started.push(len);
+                    // cmd, seq, payload, CRC.
+                    self.left = len + 4;
+                    self.header.clear();
+                }
+                _ => {}
+            }
+        }
+        started
+    }
 }
 
 struct FaultLine {
@@ -198,6 +244,10 @@ pub struct Board {
     sim: Simulator,
     line_in: FaultLine,
     line_out: FaultLine,
+    /// Intrusions: the reply watch, their generator, and how many were sent.
+    watch: ReplyWatch,
+    intrusions: Option<(f64, XorShift)>,
+    pub intrusions_sent: u64,
     pub cycles: u64,
     /// The compiled model, kept for power cycles (Verilator only).
     verilated_exe: Option<std::path::PathBuf>,
@@ -243,6 +293,11 @@ impl Board {
             sim,
             line_in: FaultLine::new(faults, 0x1111),
             line_out: FaultLine::new(faults, 0x2222),
+            watch: ReplyWatch::default(),
+            intrusions: faults
+                .filter(|f| f.intrusions > 0.0)
+                .map(|f| (f.intrusions, XorShift((f.seed ^ 0x3333) | 1))),
+            intrusions_sent: 0,
             cycles: 0,
             verilated_exe,
         })
@@ -304,6 +359,41 @@ impl Board {
             Backend::Verilator(v) => v.step(clocks)?,
         };
         self.cycles += clocks as u64;
+        // The board's own bytes (before the line's faults) show where its replies start. An
+        // intruder goes only onto an idle line, so that it is in before the reply is out.
+        let line_idle = !self.receiving();
+        if let Some((rate, rng)) = &mut self.intrusions {
+            let long_replies = self
+                .watch
+                .push(&out)
+                .into_iter()
+                .filter(|&len| len >= INTRUSION_REPLY_BYTES)
+                .count();
+            let mut intruders = vec![];
+            let mut count = 0;
+            for _ in 0..long_replies {
+                if (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64 >= *rate {
+                    continue;
+                }
+                let mut payload = vec![Region::Activations as u8];
+                payload.extend(((rng.next_u64() % (1 << 16)) as u32).to_le_bytes());
+                payload.extend(rng.next_u64().to_le_bytes());
+                let seq = rng.next_u64() as u8;
+                count += 1;
+                intruders.extend(
+                    Frame::new(Command::Load as u8, seq, payload)
+                        .encode()
+                        .expect("a short frame"),
+                );
+            }
+            if !intruders.is_empty() && line_idle {
+                self.intrusions_sent += count;
+                match &mut self.backend {
+                    Backend::RustHdl { to_board, .. } => to_board.push(&intruders),
+                    Backend::Verilator(v) => v.receive(&intruders),
+                }
+            }
+        }
         Ok(self.line_out.apply(&out))
     }
 
@@ -328,6 +418,8 @@ pub struct Stats {
     pub bytes_in: u64,
     pub bytes_out: u64,
     pub faults_injected: u64,
+    /// Requests sent to the board while it was sending a reply ([`Faults::intrusions`]).
+    pub intrusions_sent: u64,
 }
 
 impl Stats {
@@ -352,6 +444,9 @@ pub struct VirtualBoard {
 /// the last byte in or out (long enough for any reply to leave).
 const PASS: usize = 2_000;
 const HOLD: u64 = 200_000;
+/// The serving pass when intrusions are on: short, so an intrusion follows its reply's header
+/// closely (see [`INTRUSION_REPLY_BYTES`]).
+const FINE_PASS: usize = 200;
 
 impl VirtualBoard {
     /// A board on the best simulator installed (see [`Simulator::best_available`]).
@@ -430,7 +525,12 @@ impl VirtualBoard {
                     eprintln!("virtual board: power-cycled at cycle {}", board.cycles);
                 }
                 let t0 = Instant::now();
-                let out = match board.step(PASS) {
+                let pass = if board.intrusions.is_some() {
+                    FINE_PASS
+                } else {
+                    PASS
+                };
+                let out = match board.step(pass) {
                     Ok(out) => out,
                     Err(e) => {
                         eprintln!("virtual board: {e:#}");
@@ -449,6 +549,7 @@ impl VirtualBoard {
                 s.busy_seconds += dt;
                 s.bytes_out += out.len() as u64;
                 s.faults_injected = board.faults_injected();
+                s.intrusions_sent = board.intrusions_sent;
             }
         });
         Ok(VirtualBoard {

@@ -46,6 +46,7 @@ fn faults_on_the_line_cost_retransmissions_not_results() {
         Some(Faults {
             rate: 0.01,
             seed: 42,
+            ..Faults::default()
         }),
     )
     .unwrap();
@@ -183,4 +184,46 @@ fn a_request_sent_during_a_long_reply_leaves_the_reply_intact() {
             assert_eq!(f.cmd, cmd as u8 | 0x80, "{sim}: {f:?}");
         }
     }
+}
+
+/// A hostile line without a damaged byte: well-formed requests sent to the board while its long
+/// replies go out (`Faults::intrusions`: LOADs of random bytes, which would change memory if
+/// the board executed them), and a host that retransmits 1 ms after each request, before a
+/// 1 KiB reply can have arrived. Every READ must still return exactly what was loaded.
+#[test]
+fn intruding_requests_and_early_retries_change_no_reply() {
+    let board = VirtualBoard::spawn(
+        8,
+        Some(Faults {
+            seed: 5,
+            intrusions: 1.0,
+            ..Faults::default()
+        }),
+    )
+    .unwrap();
+    let mut link = Link::open(&board.path, 3_000_000).unwrap();
+    link.tries = 30;
+    let data: Vec<u8> = (0..8192u32).map(|i| (i * 131 + 7) as u8).collect();
+    link.load(Region::Activations, 0, &data, |_| {}).unwrap();
+    link.fixed_wait = Some(Duration::from_millis(1));
+    for k in 0..15 {
+        let at = k * 512;
+        let got = link.read(Region::Activations, at as u32, 1024).unwrap();
+        assert_eq!(got, &data[at..at + 1024], "READ at {at}");
+    }
+    let s = board.stats();
+    assert!(
+        s.intrusions_sent >= 8,
+        "only {} intrusions",
+        s.intrusions_sent
+    );
+    assert!(
+        link.stats.retransmissions > 0,
+        "the 1 ms wait never ran out: {:?}",
+        link.stats
+    );
+    eprintln!(
+        "{} requests sent during replies, {} retransmissions",
+        s.intrusions_sent, link.stats.retransmissions
+    );
 }

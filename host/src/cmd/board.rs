@@ -23,6 +23,11 @@ pub struct BoardArgs {
     /// Probability per byte of a fault on the virtual line (flip, drop, duplicate, garbage)
     #[arg(long, default_value_t = 0.0)]
     pub fault_rate: f64,
+    /// Probability per reply of 32 payload bytes or more that a well-formed request (a LOAD of
+    /// random bytes into the activations) reaches the board while the reply is going out: the
+    /// board must drop it, so a run's results must not change
+    #[arg(long, default_value_t = 0.0)]
+    pub intrusion_rate: f64,
     /// Seed of the fault generator
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -47,9 +52,16 @@ pub fn run(a: BoardArgs) -> Result<()> {
             a.fault_rate
         );
     }
-    let faults = (a.fault_rate > 0.0).then_some(Faults {
+    if !(0.0..=1.0).contains(&a.intrusion_rate) {
+        bail!(
+            "--intrusion-rate {} is out of range: give a probability per long reply in [0, 1]",
+            a.intrusion_rate
+        );
+    }
+    let faults = (a.fault_rate > 0.0 || a.intrusion_rate > 0.0).then_some(Faults {
         rate: a.fault_rate,
         seed: a.seed,
+        intrusions: a.intrusion_rate,
     });
     if a.board == BoardKind::Hx8k {
         bail!("the HX8K breakout carries no accelerator (no SPRAM, 16 KiB of block RAM): simulate --board icebreaker or ulx3s-85f");
@@ -69,13 +81,14 @@ pub fn run(a: BoardArgs) -> Result<()> {
     println!("{}", vb.path);
     std::io::stdout().flush()?;
     eprintln!(
-        "virtual board: the {} build, {} lanes, program memory {:?}, on {}, UART at {} clocks per bit, fault rate {}; serving until stopped (Ctrl-C)",
+        "virtual board: the {} build, {} lanes, program memory {:?}, on {}, UART at {} clocks per bit, fault rate {}, intrusion rate {}; serving until stopped (Ctrl-C)",
         a.board.name(),
         a.lanes,
         a.board.program_memory(),
         vb.simulator,
         lutna_sim::CLOCKS_PER_BIT,
-        a.fault_rate
+        a.fault_rate,
+        a.intrusion_rate
     );
     let mut last = vb.stats();
     loop {
@@ -83,12 +96,13 @@ pub fn run(a: BoardArgs) -> Result<()> {
         let s = vb.stats();
         if s.cycles != last.cycles {
             eprintln!(
-                "  {} cycles simulated ({:.0} cycles/s while busy), {} bytes in, {} out, {} faults injected",
+                "  {} cycles simulated ({:.0} cycles/s while busy), {} bytes in, {} out, {} faults injected, {} requests sent during replies",
                 s.cycles,
                 s.cycles_per_second(),
                 s.bytes_in,
                 s.bytes_out,
-                s.faults_injected
+                s.faults_injected,
+                s.intrusions_sent
             );
         }
         last = s;

@@ -116,6 +116,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
         port: PortArgs {
             port: vb.path.clone(),
             baud: 3_000_000,
+            retry_ms: None,
         },
         model: model_path.clone(),
         data: DataArgs {

@@ -30,6 +30,22 @@ pub struct PortArgs {
     /// UART rate the board's bitstream was built for
     #[arg(long, default_value_t = 3_000_000)]
     pub baud: u32,
+    /// Retransmit a request when its reply has not come this many milliseconds after the
+    /// request's own line time, whatever the reply's length (default: the reply's line time
+    /// plus 500 ms, at the pace the board has shown). Below a long reply's line time the host
+    /// retransmits while the reply is still coming, which the board and the host must both
+    /// ride out
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub retry_ms: Option<u64>,
+}
+
+impl PortArgs {
+    /// The link to the board, with the wait the arguments ask for.
+    pub fn open(&self) -> anyhow::Result<lutna_link::Link> {
+        let mut link = lutna_link::Link::open(&self.port, self.baud)?;
+        link.fixed_wait = self.retry_ms.map(std::time::Duration::from_millis);
+        Ok(link)
+    }
 }
 
 /// Images from a folder of CIFAR-10 binary batches: a split, optionally cut to its first N.

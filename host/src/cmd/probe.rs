@@ -3,7 +3,6 @@
 use super::PortArgs;
 use anyhow::Result;
 use clap::Args;
-use lutna_link::Link;
 use serde::Serialize;
 
 #[derive(Args)]
@@ -33,7 +32,7 @@ struct ProbeReport<'a> {
 }
 
 pub fn run(a: ProbeArgs) -> Result<()> {
-    let mut link = Link::open(&a.port.port, a.port.baud)?;
+    let mut link = a.port.open()?;
     let id = link.identify()?;
     if a.json {
         let r = ProbeReport {

@@ -262,7 +262,7 @@ pub fn run_on_board(o: &RunArgs) -> Result<Report> {
         None => Plan::uniform(Scheme::LUTNA),
     };
     let data: Dataset = o.data.load()?;
-    let mut link = Link::open(&o.port.port, o.port.baud)?;
+    let mut link = o.port.open()?;
     let id = link
         .identify()
         .context("the board did not identify itself")?;
