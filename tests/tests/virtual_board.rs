@@ -227,3 +227,122 @@ fn intruding_requests_and_early_retries_change_no_reply() {
         s.intrusions_sent, link.stats.retransmissions
     );
 }
+
+/// The host's link client against a board that answers with anything: garbage, replies with
+/// another `seq` or to another command, its own reply with bytes damaged, NAKs with any
+/// reason and `seq`, then (or not) the true reply. Whatever the stream, the client never
+/// panics, never hangs past its tries, and never returns a payload but the true reply's: every
+/// decoy carries a payload the true reply never has.
+#[test]
+fn the_link_client_accepts_only_the_true_reply_whatever_the_board_sends() {
+    use lutna_core::protocol::{NAK, REPLY_FLAG};
+    use lutna_core::XorShift;
+    use serialport::SerialPort as _;
+    use std::io::{Read, Write};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let (mut master, slave) = serialport::TTYPort::pair().unwrap();
+    let path = serialport::SerialPort::name(&slave).unwrap();
+    master.set_timeout(Duration::from_millis(5)).unwrap();
+    let rounds = 300u64;
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop_fake = stop.clone();
+    let fake = std::thread::spawn(move || {
+        let _slave = slave;
+        let mut rng = XorShift(0xF00D);
+        let mut decoder = Decoder::new();
+        let mut buf = [0u8; 2048];
+        while !stop_fake.load(Ordering::Relaxed) {
+            let n = master.read(&mut buf).unwrap_or(0);
+            for ev in decoder.push(&buf[..n]) {
+                let Event::Frame(req) = ev else { continue };
+                let decoy = vec![0xDE; 1 + (rng.next_u64() % 8) as usize];
+                let mut out = vec![];
+                for _ in 0..rng.next_u64() % 6 {
+                    let kind = rng.next_u64() % 6;
+                    let mut f = match kind {
+                        // A reply with a seq long past.
+                        0 => Frame::new(
+                            req.cmd | REPLY_FLAG,
+                            req.seq.wrapping_sub(100),
+                            decoy.clone(),
+                        ),
+                        // Another command's reply.
+                        1 => Frame::new((req.cmd ^ 3) | REPLY_FLAG, req.seq, decoy.clone()),
+                        // A NAK for someone else.
+                        2 => Frame::new(NAK, req.seq.wrapping_sub(100), vec![rng.next_u64() as u8]),
+                        // The request echoed back.
+                        3 => Frame::new(req.cmd, req.seq, decoy.clone()),
+                        // The true seq and command with a decoy payload: sent damaged.
+                        _ => Frame::new(req.cmd | REPLY_FLAG, req.seq, decoy.clone()),
+                    }
+                    .encode()
+                    .unwrap();
+                    if kind >= 4 || rng.next_u64() % 3 == 0 {
+                        // One bit from the command on: the CRC no longer matches.
+                        let at = 4 + (rng.next_u64() as usize % (f.len() - 4));
+                        f[at] ^= 1 << (rng.next_u64() % 8);
+                    }
+                    out.extend(f);
+                    for _ in 0..rng.next_u64() % 5 {
+                        out.push(rng.next_u64() as u8);
+                    }
+                }
+                match rng.next_u64() % 4 {
+                    // Silence: the client retries.
+                    0 => {}
+                    // A NAK that a retry can fix, or one it cannot.
+                    1 => out.extend(
+                        Frame::new(NAK, req.seq, vec![(1 + rng.next_u64() % 7) as u8])
+                            .encode()
+                            .unwrap(),
+                    ),
+                    // The true reply: the request's payload reversed (never all 0xDE).
+                    _ => {
+                        let mut p = req.payload.clone();
+                        p.reverse();
+                        p.push(0x11);
+                        out.extend(
+                            Frame::new(req.cmd | REPLY_FLAG, req.seq, p)
+                                .encode()
+                                .unwrap(),
+                        )
+                    }
+                }
+                let _ = master.write_all(&out);
+            }
+        }
+    });
+    let mut link = Link::open(&path, 3_000_000).unwrap();
+    link.fixed_wait = Some(Duration::from_millis(20));
+    link.tries = 3;
+    let mut rng = lutna_core::XorShift(7);
+    let (mut ok, mut failed) = (0, 0);
+    for _ in 0..rounds {
+        let payload: Vec<u8> = (0..1 + rng.next_u64() % 6)
+            .map(|_| rng.next_u64() as u8 & 0x7F)
+            .collect();
+        let cmd = [Command::Identify, Command::Status, Command::Read][rng.next_u64() as usize % 3];
+        match link.request(cmd, &payload) {
+            Ok(got) => {
+                let mut want = payload.clone();
+                want.reverse();
+                want.push(0x11);
+                assert_eq!(
+                    got, want,
+                    "the client accepted a reply that was not the board's"
+                );
+                ok += 1;
+            }
+            Err(_) => failed += 1,
+        }
+    }
+    drop(link);
+    stop.store(true, Ordering::Relaxed);
+    fake.join().unwrap();
+    eprintln!("{ok} requests answered, {failed} failed cleanly");
+    assert!(
+        ok > rounds / 2 && failed > 0,
+        "{ok} answered, {failed} failed"
+    );
+}
