@@ -278,7 +278,7 @@ fn the_link_client_accepts_only_the_true_reply_whatever_the_board_sends() {
                     }
                     .encode()
                     .unwrap();
-                    if kind >= 4 || rng.next_u64() % 3 == 0 {
+                    if kind >= 4 || rng.next_u64().is_multiple_of(3) {
                         // One bit from the command on: the CRC no longer matches.
                         let at = 4 + (rng.next_u64() as usize % (f.len() - 4));
                         f[at] ^= 1 << (rng.next_u64() % 8);
