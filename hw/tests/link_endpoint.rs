@@ -85,6 +85,20 @@ fn endpoint_answers_identify_status_and_naks() {
         (NAK, 9, vec![NakReason::Unsupported as u8])
     );
 
+    // A payload byte on a command that takes none: NAK 4, as on the accelerator.
+    for (k, cmd) in [Command::Identify, Command::Status, Command::Reset]
+        .into_iter()
+        .enumerate()
+    {
+        let r = host
+            .exchange(&req(cmd as u8, 20 + k as u8, vec![0]))
+            .unwrap();
+        assert_eq!(
+            (r.cmd, r.seq, r.payload),
+            (NAK, 20 + k as u8, vec![NakReason::BadPayload as u8])
+        );
+    }
+
     let r = host.exchange(&req(0x33, 10, vec![1, 2])).unwrap();
     assert_eq!(
         (r.cmd, r.seq, r.payload),

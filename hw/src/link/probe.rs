@@ -6,8 +6,9 @@ use rust_hdl::prelude::*;
 
 /// The probe design: UART, frame receiver and transmitter, and a responder that answers
 /// IDENTIFY (the build's [`Identity`]), STATUS (idle) and RESET, refuses damaged frames with a
-/// NAK carrying the reason, and answers the accelerator's other commands with NAK
-/// "unsupported" (they need the accelerator's bitstream).
+/// NAK carrying the reason and a payload on those three with NAK 4, as the accelerator does,
+/// and answers the accelerator's other commands with NAK "unsupported" (they need the
+/// accelerator's bitstream).
 #[derive(LogicBlock)]
 pub struct LinkEndpoint {
     pub clock: Signal<In, Clock>,
@@ -28,6 +29,9 @@ pub struct LinkEndpoint {
     identity_len: Constant<Bits<11>>,
     unsupported: Constant<Bits<8>>,
     unknown: Constant<Bits<8>>,
+    bad_payload: Constant<Bits<8>>,
+    /// The request is one the probe serves: IDENTIFY, STATUS or RESET.
+    served: Signal<Local, bool>,
 }
 
 impl LinkEndpoint {
@@ -63,6 +67,8 @@ impl LinkEndpoint {
             identity_len: Constant::new((Identity::LEN as u64).into()),
             unsupported: c(NakReason::Unsupported as u8),
             unknown: c(NakReason::UnknownCommand as u8),
+            bad_payload: c(NakReason::BadPayload as u8),
+            served: Default::default(),
         }
     }
 
@@ -105,6 +111,9 @@ impl Logic for LinkEndpoint {
         if self.reply_kind.q.val() == 3 {
             self.link.reply.payload_data.next = self.nak_reason.q.val();
         }
+        self.served.next = (self.link.request.cmd.val() == self.identify_cmd.val())
+            | (self.link.request.cmd.val() == self.status_cmd.val())
+            | (self.link.request.cmd.val() == self.reset_cmd.val());
         // Status (kind 2): idle, layer 0, no error: four zero bytes.
         self.link.reply.start.next = false;
         self.link.reply.cmd.next = self.link.request.cmd.val() | self.reply_flag.val();
@@ -121,7 +130,13 @@ impl Logic for LinkEndpoint {
             if self.link.request.frame_ok.val() {
                 self.link.reply.start.next = true;
                 self.reply_kind.d.next = 0.into();
-                if self.link.request.cmd.val() == self.identify_cmd.val() {
+                if self.served.val() & self.link.request.len.val().any() {
+                    // IDENTIFY, STATUS and RESET take no payload (docs/protocol.md).
+                    self.link.reply.cmd.next = self.nak_cmd.val();
+                    self.link.reply.len.next = 1.into();
+                    self.reply_kind.d.next = 3.into();
+                    self.nak_reason.d.next = self.bad_payload.val();
+                } else if self.link.request.cmd.val() == self.identify_cmd.val() {
                     self.link.reply.len.next = self.identity_len.val();
                     self.reply_kind.d.next = 1.into();
                 } else if self.link.request.cmd.val() == self.status_cmd.val() {
