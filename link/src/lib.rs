@@ -108,7 +108,10 @@ impl Link {
         let mut buf = [0u8; 4096];
         // Silence costs a try; a NAK for a damaged frame proves the board is there, so those
         // get a larger budget (a long frame on a noisy line is often hit more than once).
-        let (mut timeouts, mut damaged) = (0u32, 0u32);
+        // Tries that heard nothing, that were answered "damaged", and that timed out while the
+        // board was sending (under a short `fixed_wait`, a reply to an earlier try still
+        // coming): those last ones get a larger budget.
+        let (mut timeouts, mut damaged, mut talking) = (0u32, 0u32, 0u32);
         let mut first = true;
         // A decoder per try, from that try on: a reply to an earlier try that was still coming
         // when a later one went out (the board drops a request that arrives during a reply)
@@ -116,7 +119,7 @@ impl Link {
         // it. Each try starts a fresh one too: a false start marker in earlier noise would keep
         // an older decoder waiting for a long frame and swallow the replies after it.
         let mut decoders: Vec<Decoder> = Vec::new();
-        while timeouts < self.tries && damaged < 4 * self.tries {
+        while timeouts < self.tries && damaged < 4 * self.tries && talking < 64 * self.tries {
             if !first {
                 self.stats.retransmissions += 1;
             }
@@ -136,6 +139,7 @@ impl Link {
                     None => self.timeout + self.per_byte * line,
                 };
             let mut nak = false;
+            let mut heard = false;
             'wait: while Instant::now() < deadline {
                 let n = match self.port.read(&mut buf) {
                     Ok(n) => n,
@@ -145,6 +149,7 @@ impl Link {
                     }
                 };
                 self.stats.bytes_received += n as u64;
+                heard |= n > 0;
                 let events: Vec<Event> = decoders
                     .iter_mut()
                     .flat_map(|d| d.push(&buf[..n]))
@@ -188,6 +193,10 @@ impl Link {
             }
             if nak {
                 damaged += 1;
+            } else if heard && self.fixed_wait.is_some() {
+                // (Only under a fixed wait: with the default wait, long enough for the reply,
+                // a garbling line must still fail within `tries`.)
+                talking += 1;
             } else {
                 timeouts += 1;
                 // Before the first reply, silence may mean a board slower than assumed (a

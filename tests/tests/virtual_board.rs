@@ -202,7 +202,6 @@ fn intruding_requests_and_early_retries_change_no_reply() {
     )
     .unwrap();
     let mut link = Link::open(&board.path, 3_000_000).unwrap();
-    link.tries = 30;
     let data: Vec<u8> = (0..8192u32).map(|i| (i * 131 + 7) as u8).collect();
     link.load(Region::Activations, 0, &data, |_| {}).unwrap();
     link.fixed_wait = Some(Duration::from_millis(1));
