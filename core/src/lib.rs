@@ -37,6 +37,11 @@ impl XorShift {
         self.0 ^= self.0 << 17;
         self.0
     }
+
+    /// A draw in [0, 1): the top 53 bits as a fraction.
+    pub fn next_unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
 }
 
 /// Writes `bytes` to a temporary file beside `path` and renames it into place, so an interrupted

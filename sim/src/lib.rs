@@ -104,8 +104,7 @@ impl FaultLine {
         };
         let mut out = Vec::with_capacity(bytes.len());
         for &b in bytes {
-            let r = (self.rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
-            if r >= f.rate {
+            if self.rng.next_unit() >= f.rate {
                 out.push(b);
                 continue;
             }
@@ -330,9 +329,14 @@ impl Board {
     /// Bytes arriving from the host.
     pub fn receive(&mut self, bytes: &[u8]) {
         let bytes = self.line_in.apply(bytes);
+        self.onto_pin(&bytes);
+    }
+
+    /// Bytes onto the board's receive pin, after the line.
+    fn onto_pin(&mut self, bytes: &[u8]) {
         match &mut self.backend {
-            Backend::RustHdl { to_board, .. } => to_board.push(&bytes),
-            Backend::Verilator(v) => v.receive(&bytes),
+            Backend::RustHdl { to_board, .. } => to_board.push(bytes),
+            Backend::Verilator(v) => v.receive(bytes),
         }
     }
 
@@ -362,6 +366,7 @@ impl Board {
         // The board's own bytes (before the line's faults) show where its replies start. An
         // intruder goes only onto an idle line, so that it is in before the reply is out.
         let line_idle = !self.receiving();
+        let mut intruders = vec![];
         if let Some((rate, rng)) = &mut self.intrusions {
             let long_replies = self
                 .watch
@@ -369,10 +374,9 @@ impl Board {
                 .into_iter()
                 .filter(|&len| len >= INTRUSION_REPLY_BYTES)
                 .count();
-            let mut intruders = vec![];
             let mut count = 0;
             for _ in 0..long_replies {
-                if (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64 >= *rate {
+                if rng.next_unit() >= *rate {
                     continue;
                 }
                 let mut payload = vec![Region::Activations as u8];
@@ -386,13 +390,14 @@ impl Board {
                         .expect("a short frame"),
                 );
             }
-            if !intruders.is_empty() && line_idle {
+            if line_idle {
                 self.intrusions_sent += count;
-                match &mut self.backend {
-                    Backend::RustHdl { to_board, .. } => to_board.push(&intruders),
-                    Backend::Verilator(v) => v.receive(&intruders),
-                }
+            } else {
+                intruders.clear();
             }
+        }
+        if !intruders.is_empty() {
+            self.onto_pin(&intruders);
         }
         Ok(self.line_out.apply(&out))
     }
