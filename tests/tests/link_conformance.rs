@@ -170,6 +170,20 @@ impl Conformance {
         }
     }
 
+    /// Steps until `out` holds a whole frame (good or damaged) or `limit` clocks have passed,
+    /// decoding only the new bytes of each step.
+    fn await_frame(&mut self, out: &mut Vec<u8>, limit: usize) {
+        let mut decoder = Decoder::new();
+        let mut seen = decoder.push(out).len();
+        let mut waited = 0;
+        while waited < limit && seen == 0 {
+            let before = out.len();
+            self.step(BYTE_CLOCKS, out);
+            seen += decoder.push(&out[before..]).len();
+            waited += BYTE_CLOCKS;
+        }
+    }
+
     /// The frames in `out`; a damaged frame from the board fails the test.
     fn frames(&self, out: &[u8], context: &str) -> Vec<Frame> {
         Decoder::new()
@@ -235,11 +249,7 @@ impl Conformance {
         let longest = choices.iter().map(|c| c.2.payload.len()).max().unwrap_or(0);
         // The reply's line time, the handler's copy (two cycles a byte) and a margin.
         let limit = (longest + 8 + 8) * BYTE_CLOCKS + 2 * MAX_PAYLOAD + 2_000;
-        let mut waited = 0;
-        while waited < limit && self.frames(&out, &context).is_empty() {
-            self.step(BYTE_CLOCKS, &mut out);
-            waited += BYTE_CLOCKS;
-        }
+        self.await_frame(&mut out, limit);
         // Anything after the reply would be a second answer.
         self.step(4 * BYTE_CLOCKS, &mut out);
         if busy_then && self.board.running() {
@@ -568,11 +578,7 @@ impl Conformance {
         self.next_seq();
         self.send(&intruder, &mut out);
         let limit = (length as usize + 16) * BYTE_CLOCKS + 2_000;
-        let mut waited = 0;
-        while waited < limit && self.frames(&out, "a READ").is_empty() {
-            self.step(BYTE_CLOCKS, &mut out);
-            waited += BYTE_CLOCKS;
-        }
+        self.await_frame(&mut out, limit);
         self.step((RX_TIMEOUT_BYTES as usize + 8) * BYTE_CLOCKS, &mut out);
         let frames = self.frames(&out, "a READ with a request sent during its reply");
         assert!(
