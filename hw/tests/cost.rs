@@ -1,6 +1,7 @@
 //! The gate-level cost model: every unit's gate netlist is simulated on an operand stream (which
-//! also checks its products against lutna-core, inside `measure`), and the measured costs must
-//! order the way the table sizes and reads say they must.
+//! also checks its products against lutna-core, inside `measure`, in the zero-delay and the
+//! timed simulation), and the measured costs must order the way the table sizes and reads say
+//! they must.
 
 use lutna_hw::cost::{measure, EnergyModel, OperandStream, UnitKind};
 use lutna_hw::sim::{tool_available, XorShift};
@@ -71,6 +72,21 @@ fn units_measure_and_order_as_their_tables_say() {
     assert!(alutna.energy_per_mac_pj < lutna.energy_per_mac_pj);
     assert!(tlut.energy_per_fill_pj > 10.0 * lutna.energy_per_fill_pj);
     assert_eq!(lutna.macs_simulated, 12 * 64);
+    // The timed simulation counts glitches: the calibration adder and the multiplier switch
+    // more than at zero delay, the multiplier more than the adder (docs/cost-model.md), and the
+    // array MAC gains more than the LUT-NA lane, whose table reads do not glitch.
+    assert!(model.add8_glitch_factor > 1.0, "{model:?}");
+    assert!(
+        model.check_mult8_pj_glitch > model.check_mult8_pj,
+        "{model:?}"
+    );
+    let gain = |c: &lutna_hw::cost::GateCost| c.energy_per_mac_pj_glitch / c.energy_per_mac_pj;
+    assert!(
+        gain(&array) > 1.1 && gain(&array) > gain(&lutna),
+        "array x{}, lutna x{}",
+        gain(&array),
+        gain(&lutna)
+    );
 }
 
 #[test]

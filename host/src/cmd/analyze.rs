@@ -16,6 +16,7 @@ use indicatif::ProgressBar;
 use lutna_core::cifar::{self, Dataset, Split};
 use lutna_core::engine::{summarize, Activation, Engine};
 use lutna_core::{Model, Plan, Scheme};
+use lutna_hw::cost::gatesim::Timing;
 use lutna_hw::cost::{self, EnergyModel, FpgaCost, GateCost, OperandStream, UnitKind};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -52,6 +53,26 @@ pub struct AnalyzeArgs {
     /// Print the report as JSON instead of text
     #[arg(long)]
     pub json: bool,
+    /// Gate delays of the timed simulation behind `energy_pj_glitch` (docs/cost-model.md):
+    /// logical effort per gate kind and load, or one unit per gate
+    #[arg(long, value_enum, default_value_t = GlitchDelay::LogicalEffort)]
+    pub glitch_delay: GlitchDelay,
+}
+
+/// The timed simulation's delay model (`--glitch-delay`).
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum GlitchDelay {
+    LogicalEffort,
+    Unit,
+}
+
+impl GlitchDelay {
+    fn timing(self) -> Timing {
+        match self {
+            GlitchDelay::LogicalEffort => Timing::LogicalEffort,
+            GlitchDelay::Unit => Timing::UnitDelay,
+        }
+    }
 }
 
 /// The schemes reported, with the unit whose costs they carry. `exact` is the reference
@@ -143,10 +164,11 @@ fn measure_units(
     model: &Model,
     work: &[LayerWork],
     images: &Dataset,
+    timing: Timing,
     quiet: bool,
 ) -> Result<Units> {
     let pb = bar(UnitKind::ALL.len() + 8, "unit costs (yosys)", quiet);
-    let energy = EnergyModel::calibrated()?;
+    let energy = EnergyModel::calibrated_with(timing)?;
     pb.inc(1);
     let stream = operand_stream(model, work, images)?;
     let mut gate = BTreeMap::new();
@@ -165,13 +187,19 @@ fn measure_units(
     Ok(Units { gate, fpga, energy })
 }
 
-/// Energy per inference (pJ) when layer i runs on unit `units_of[i]`.
-fn energy_pj(units: &Units, work: &[LayerWork], unit_of: &[&str]) -> f64 {
+/// Energy per inference (pJ) when layer i runs on unit `units_of[i]`: from the zero-delay
+/// simulation, or from the timed one (`glitch`: glitches counted).
+fn energy_pj(units: &Units, work: &[LayerWork], unit_of: &[&str], glitch: bool) -> f64 {
     work.iter()
         .zip(unit_of)
         .map(|(w, u)| {
             let g = &units.gate[u];
-            w.macs as f64 * g.energy_per_mac_pj + w.fills as f64 * g.energy_per_fill_pj
+            let (mac, fill) = if glitch {
+                (g.energy_per_mac_pj_glitch, g.energy_per_fill_pj_glitch)
+            } else {
+                (g.energy_per_mac_pj, g.energy_per_fill_pj)
+            };
+            w.macs as f64 * mac + w.fills as f64 * fill
         })
         .sum()
 }
@@ -226,7 +254,8 @@ fn plan_json(units: &Units, work: &[LayerWork], p: &PlanResult) -> Value {
     json!({
         "top1": p.top1,
         "search_top1": p.search_top1,
-        "energy_pj": energy_pj(units, work, &unit_names),
+        "energy_pj": energy_pj(units, work, &unit_names, false),
+        "energy_pj_glitch": energy_pj(units, work, &unit_names, true),
         "area_transistors": units.gate[lane].area_transistors,
         "area_transistors_mac_weighted": weighted_area,
         "fpga_logic_cells": units.fpga[lane].logic_cells,
@@ -284,7 +313,7 @@ pub fn run(o: AnalyzeArgs) -> Result<()> {
         );
     }
 
-    let units = measure_units(&model, &work, &search, quiet)?;
+    let units = measure_units(&model, &work, &search, o.glitch_delay.timing(), quiet)?;
 
     // Accuracy of every uniform scheme on the test set.
     let pb = bar(5, "test accuracy", quiet);
@@ -312,7 +341,8 @@ pub fn run(o: AnalyzeArgs) -> Result<()> {
             name.into(),
             json!({
                 "top1": acc,
-                "energy_pj": energy_pj(&units, &work, &units_of),
+                "energy_pj": energy_pj(&units, &work, &units_of, false),
+                "energy_pj_glitch": energy_pj(&units, &work, &units_of, true),
                 "area_transistors": units.gate[unit].area_transistors,
                 "fpga_logic_cells": units.fpga[unit].logic_cells,
                 "unit": unit,
@@ -483,14 +513,18 @@ fn report_md(r: &Value, work: &[LayerWork], warn_test_search: bool) -> String {
         s,
         "Test top-1 on {} images of `{}`; mixed-precision search on {} images of the {} split \
          (budget {} points against exact, search target {:.2} points). Energy per inference in \
-         nJ (gate-level model, docs/cost-model.md); area of one MAC unit in transistors; FPGA \
-         logic cells of one lane packed for the UP5K.\n",
+         nJ (gate-level model, docs/cost-model.md) from the zero-delay simulation and, with \
+         glitches counted, from the timed one ({} delays); area of one MAC unit in \
+         transistors; FPGA logic cells of one lane packed for the UP5K.\n",
         r["test_images"],
         r["data"].as_str().unwrap_or(""),
         r["search_images"],
         r["search_split"].as_str().unwrap(),
         r["budget_pp"],
-        r["search_target_pp"].as_f64().unwrap()
+        r["search_target_pp"].as_f64().unwrap(),
+        r["energy_model"]["glitch_timing"]
+            .as_str()
+            .unwrap_or("timed")
     )
     .unwrap();
     if warn_test_search {
@@ -498,17 +532,18 @@ fn report_md(r: &Value, work: &[LayerWork], warn_test_search: bool) -> String {
     }
     writeln!(
         s,
-        "| scheme | top-1 % | energy / inference (nJ) | area (transistors) | FPGA logic cells |"
+        "| scheme | top-1 % | energy / inference (nJ) | with glitches (nJ) | area (transistors) | FPGA logic cells |"
     )
     .unwrap();
-    writeln!(s, "|---|---|---|---|---|").unwrap();
+    writeln!(s, "|---|---|---|---|---|---|").unwrap();
     for (name, _) in SCHEMES {
         let v = &r["schemes"][name];
         writeln!(
             s,
-            "| {name} | {:.2} | {:.3} | {} | {} |",
+            "| {name} | {:.2} | {:.3} | {:.3} | {} | {} |",
             pct(&v["top1"]),
             v["energy_pj"].as_f64().unwrap() / 1000.0,
+            v["energy_pj_glitch"].as_f64().unwrap() / 1000.0,
             v["area_transistors"],
             v["fpga_logic_cells"]
         )
@@ -518,7 +553,7 @@ fn report_md(r: &Value, work: &[LayerWork], warn_test_search: bool) -> String {
         let v = &r["plans"][name];
         writeln!(
             s,
-            "| plan `{name}` ({} of {} layers A-LUT-NA) | {:.2} | {:.3} | {} ({:.0} MAC-weighted) | {} |",
+            "| plan `{name}` ({} of {} layers A-LUT-NA) | {:.2} | {:.3} | {:.3} | {} ({:.0} MAC-weighted) | {} |",
             v["layers"]
                 .as_array()
                 .unwrap()
@@ -528,6 +563,7 @@ fn report_md(r: &Value, work: &[LayerWork], warn_test_search: bool) -> String {
             work.len(),
             pct(&v["top1"]),
             v["energy_pj"].as_f64().unwrap() / 1000.0,
+            v["energy_pj_glitch"].as_f64().unwrap() / 1000.0,
             v["area_transistors"],
             v["area_transistors_mac_weighted"].as_f64().unwrap(),
             v["fpga_logic_cells"]
@@ -535,12 +571,14 @@ fn report_md(r: &Value, work: &[LayerWork], warn_test_search: bool) -> String {
         .unwrap();
     }
     let e = |n: &str| r["schemes"][n]["energy_pj"].as_f64().unwrap();
+    let eg = |n: &str| r["schemes"][n]["energy_pj_glitch"].as_f64().unwrap();
     let a = |n: &str| r["schemes"][n]["area_transistors"].as_f64().unwrap();
     let pe = |n: &str| r["plans"][n]["energy_pj"].as_f64().unwrap();
+    let peg = |n: &str| r["plans"][n]["energy_pj_glitch"].as_f64().unwrap();
     writeln!(s, "\nRatios (higher = the first is better):\n").unwrap();
     writeln!(
         s,
-        "| comparison | area ratio | energy ratio |\n|---|---|---|"
+        "| comparison | area ratio | energy ratio | with glitches |\n|---|---|---|---|"
     )
     .unwrap();
     for (label, x, y) in [
@@ -550,17 +588,25 @@ fn report_md(r: &Value, work: &[LayerWork], warn_test_search: bool) -> String {
         ("A-LUT-NA vs array MAC", "alutna", "array"),
         ("A-LUT-NA vs Wallace MAC", "alutna", "wallace"),
     ] {
-        writeln!(s, "| {label} | {:.2}x | {:.2}x |", a(y) / a(x), e(y) / e(x)).unwrap();
+        writeln!(
+            s,
+            "| {label} | {:.2}x | {:.2}x | {:.2}x |",
+            a(y) / a(x),
+            e(y) / e(x),
+            eg(y) / eg(x)
+        )
+        .unwrap();
     }
     for p in ["paper", "search"] {
         for (y, label) in [("tlut", "T-LUT"), ("array", "array MAC")] {
             writeln!(
                 s,
-                "| plan `{p}` vs {label} | {:.2}x (MAC-weighted) | {:.2}x |",
+                "| plan `{p}` vs {label} | {:.2}x (MAC-weighted) | {:.2}x | {:.2}x |",
                 a(y) / r["plans"][p]["area_transistors_mac_weighted"]
                     .as_f64()
                     .unwrap(),
-                e(y) / pe(p)
+                e(y) / pe(p),
+                eg(y) / peg(p)
             )
             .unwrap();
         }
@@ -651,27 +697,32 @@ fn macs_svg(model: &str, work: &[LayerWork]) -> String {
     s + "</svg>\n"
 }
 
-/// Test top-1 against energy per inference for every scheme and plan.
+/// Test top-1 against energy per inference for every scheme and plan: a filled dot for the
+/// zero-delay energy, an open one joined to it for the energy with glitches counted.
 fn accuracy_energy_svg(model: &str, r: &Value) -> String {
-    let mut pts: Vec<(String, f64, f64)> = vec![];
+    // (label, zero-delay nJ, top-1 %, glitch nJ)
+    let mut pts: Vec<(String, f64, f64, f64)> = vec![];
+    let nj = |v: &Value, k: &str| v[k].as_f64().unwrap() / 1000.0;
     for (name, _) in SCHEMES {
         let v = &r["schemes"][name];
         pts.push((
             name.into(),
-            v["energy_pj"].as_f64().unwrap() / 1000.0,
+            nj(v, "energy_pj"),
             100.0 * v["top1"].as_f64().unwrap(),
+            nj(v, "energy_pj_glitch"),
         ));
     }
     for name in ["paper", "search"] {
         let v = &r["plans"][name];
         pts.push((
             format!("plan {name}"),
-            v["energy_pj"].as_f64().unwrap() / 1000.0,
+            nj(v, "energy_pj"),
             100.0 * v["top1"].as_f64().unwrap(),
+            nj(v, "energy_pj_glitch"),
         ));
     }
     let (w, h, left, bottom, top, right) = (760.0, 460.0, 70.0, 60.0, 40.0, 30.0);
-    let xmax = pts.iter().map(|p| p.1).fold(0.0, f64::max) * 1.1;
+    let xmax = pts.iter().map(|p| p.1.max(p.3)).fold(0.0, f64::max) * 1.1;
     let ymin = (pts.iter().map(|p| p.2).fold(100.0, f64::min) - 5.0)
         .max(0.0)
         .floor();
@@ -703,7 +754,7 @@ fn accuracy_energy_svg(model: &str, r: &Value) -> String {
         h - 18.0,
         12,
         "middle",
-        "energy per inference (nJ, gate-level model)",
+        "energy per inference (nJ, gate-level model; filled: zero-delay, open: glitches counted)",
     );
     s += &svg_text(18.0, h / 2.0, 12, "middle", "top-1 %");
     for k in 0..=4 {
@@ -712,12 +763,24 @@ fn accuracy_energy_svg(model: &str, r: &Value) -> String {
         let y = ymin + (ymax - ymin) * k as f64 / 4.0;
         s += &svg_text(left - 6.0, ys(y) + 4.0, 11, "end", &format!("{y:.1}"));
     }
-    for (i, (name, x, y)) in pts.iter().enumerate() {
+    for (i, (name, x, y, xg)) in pts.iter().enumerate() {
         let color = if name.starts_with("plan") {
             "#c03030"
         } else {
             "#3060c0"
         };
+        s += &format!(
+            "<line x1=\"{:.1}\" x2=\"{:.1}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"{color}\" stroke-dasharray=\"3 2\"/>\n",
+            xs(*x),
+            xs(*xg),
+            ys(*y),
+            ys(*y)
+        );
+        s += &format!(
+            "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"5\" fill=\"white\" stroke=\"{color}\"/>\n",
+            xs(*xg),
+            ys(*y)
+        );
         s += &format!(
             "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"5\" fill=\"{color}\"/>\n",
             xs(*x),

@@ -5,7 +5,21 @@
 //! costed by an SRAM model instead of gates). This module loads that netlist (`write_json`),
 //! evaluates it one clock cycle at a time, and counts what switches: each gate's output toggles
 //! weighted by its transistor count (a proxy for switched capacitance), flip-flop output toggles,
-//! and memory reads and writes. Zero-delay evaluation: glitches are not counted.
+//! and memory reads and writes.
+//!
+//! Two timing modes ([`Timing`]). **Zero delay** evaluates every gate once per settle in
+//! dependency order: each net takes its final value directly, so a net toggles at most once per
+//! settle and glitches are not counted. **Timed** modes are event-driven: a gate whose input
+//! changes is evaluated and its new output scheduled after the gate's delay, so a net may change
+//! several times before it settles (a glitch), and every change is counted. Delays are either one
+//! unit per gate ([`Timing::UnitDelay`]) or from the method of logical effort
+//! ([`Timing::LogicalEffort`], [`logical_effort_delay`]). Gates are inertial: a pending output
+//! change that the inputs take back before it happens is cancelled, as a real gate does not pass
+//! a pulse shorter than its own delay. The two modes bracket the truth (docs/cost-model.md).
+//!
+//! In both modes a cycle is two waves: the inputs set since the last cycle settle, the rising
+//! edge loads the flip-flops and the memories' read ports (their outputs change together, at the
+//! edge), and the new register outputs settle.
 
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::Value;
@@ -21,20 +35,76 @@ pub fn cmos_transistors(kind: &str) -> Option<u32> {
     })
 }
 
+/// How [`GateSim`] propagates a change through the gates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Timing {
+    /// Each gate evaluated once per settle, in dependency order: no glitches.
+    #[default]
+    ZeroDelay,
+    /// Event-driven, every gate one delay unit.
+    UnitDelay,
+    /// Event-driven, each gate's delay from logical effort ([`logical_effort_delay`]).
+    LogicalEffort,
+}
+
+impl Timing {
+    pub fn name(self) -> &'static str {
+        match self {
+            Timing::ZeroDelay => "zero-delay",
+            Timing::UnitDelay => "unit-delay",
+            Timing::LogicalEffort => "logical-effort",
+        }
+    }
+}
+
+/// Logical effort of an input of each two-input CMOS gate (its input capacitance relative to an
+/// inverter of the same drive) and its parasitic delay, in units of tau: I. Sutherland, B.
+/// Sproull, D. Harris, "Logical Effort: Designing Fast CMOS Circuits" (1999), table 1.1 (NAND2
+/// g = 4/3, NOR2 g = 5/3, inverter g = 1; parasitic delay 1 for the inverter, 2 for both
+/// two-input gates).
+fn effort_and_parasitic(kind: GateKind) -> (f64, f64) {
+    match kind {
+        GateKind::Not => (1.0, 1.0),
+        GateKind::Nand => (4.0 / 3.0, 2.0),
+        GateKind::Nor => (5.0 / 3.0, 2.0),
+    }
+}
+
+/// Best effort per stage of a buffer chain (Sutherland et al., section 3.3: about 4).
+const STAGE_EFFORT: f64 = 4.0;
+
+/// Delay in tau of a minimum-size gate of `kind` driving `load` (the input capacitance on its
+/// output net, in inverter inputs): `d = g h + p` with `g h = load` for a unit-drive gate. A load
+/// larger than [`STAGE_EFFORT`] is taken as driven through the best chain of inverters (N stages
+/// of effort `load^(1/N)` each, N = ceil(log4 load)), as synthesis would buffer a high fan-out
+/// net; the buffers' own switching is not counted (docs/cost-model.md).
+pub fn logical_effort_delay(kind: GateKind, load: f64) -> f64 {
+    let (_, p) = effort_and_parasitic(kind);
+    if load <= STAGE_EFFORT {
+        return p + load;
+    }
+    let stages = load.log(STAGE_EFFORT).ceil().max(1.0);
+    p + stages * load.powf(1.0 / stages) + (stages - 1.0) * effort_and_parasitic(GateKind::Not).1
+}
+
+/// Timed delays are integers in this fraction of tau.
+const TICKS_PER_TAU: f64 = 10.0;
+
 #[derive(Clone, Copy, Debug)]
 enum Bit {
     Net(usize),
     Const(bool),
 }
 
-#[derive(Clone, Copy, Debug)]
-enum GateKind {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GateKind {
     Not,
     Nand,
     Nor,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Gate {
     kind: GateKind,
     a: Bit,
@@ -43,7 +113,7 @@ struct Gate {
 }
 
 /// One `$mem_v2` with registered read ports and one clock (what rust-hdl's `RAM` becomes).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Memory {
     pub name: String,
     pub words: usize,
@@ -72,6 +142,35 @@ pub struct Activity {
     pub cycles: u64,
 }
 
+/// The event-driven state of the timed modes: per net the fan-out and the one pending change of
+/// its driving gate (inertial delay), and a wheel of scheduled changes.
+#[derive(Clone, Debug, Default)]
+struct Events {
+    /// Gates (indices into `GateSim::gates`) reading each net.
+    fanout: Vec<Vec<u32>>,
+    /// Delay of each gate, in ticks.
+    delay: Vec<u32>,
+    /// Per net: the transistor weight of its driving gate.
+    weight: Vec<u32>,
+    /// Per net: a change is pending, to this value, with this generation (a cancelled change's
+    /// event stays in the wheel and is skipped by its stale generation).
+    pending: Vec<bool>,
+    pending_value: Vec<bool>,
+    generation: Vec<u32>,
+    /// Nets changed at time 0 of the next settle (inputs, register and memory outputs).
+    dirty: Vec<usize>,
+    /// Slot `t % len` holds the changes due at time t: (net, value, generation).
+    wheel: Vec<Vec<(u32, bool, u32)>>,
+    /// Gates to evaluate at the current time, and the time each was last queued. Time runs on
+    /// across settles (`now`), so a gate queued in an earlier settle is not taken as queued.
+    queue: Vec<u32>,
+    queued_at: Vec<u64>,
+    now: u64,
+    /// The state is consistent with the gates (a first settle evaluates everything once).
+    consistent: bool,
+}
+
+#[derive(Clone)]
 pub struct GateSim {
     values: Vec<bool>,
     gates: Vec<Gate>,
@@ -84,6 +183,10 @@ pub struct GateSim {
     pub activity: Activity,
     /// Transistors in gates and flip-flops (memories excluded), as `stat -tech cmos` counts them.
     pub logic_transistors: u64,
+    /// Changes of each net since the activity was last reset.
+    net_toggles: Vec<u64>,
+    timing: Timing,
+    events: Events,
 }
 
 fn bits(v: &Value) -> Result<Vec<Bit>> {
@@ -302,7 +405,104 @@ impl GateSim {
             clock_net,
             activity: Activity::default(),
             logic_transistors,
+            net_toggles: vec![0; max_net + 1],
+            timing: Timing::ZeroDelay,
+            events: Events::default(),
         })
+    }
+
+    /// Chooses how changes propagate (zero delay until told otherwise). The state is kept; a
+    /// timed mode starts from one full evaluation at its first settle.
+    pub fn set_timing(&mut self, timing: Timing) {
+        self.timing = timing;
+        if timing == Timing::ZeroDelay {
+            return;
+        }
+        let nets = self.values.len();
+        let mut fanout = vec![vec![]; nets];
+        // Load on each net, in inverter inputs: gate inputs by their logical effort, anything
+        // else (a flip-flop's D, a memory port, an output port) as one inverter.
+        let mut load = vec![0.0f64; nets];
+        for (i, g) in self.gates.iter().enumerate() {
+            let pins: &[Bit] = if g.kind == GateKind::Not {
+                &[g.a]
+            } else {
+                &[g.a, g.b]
+            };
+            for &b in pins {
+                if let Bit::Net(n) = b {
+                    fanout[n].push(i as u32);
+                    load[n] += effort_and_parasitic(g.kind).0;
+                }
+            }
+        }
+        let mut other = |b: Bit| {
+            if let Bit::Net(n) = b {
+                load[n] += 1.0;
+            }
+        };
+        for &(d, _) in &self.flops {
+            other(d);
+        }
+        for m in &self.memories {
+            for b in m
+                .read_addr
+                .iter()
+                .chain(&m.write_addr)
+                .chain(&m.write_data)
+                .chain(&m.write_en)
+                .flatten()
+                .chain(&m.read_en)
+            {
+                other(*b);
+            }
+        }
+        for b in self.outputs.values().flatten() {
+            other(*b);
+        }
+        let delay: Vec<u32> = self
+            .gates
+            .iter()
+            .map(|g| match timing {
+                Timing::UnitDelay => 1,
+                _ => (logical_effort_delay(g.kind, load[g.y]) * TICKS_PER_TAU)
+                    .round()
+                    .max(1.0) as u32,
+            })
+            .collect();
+        let span = *delay.iter().max().unwrap_or(&1) as usize + 1;
+        let mut weight = vec![0; nets];
+        for (g, &w) in self.gates.iter().zip(&self.gate_weight) {
+            weight[g.y] = w;
+        }
+        self.events = Events {
+            fanout,
+            delay,
+            weight,
+            pending: vec![false; nets],
+            pending_value: vec![false; nets],
+            generation: vec![0; nets],
+            dirty: vec![],
+            wheel: vec![vec![]; span],
+            queue: vec![],
+            queued_at: vec![u64::MAX; self.gates.len()],
+            now: 0,
+            consistent: false,
+        };
+    }
+
+    pub fn timing(&self) -> Timing {
+        self.timing
+    }
+
+    /// Sets net `n` at time 0 of the next settle.
+    fn drive(&mut self, n: usize, v: bool) {
+        if self.values[n] != v {
+            self.values[n] = v;
+            if self.timing != Timing::ZeroDelay {
+                self.events.dirty.push(n);
+            }
+        }
     }
 
     fn get(&self, b: Bit) -> bool {
@@ -324,8 +524,8 @@ impl GateSim {
             .inputs
             .get(name)
             .ok_or_else(|| anyhow!("netlist has no input port {name}"))?;
-        for (i, &n) in nets.iter().enumerate() {
-            self.values[n] = i < 64 && (value >> i) & 1 == 1;
+        for (i, n) in nets.clone().into_iter().enumerate() {
+            self.drive(n, i < 64 && (value >> i) & 1 == 1);
         }
         Ok(())
     }
@@ -339,8 +539,124 @@ impl GateSim {
         Ok(self.word(b))
     }
 
-    /// Evaluates every gate once in dependency order, counting output toggles.
+    /// Changes of output port `name`'s nets since the activity was last reset.
+    pub fn output_toggles(&self, name: &str) -> Result<u64> {
+        let b = self
+            .outputs
+            .get(name)
+            .ok_or_else(|| anyhow!("netlist has no output port {name}"))?;
+        Ok(b.iter()
+            .map(|x| match x {
+                Bit::Net(n) => self.net_toggles[*n],
+                Bit::Const(_) => 0,
+            })
+            .sum())
+    }
+
+    /// Propagates the changes made since the last settle, counting gate output toggles.
     pub fn settle(&mut self) {
+        if self.timing == Timing::ZeroDelay || !self.events.consistent {
+            self.settle_levelized();
+            self.events.consistent = true;
+            self.events.dirty.clear();
+        } else {
+            self.settle_events();
+        }
+    }
+
+    fn eval(&self, g: &Gate) -> bool {
+        let a = self.get(g.a);
+        let b = self.get(g.b);
+        match g.kind {
+            GateKind::Not => !a,
+            GateKind::Nand => !(a && b),
+            GateKind::Nor => !(a || b),
+        }
+    }
+
+    /// Event-driven settle from the nets changed at time 0, each gate after its delay, with
+    /// inertial cancellation; every change of a net counts.
+    fn settle_events(&mut self) {
+        let mut ev = std::mem::take(&mut self.events);
+        let span = ev.wheel.len() as u64;
+        let mut toggles = 0u64;
+        let mut outstanding = 0usize;
+        let mut t = ev.now;
+        let mut changed = std::mem::take(&mut ev.dirty);
+        loop {
+            // Every gate reading a net that changed at time t, evaluated once.
+            for &n in &changed {
+                for &g in &ev.fanout[n] {
+                    if ev.queued_at[g as usize] != t {
+                        ev.queued_at[g as usize] = t;
+                        ev.queue.push(g);
+                    }
+                }
+            }
+            changed.clear();
+            for &g in &ev.queue {
+                let gate = &self.gates[g as usize];
+                let v = self.eval(gate);
+                let y = gate.y;
+                let projected = if ev.pending[y] {
+                    ev.pending_value[y]
+                } else {
+                    self.values[y]
+                };
+                if v == projected {
+                    continue;
+                }
+                ev.generation[y] = ev.generation[y].wrapping_add(1);
+                if ev.pending[y] {
+                    // The inputs took the change back before it happened: the pulse is
+                    // shorter than the gate's delay and does not pass (inertial delay).
+                    ev.pending[y] = false;
+                    continue;
+                }
+                ev.pending[y] = true;
+                ev.pending_value[y] = v;
+                let at = t + ev.delay[g as usize] as u64;
+                ev.wheel[(at % span) as usize].push((y as u32, v, ev.generation[y]));
+                outstanding += 1;
+            }
+            ev.queue.clear();
+            // The next time with something due.
+            if outstanding == 0 {
+                break;
+            }
+            loop {
+                t += 1;
+                if !ev.wheel[(t % span) as usize].is_empty() {
+                    break;
+                }
+            }
+            let slot = std::mem::take(&mut ev.wheel[(t % span) as usize]);
+            for &(n, v, gen) in &slot {
+                outstanding -= 1;
+                let n = n as usize;
+                if gen != ev.generation[n] || !ev.pending[n] {
+                    continue;
+                }
+                ev.pending[n] = false;
+                if self.values[n] != v {
+                    self.values[n] = v;
+                    self.net_toggles[n] += 1;
+                    toggles += ev.weight[n] as u64;
+                    changed.push(n);
+                }
+            }
+            let mut slot = slot;
+            slot.clear();
+            ev.wheel[(t % span) as usize] = slot;
+        }
+        ev.dirty = changed;
+        ev.now = t + 1;
+        self.events = ev;
+        self.activity.gate_transistor_toggles += toggles;
+    }
+
+    /// Evaluates every gate once in dependency order, counting output toggles.
+    fn settle_levelized(&mut self) {
         let mut toggles = 0u64;
         for (g, &w) in self.gates.iter().zip(&self.gate_weight) {
             let a = match g.a {
@@ -358,6 +674,7 @@ impl GateSim {
             };
             if self.values[g.y] != y {
                 self.values[g.y] = y;
+                self.net_toggles[g.y] += 1;
                 toggles += w as u64;
             }
         }
@@ -368,7 +685,7 @@ impl GateSim {
     /// memory ports sample what they see), then settle again.
     pub fn cycle(&mut self) {
         if let Some(c) = self.clock_net {
-            self.values[c] = false;
+            self.drive(c, false);
         }
         self.settle();
         let d: Vec<bool> = self.flops.iter().map(|&(d, _)| self.get(d)).collect();
@@ -390,24 +707,25 @@ impl GateSim {
                 }
             }
             let _ = mem.abits;
-            let mem = &mut self.memories[m];
             // Read-before-write (RD_TRANSPARENCY_MASK = 0): reads see the old contents.
             for (p, value) in reads {
-                mem.reads += 1;
-                let data = mem.read_data[p].clone();
+                self.memories[m].reads += 1;
+                let data = self.memories[m].read_data[p].clone();
                 for (i, n) in data.into_iter().enumerate() {
-                    self.values[n] = (value >> i) & 1 == 1;
+                    self.drive(n, (value >> i) & 1 == 1);
                 }
             }
+            let mem = &mut self.memories[m];
             for (a, en, data) in writes {
                 mem.writes += 1;
                 mem.contents[a] = (mem.contents[a] & !en) | (data & en);
             }
         }
         let mut flips = 0;
-        for (&(_, q), d) in self.flops.iter().zip(d) {
+        for (k, d) in d.into_iter().enumerate() {
+            let q = self.flops[k].1;
             if self.values[q] != d {
-                self.values[q] = d;
+                self.drive(q, d);
                 flips += 1;
             }
         }
@@ -415,7 +733,7 @@ impl GateSim {
         self.activity.flop_clocks += self.flops.len() as u64;
         self.activity.cycles += 1;
         if let Some(c) = self.clock_net {
-            self.values[c] = true;
+            self.drive(c, true);
         }
         self.settle();
     }
@@ -423,6 +741,7 @@ impl GateSim {
     /// Clears the activity counters (gate, flip-flop and memory) and keeps the state.
     pub fn reset_activity(&mut self) {
         self.activity = Activity::default();
+        self.net_toggles.iter_mut().for_each(|t| *t = 0);
         for m in &mut self.memories {
             m.reads = 0;
             m.writes = 0;

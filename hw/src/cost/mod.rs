@@ -16,7 +16,7 @@ pub mod gatesim;
 use crate::datapath::mac_lane::{ArrayMacLane, DspMacLane, WallaceMacLane};
 use crate::{SubMacLane, TlutLane};
 use anyhow::{anyhow, bail, Context, Result};
-use gatesim::GateSim;
+use gatesim::{GateSim, Timing};
 use lutna_core::arith::{LaneMode, Scheme};
 use rust_hdl::prelude::*;
 use serde::Serialize;
@@ -99,57 +99,157 @@ impl SramModel {
 /// Converts switching activity to energy.
 #[derive(Clone, Copy, Debug, Serialize)]
 pub struct EnergyModel {
-    /// Energy of one transistor's worth of switched capacitance toggling, pJ. Calibrated so that
-    /// our gate model of an 8-bit adder on uniform random operands costs 0.03 pJ per add
-    /// (Horowitz ISSCC 2014, 45 nm, 0.9 V).
+    /// Energy of one transistor's worth of switched capacitance toggling, pJ, for the zero-delay
+    /// simulation. Calibrated so that our gate model of an 8-bit adder on uniform random operands
+    /// costs 0.03 pJ per add (Horowitz ISSCC 2014, 45 nm, 0.9 V).
     pub transistor_toggle_pj: f64,
+    /// The timed simulation behind the `_glitch` figures ([`gatesim::Timing`]).
+    pub glitch_timing: Timing,
+    /// The same calibration for the timed simulation: the adder, its glitches now counted, again
+    /// costs 0.03 pJ per add (Horowitz's figure is a real adder's, glitches included).
+    pub transistor_toggle_pj_glitch: f64,
+    /// Weighted toggles per add of the calibration adder, timed over zero-delay: its glitches.
+    pub add8_glitch_factor: f64,
     /// Transistor-toggles charged to each flip-flop per clock edge (clock pins; our assumption).
     pub clock_toggles_per_flop: f64,
     pub sram: SramModel,
     /// Check: the same model's energy for an 8 x 8 multiply (yosys `*`) on uniform operands,
-    /// beside Horowitz's 0.2 pJ.
+    /// beside Horowitz's 0.2 pJ, zero-delay and timed.
     pub check_mult8_pj: f64,
+    pub check_mult8_pj_glitch: f64,
 }
 
-/// Mean weighted toggles per operation of a combinational `module top(a, b, y)` on uniform
-/// random 8-bit operands.
-fn uniform_toggles(tag: &str, verilog: &str, ops: usize) -> Result<f64> {
-    let mut sim = synthesize_gates(tag, verilog)?;
-    let mut rng = 0x2545_F491_4F6C_DD1Du64;
-    sim.settle();
-    sim.reset_activity();
-    for _ in 0..ops {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        sim.set("a", rng & 0xFF)?;
-        sim.set("b", (rng >> 8) & 0xFF)?;
-        sim.settle();
-    }
-    Ok(sim.activity.gate_transistor_toggles as f64 / ops as f64)
+/// Mean weighted toggles per operation of a combinational netlist with two 8-bit inputs `a`
+/// and `b` (input port names given) on uniform random operands, in each of `timings`.
+fn uniform_toggles_of(
+    netlist: &GateSim,
+    (a, b): (&str, &str),
+    ops: usize,
+    timings: &[Timing],
+) -> Result<Vec<f64>> {
+    timings
+        .iter()
+        .map(|&timing| {
+            let mut sim = netlist.clone();
+            sim.set_timing(timing);
+            let mut rng = 0x2545_F491_4F6C_DD1Du64;
+            sim.settle();
+            sim.reset_activity();
+            for _ in 0..ops {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                sim.set(a, rng & 0xFF)?;
+                sim.set(b, (rng >> 8) & 0xFF)?;
+                sim.settle();
+            }
+            Ok(sim.activity.gate_transistor_toggles as f64 / ops as f64)
+        })
+        .collect()
 }
+
+/// [`uniform_toggles_of`] for Verilog `module top(a, b, y)`.
+fn uniform_toggles(tag: &str, verilog: &str, ops: usize, timings: &[Timing]) -> Result<Vec<f64>> {
+    uniform_toggles_of(&synthesize_gates(tag, verilog)?, ("a", "b"), ops, timings)
+}
+
+/// An 8-bit adder and an 8 x 8 multiplier as yosys builds them (`+`, `*`): the calibration and
+/// the check of [`EnergyModel`], and the references of the multiplier check in
+/// docs/cost-model.md.
+pub const ADD8_VERILOG: &str =
+    "module top(input [7:0] a, input [7:0] b, output [8:0] y); assign y = a + b; endmodule";
+pub const MUL8_VERILOG: &str =
+    "module top(input [7:0] a, input [7:0] b, output [15:0] y); assign y = a * b; endmodule";
 
 impl EnergyModel {
-    /// Runs the calibration (two small yosys runs).
+    /// Runs the calibration (two small yosys runs), with logical-effort delays for the timed
+    /// figures.
     pub fn calibrated() -> Result<EnergyModel> {
-        let add = uniform_toggles(
-            "add8",
-            "module top(input [7:0] a, input [7:0] b, output [8:0] y); assign y = a + b; endmodule",
-            20_000,
-        )?;
-        let mul = uniform_toggles(
-            "mul8",
-            "module top(input [7:0] a, input [7:0] b, output [15:0] y); assign y = a * b; endmodule",
-            20_000,
-        )?;
-        let transistor_toggle_pj = 0.03 / add;
+        Self::calibrated_with(Timing::LogicalEffort)
+    }
+
+    /// The calibration, with `glitch_timing` (a timed mode) for the `_glitch` figures.
+    pub fn calibrated_with(glitch_timing: Timing) -> Result<EnergyModel> {
+        if glitch_timing == Timing::ZeroDelay {
+            bail!("the glitch figures need a timed simulation (unit-delay or logical-effort)");
+        }
+        let timings = [Timing::ZeroDelay, glitch_timing];
+        let add = uniform_toggles("add8", ADD8_VERILOG, 20_000, &timings)?;
+        let mul = uniform_toggles("mul8", MUL8_VERILOG, 20_000, &timings)?;
+        let transistor_toggle_pj = 0.03 / add[0];
+        let transistor_toggle_pj_glitch = 0.03 / add[1];
         Ok(EnergyModel {
             transistor_toggle_pj,
+            glitch_timing,
+            transistor_toggle_pj_glitch,
+            add8_glitch_factor: add[1] / add[0],
             clock_toggles_per_flop: 8.0,
             sram: SramModel::default(),
-            check_mult8_pj: mul * transistor_toggle_pj,
+            check_mult8_pj: mul[0] * transistor_toggle_pj,
+            check_mult8_pj_glitch: mul[1] * transistor_toggle_pj_glitch,
         })
     }
+}
+
+/// One combinational 8-bit arithmetic block of the multiplier check (docs/cost-model.md): its
+/// transistors and its energy per operation on uniform random operands, zero-delay and timed.
+#[derive(Clone, Debug, Serialize)]
+pub struct ReferenceBlock {
+    pub name: &'static str,
+    pub transistors: u64,
+    pub energy_pj: f64,
+    pub energy_pj_glitch: f64,
+}
+
+/// The multiplier check: the 8-bit adder, yosys' own 8 x 8 multiplier and the array and Wallace
+/// multipliers inside our baseline MAC lanes, each alone, costed as [`EnergyModel`] costs
+/// everything (docs/cost-model.md compares their ratios to the adder with a published library).
+pub fn multiplier_check(model: &EnergyModel) -> Result<Vec<ReferenceBlock>> {
+    use crate::datapath::mac_lane::{ArrayMultiplier, WallaceMultiplier};
+    fn verilog_of<U: Block + Default>(connect: impl Fn(&mut U)) -> String {
+        let mut uut = U::default();
+        connect(&mut uut);
+        uut.connect_all();
+        generate_verilog(&uut)
+    }
+    let blocks: [(&'static str, String, (&str, &str)); 4] = [
+        ("add8 (yosys +)", ADD8_VERILOG.to_string(), ("a", "b")),
+        ("mul8 (yosys *)", MUL8_VERILOG.to_string(), ("a", "b")),
+        (
+            "ArrayMultiplier",
+            verilog_of(|m: &mut ArrayMultiplier| {
+                m.a.connect();
+                m.w.connect();
+            }),
+            ("a", "w"),
+        ),
+        (
+            "WallaceMultiplier",
+            verilog_of(|m: &mut WallaceMultiplier| {
+                m.a.connect();
+                m.w.connect();
+            }),
+            ("a", "w"),
+        ),
+    ];
+    blocks
+        .into_iter()
+        .map(|(name, verilog, ports)| {
+            let netlist = synthesize_gates(&name.replace([' ', '(', ')', '+', '*'], ""), &verilog)?;
+            let t = uniform_toggles_of(
+                &netlist,
+                ports,
+                20_000,
+                &[Timing::ZeroDelay, model.glitch_timing],
+            )?;
+            Ok(ReferenceBlock {
+                name,
+                transistors: netlist.logic_transistors,
+                energy_pj: t[0] * model.transistor_toggle_pj,
+                energy_pj_glitch: t[1] * model.transistor_toggle_pj_glitch,
+            })
+        })
+        .collect()
 }
 
 /// The unit kinds with a gate-level view (the SB_MAC16 is a hard block: FPGA view only).
@@ -318,6 +418,10 @@ pub struct GateCost {
     pub sram_pj_per_mac: f64,
     /// Energy to program one weight (table writes, or the weight register of a baseline).
     pub energy_per_fill_pj: f64,
+    /// The same two energies from the timed simulation, glitches counted
+    /// ([`EnergyModel::glitch_timing`]); the table accesses are the same in both.
+    pub energy_per_mac_pj_glitch: f64,
+    pub energy_per_fill_pj_glitch: f64,
     pub macs_simulated: usize,
 }
 
@@ -326,12 +430,12 @@ struct Phase {
     sram_pj: f64,
 }
 
-fn take_phase(sim: &mut GateSim, model: &EnergyModel) -> Phase {
+fn take_phase(sim: &mut GateSim, model: &EnergyModel, toggle_pj: f64) -> Phase {
     let a = sim.activity;
     let logic = (a.gate_transistor_toggles as f64
         + 16.0 * a.flop_toggles as f64
         + model.clock_toggles_per_flop * a.flop_clocks as f64)
-        * model.transistor_toggle_pj;
+        * toggle_pj;
     let sram: f64 = sim
         .memories
         .iter()
@@ -344,17 +448,33 @@ fn take_phase(sim: &mut GateSim, model: &EnergyModel) -> Phase {
     }
 }
 
-/// Measures `unit` on `stream`: area from its gate netlist and SRAM model, energy per MAC and per
-/// weight programming from the simulation. Fails if the netlist's products differ from
-/// lutna-core's.
-pub fn measure(unit: UnitKind, stream: &OperandStream, model: &EnergyModel) -> Result<GateCost> {
-    let mut sim = synthesize_gates(unit.name(), &unit.verilog())?;
+/// What one simulation of the stream cost, in pJ: all weight programming, and the MACs' logic
+/// and table reads.
+struct StreamEnergy {
+    fill_pj: f64,
+    op_logic_pj: f64,
+    op_sram_pj: f64,
+}
+
+/// Runs `stream` through `sim` (programming each weight, then streaming its activations),
+/// checking every product against lutna-core.
+fn run_stream(
+    sim: &mut GateSim,
+    unit: UnitKind,
+    stream: &OperandStream,
+    model: &EnergyModel,
+    toggle_pj: f64,
+) -> Result<StreamEnergy> {
     let scheme = unit.scheme();
     let mode = LaneMode::for_scheme(scheme, 4)
         .map(|m| m.code())
         .unwrap_or(0) as u64;
     let has_mode = unit != UnitKind::Tlut;
-    let (mut fill_pj, mut op_logic_pj, mut op_sram_pj) = (0.0, 0.0, 0.0);
+    let mut e = StreamEnergy {
+        fill_pj: 0.0,
+        op_logic_pj: 0.0,
+        op_sram_pj: 0.0,
+    };
     let mut checked = 0usize;
     sim.set("operands$valid", 0)?;
     sim.cycle();
@@ -368,8 +488,8 @@ pub fn measure(unit: UnitKind, stream: &OperandStream, model: &EnergyModel) -> R
             sim.cycle();
         }
         sim.set("table$write", 0)?;
-        let p = take_phase(&mut sim, model);
-        fill_pj += p.logic_pj + p.sram_pj;
+        let p = take_phase(sim, model, toggle_pj);
+        e.fill_pj += p.logic_pj + p.sram_pj;
         // Stream the activations; products appear two cycles later.
         let mut pending = std::collections::VecDeque::new();
         for k in 0..acts.len() + 2 {
@@ -390,21 +510,44 @@ pub fn measure(unit: UnitKind, stream: &OperandStream, model: &EnergyModel) -> R
                 let want = pending.pop_front().unwrap();
                 if got != want {
                     bail!(
-                        "gate netlist of {} computes {got} where lutna-core says {want} (w = {w})",
-                        unit.name()
+                        "gate netlist of {} ({} simulation) computes {got} where lutna-core \
+                         says {want} (w = {w})",
+                        unit.name(),
+                        sim.timing().name()
                     );
                 }
                 checked += 1;
             }
         }
-        let p = take_phase(&mut sim, model);
-        op_logic_pj += p.logic_pj;
-        op_sram_pj += p.sram_pj;
+        let p = take_phase(sim, model, toggle_pj);
+        e.op_logic_pj += p.logic_pj;
+        e.op_sram_pj += p.sram_pj;
     }
     let macs = stream.macs();
     if checked != macs {
         bail!("{}: {checked} products checked of {macs}", unit.name());
     }
+    Ok(e)
+}
+
+/// Measures `unit` on `stream`: area from its gate netlist and SRAM model, energy per MAC and per
+/// weight programming from the simulation, zero-delay and timed. Fails if the netlist's
+/// products differ from lutna-core's in either simulation.
+pub fn measure(unit: UnitKind, stream: &OperandStream, model: &EnergyModel) -> Result<GateCost> {
+    let netlist = synthesize_gates(unit.name(), &unit.verilog())?;
+    let mut sim = netlist.clone();
+    let zero = run_stream(&mut sim, unit, stream, model, model.transistor_toggle_pj)?;
+    let mut timed = netlist;
+    timed.set_timing(model.glitch_timing);
+    let glitch = run_stream(
+        &mut timed,
+        unit,
+        stream,
+        model,
+        model.transistor_toggle_pj_glitch,
+    )?;
+    let macs = stream.macs().max(1) as f64;
+    let jobs = stream.jobs.len().max(1) as f64;
     let (sram_bits, sram_transistors) = sim.memories.iter().fold((0, 0), |(b, t), m| {
         (
             b + (m.words * m.width) as u64,
@@ -417,9 +560,11 @@ pub fn measure(unit: UnitKind, stream: &OperandStream, model: &EnergyModel) -> R
         logic_transistors: sim.logic_transistors,
         sram_transistors,
         sram_bits,
-        energy_per_mac_pj: (op_logic_pj + op_sram_pj) / macs.max(1) as f64,
-        sram_pj_per_mac: op_sram_pj / macs.max(1) as f64,
-        energy_per_fill_pj: fill_pj / stream.jobs.len().max(1) as f64,
-        macs_simulated: macs,
+        energy_per_mac_pj: (zero.op_logic_pj + zero.op_sram_pj) / macs,
+        sram_pj_per_mac: zero.op_sram_pj / macs,
+        energy_per_fill_pj: zero.fill_pj / jobs,
+        energy_per_mac_pj_glitch: (glitch.op_logic_pj + glitch.op_sram_pj) / macs,
+        energy_per_fill_pj_glitch: glitch.fill_pj / jobs,
+        macs_simulated: stream.macs(),
     })
 }
