@@ -418,6 +418,8 @@ pub struct GateCost {
     pub sram_pj_per_mac: f64,
     /// Energy to program one weight (table writes, or the weight register of a baseline).
     pub energy_per_fill_pj: f64,
+    /// Of which table writes.
+    pub sram_pj_per_fill: f64,
     /// The same two energies from the timed simulation, glitches counted
     /// ([`EnergyModel::glitch_timing`]); the table accesses are the same in both.
     pub energy_per_mac_pj_glitch: f64,
@@ -452,6 +454,7 @@ fn take_phase(sim: &mut GateSim, model: &EnergyModel, toggle_pj: f64) -> Phase {
 /// and table reads.
 struct StreamEnergy {
     fill_pj: f64,
+    fill_sram_pj: f64,
     op_logic_pj: f64,
     op_sram_pj: f64,
 }
@@ -472,6 +475,7 @@ fn run_stream(
     let has_mode = unit != UnitKind::Tlut;
     let mut e = StreamEnergy {
         fill_pj: 0.0,
+        fill_sram_pj: 0.0,
         op_logic_pj: 0.0,
         op_sram_pj: 0.0,
     };
@@ -490,6 +494,7 @@ fn run_stream(
         sim.set("table$write", 0)?;
         let p = take_phase(sim, model, toggle_pj);
         e.fill_pj += p.logic_pj + p.sram_pj;
+        e.fill_sram_pj += p.sram_pj;
         // Stream the activations; products appear two cycles later.
         let mut pending = std::collections::VecDeque::new();
         for k in 0..acts.len() + 2 {
@@ -563,6 +568,7 @@ pub fn measure(unit: UnitKind, stream: &OperandStream, model: &EnergyModel) -> R
         energy_per_mac_pj: (zero.op_logic_pj + zero.op_sram_pj) / macs,
         sram_pj_per_mac: zero.op_sram_pj / macs,
         energy_per_fill_pj: zero.fill_pj / jobs,
+        sram_pj_per_fill: zero.fill_sram_pj / jobs,
         energy_per_mac_pj_glitch: (glitch.op_logic_pj + glitch.op_sram_pj) / macs,
         energy_per_fill_pj_glitch: glitch.fill_pj / jobs,
         macs_simulated: stream.macs(),
