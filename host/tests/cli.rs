@@ -657,8 +657,9 @@ fn residual_networks_run_bit_exact_streamed_through_the_program_buffer() {
 #[test]
 fn the_virtual_ulx3s_keeps_the_program_resident() {
     // The ULX3S 85F build: the ECP5 Verilog (behavioural memories, no iCE40 primitive) with a
-    // 32 K-word parameter memory, on Verilator. The program is loaded once and stays: one
-    // segment, `weights: resident`, bit-exact; a residual network too.
+    // 64 K-word parameter memory, on Verilator. The program is loaded once and stays: one
+    // segment, `weights: resident`, bit-exact; residual networks too, one whose program
+    // passes 32 K words (the handler's byte pointer past 16 bits).
     if !lutna_sim::verilated::verilator_installed() {
         eprintln!(
             "NOTE: verilator not installed: the virtual ULX3S runs are SKIPPED \
@@ -669,6 +670,7 @@ fn the_virtual_ulx3s_keeps_the_program_resident() {
     for (model, n) in [
         ("models/icebreaker-w0.5.lutna", 100),
         ("models/resnet18-w0.25.lutna", 10),
+        ("models/resnet34-w0.25.lutna", 3),
     ] {
         let r = run_model_on_virtual_board(model, &["--board", "ulx3s-85f"], &[], n);
         assert_eq!(r["weights"].as_str(), Some("resident"), "{r}");

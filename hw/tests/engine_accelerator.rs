@@ -364,7 +364,7 @@ fn the_link_rules_hold() {
             load_payloads(Region::Activations, 1 << 17, &[1]).remove(0),
         ),
         (
-            "an address beyond 32 K words",
+            "an address beyond 24 bits",
             load,
             load_payloads(Region::Activations, 1 << 24, &[1]).remove(0),
         ),

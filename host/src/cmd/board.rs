@@ -17,7 +17,7 @@ pub struct BoardArgs {
     #[arg(long, default_value_t = 8, value_parser = super::lanes)]
     pub lanes: u8,
     /// Whose accelerator build to simulate: icebreaker (the program streamed through a 1 K-word
-    /// buffer) or ulx3s-85f (the ECP5 build's Verilog, the program resident in 32 K words)
+    /// buffer) or ulx3s-85f (the ECP5 build's Verilog, the program resident in 64 K words)
     #[arg(long, default_value = "icebreaker")]
     pub board: BoardKind,
     /// Probability per byte of a fault on the virtual line (flip, drop, duplicate, garbage)

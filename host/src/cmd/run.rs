@@ -31,7 +31,7 @@ pub struct RunArgs {
     /// Stream the program in segments of at most N parameter words (layers cut by output
     /// channels where needed) even if it fits the board: rehearses a board with a small program
     /// buffer. Default: the board's whole parameter memory, streaming only what does not fit
-    #[arg(long, value_parser = clap::value_parser!(u32).range(128..=32768))]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(128..=65536))]
     pub param_words: Option<u32>,
     /// Per-layer plan file (JSON, as `lutna analyze` writes); default LUT-NA on every layer
     #[arg(long)]

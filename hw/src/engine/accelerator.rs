@@ -40,9 +40,24 @@ const _: () = assert!(ACTIVATION_BYTES == 1 << 16);
 const _: () = assert!(MAX_PAYLOAD == 1 << 10);
 /// NAK reasons fit 3 bits.
 const _: () = assert!((NakReason::Timeout as u8) < 8 && (NakReason::Unsupported as u8) < 8);
+/// Bits of the handler's byte pointer: region 0 of the largest program memory
+/// ([`RESIDENT_PROGRAM_BITS`] words of two bytes), and region 1 (2^16 bytes). A build with a
+/// smaller program memory uses the low 16 only (`pointer_mask`), so its top bit is a constant
+/// that synthesis removes.
+const POINTER_BITS: usize = 17;
+/// Bits of the byte pointer a build with 2^PA words of program uses.
+const fn pointer_bits(pa: usize) -> usize {
+    if pa + 1 > 16 {
+        pa + 1
+    } else {
+        16
+    }
+}
 /// The reply pointer's start for READ_COUNTERS: the records' list begins at payload byte 5
-/// (after the cycles and the records count), so the pointer is 0 there.
-const COUNTERS_POINTER: u64 = (1 << 16) - 5;
+/// (after the cycles and the records count), so the pointer, wrapping at its width, is 0 there.
+const fn counters_pointer(pa: usize) -> u64 {
+    (1 << pointer_bits(pa)) - 5
+}
 
 /// The lane counts the accelerator is built with: the activation memory serves 8 bytes per
 /// cycle, which 4 or 8 lanes divide evenly.
@@ -55,7 +70,7 @@ pub enum ProgramMemory {
     /// The program buffer of `lutna_core::isa::shape::PROGRAM_WORDS` words (four UP5K block
     /// RAMs): the host streams a longer program through it segment by segment for every image.
     Buffer,
-    /// [`RESIDENT_PROGRAM_BITS`] address bits (32 ECP5 block RAMs): a program that fits is
+    /// [`RESIDENT_PROGRAM_BITS`] address bits (64 ECP5 block RAMs): a program that fits is
     /// loaded once and stays, so a board's image rate is bound by the image upload, not the
     /// program stream.
     Resident,
@@ -64,9 +79,10 @@ pub enum ProgramMemory {
 /// Address bits of the program buffer ([`ProgramMemory::Buffer`]).
 pub const BUFFER_PROGRAM_BITS: usize = PROGRAM_WORDS.trailing_zeros() as usize;
 const _: () = assert!(1 << BUFFER_PROGRAM_BITS == PROGRAM_WORDS);
-/// Address bits of a resident program memory (32 K words: the handler's 16-bit byte pointer
-/// reaches 64 KiB).
-pub const RESIDENT_PROGRAM_BITS: usize = 15;
+/// Address bits of a resident program memory (64 K words, 128 KiB: what the handler's byte
+/// pointer reaches, [`POINTER_BITS`]).
+pub const RESIDENT_PROGRAM_BITS: usize = 16;
+const _: () = assert!(RESIDENT_PROGRAM_BITS + 1 == POINTER_BITS);
 
 impl ProgramMemory {
     /// Address bits of the program memory (16-bit words).
@@ -150,7 +166,7 @@ pub struct EngineAccelerator<const P: usize, const PA: usize> {
     /// The one byte address of the handler: where a LOAD's next byte goes, and where a reply's
     /// next payload byte comes from (READ: the region's byte; READ_LOGITS and READ_COUNTERS:
     /// the results memory's byte). It steps as each byte is copied or taken by the transmitter.
-    pointer: DFF<Bits<16>>,
+    pointer: DFF<Bits<POINTER_BITS>>,
     low_byte: DFF<Bits<8>>,
     reply_kind: DFF<ReplyKind>,
     reply_nak: DFF<bool>,
@@ -223,9 +239,10 @@ pub struct EngineAccelerator<const P: usize, const PA: usize> {
     region_acts: Constant<Bits<8>>,
     state_running: Constant<Bits<8>>,
     state_done: Constant<Bits<8>>,
-    logits_pointer: Constant<Bits<16>>,
-    identity_pointer: Constant<Bits<16>>,
-    counters_pointer: Constant<Bits<16>>,
+    logits_pointer: Constant<Bits<POINTER_BITS>>,
+    identity_pointer: Constant<Bits<POINTER_BITS>>,
+    counters_pointer: Constant<Bits<POINTER_BITS>>,
+    pointer_mask: Constant<Bits<POINTER_BITS>>,
 }
 
 impl<const P: usize, const PA: usize> EngineAccelerator<P, PA> {
@@ -234,7 +251,7 @@ impl<const P: usize, const PA: usize> EngineAccelerator<P, PA> {
     pub fn new(clocks_per_bit: u16, rx_timeout_bytes: u32, identity: Identity) -> Self {
         assert!(
             PA <= RESIDENT_PROGRAM_BITS,
-            "the byte pointer reaches 2^16 bytes of program"
+            "the byte pointer reaches 2^{POINTER_BITS} bytes of program"
         );
         assert_eq!(
             identity.lanes as usize, P,
@@ -333,7 +350,8 @@ impl<const P: usize, const PA: usize> EngineAccelerator<P, PA> {
             state_done: c8(RunState::Done as u8),
             logits_pointer: Constant::new((4 * LOGITS_AT).into()),
             identity_pointer: Constant::new((4 * CONSTANTS_AT).into()),
-            counters_pointer: Constant::new(COUNTERS_POINTER.into()),
+            counters_pointer: Constant::new(counters_pointer(PA).into()),
+            pointer_mask: Constant::new(((1u64 << pointer_bits(PA)) - 1).into()),
         }
     }
 
@@ -487,7 +505,7 @@ impl<const P: usize, const PA: usize> Logic for EngineAccelerator<P, PA> {
         self.engine.program_data.next = (bit_cast::<16, 8>(self.link.request.read_data.val()) << 8)
             | bit_cast::<16, 8>(self.low_byte.q.val());
         self.engine.host_write.next = false;
-        self.engine.host_address.next = self.pointer.q.val();
+        self.engine.host_address.next = self.pointer.q.val().get_bits::<16>(0);
         self.engine.host_data.next = self.link.request.read_data.val();
         self.engine.result_address.next = self.pointer.q.val().get_bits::<8>(2);
         self.link.request.read_addr.next = bit_cast::<10, 4>(self.parse_index.q.val());
@@ -511,7 +529,7 @@ impl<const P: usize, const PA: usize> Logic for EngineAccelerator<P, PA> {
         // from engine memories take a cycle or two; the transmitter takes the next byte a byte
         // time later).
         if self.link.reply.payload_taken.val() {
-            self.pointer.d.next = self.pointer.q.val() + 1;
+            self.pointer.d.next = (self.pointer.q.val() + 1) & self.pointer_mask.val();
         }
         // A logit's or a record word's byte (both in the results memory). Verilog cannot slice
         // an expression, so the shifted words are named.
@@ -649,7 +667,9 @@ impl<const P: usize, const PA: usize> Logic for EngineAccelerator<P, PA> {
                     } else if (self.cmd_q.q.val() == self.cmd_load.val()) | self.is_image.val() {
                         if self.load_ok.q.val() {
                             self.copy_index.d.next = self.data_start.val().get_bits::<11>(0);
-                            self.pointer.d.next = self.address_low.val().get_bits::<16>(0);
+                            self.pointer.d.next =
+                                self.address_low.val().get_bits::<POINTER_BITS>(0)
+                                    & self.pointer_mask.val();
                             // An image's segments count from its upload.
                             self.engine.clear_counters.next = self.is_image.val();
                             self.state.d.next = CmdState::Copy;
@@ -671,7 +691,9 @@ impl<const P: usize, const PA: usize> Logic for EngineAccelerator<P, PA> {
                             (bit_cast::<11, 8>(self.engine.records.val()) << 3) + 5;
                     } else if self.is_read.val() {
                         if self.read_ok.q.val() {
-                            self.pointer.d.next = self.address_low.val().get_bits::<16>(0);
+                            self.pointer.d.next =
+                                self.address_low.val().get_bits::<POINTER_BITS>(0)
+                                    & self.pointer_mask.val();
                             self.reply_len.d.next = self.read_len.val().get_bits::<11>(0);
                             self.reply_kind.d.next = ReplyKind::Activations;
                             if self.is_params.val() {
@@ -703,7 +725,7 @@ impl<const P: usize, const PA: usize> Logic for EngineAccelerator<P, PA> {
                 if self.copy_phase.q.val() {
                     self.copy_phase.d.next = false;
                     self.copy_index.d.next = self.copy_index.q.val() + 1;
-                    self.pointer.d.next = self.pointer.q.val() + 1;
+                    self.pointer.d.next = (self.pointer.q.val() + 1) & self.pointer_mask.val();
                     if self.is_params.val() {
                         // Region 0 takes 16-bit words: the even byte waits for the odd one.
                         self.low_byte.d.next = self.link.request.read_data.val();

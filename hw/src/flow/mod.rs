@@ -275,12 +275,12 @@ pub fn estimate(board: BoardKind, design: DesignKind, lanes: u8) -> Resources {
             logic_cells: ECP5_LUT4_FIXED + LOGIC_PER_2_LANES * p / 2,
             // The four SPRAMs' 256 Kbit each become 16 DP16KD each; the rest 5 plus 2 per lane
             // (85 at 8 lanes, measured), the 1 K-word program buffer in one; a resident program
-            // takes 32 (32 K words).
+            // takes 64 (64 K words).
             bram: 69
                 + 2 * p
                 + match board.program_memory() {
                     ProgramMemory::Buffer => 0,
-                    ProgramMemory::Resident => 31,
+                    ProgramMemory::Resident => 63,
                 },
             spram: 0,
             dsp: 2,
