@@ -112,6 +112,22 @@ struct Gate {
     y: usize,
 }
 
+impl Gate {
+    /// The gate's output for the net values `values` (both simulation modes use this).
+    fn eval(&self, values: &[bool]) -> bool {
+        let at = |b: Bit| match b {
+            Bit::Net(n) => values[n],
+            Bit::Const(v) => v,
+        };
+        let (a, b) = (at(self.a), at(self.b));
+        match self.kind {
+            GateKind::Not => !a,
+            GateKind::Nand => !(a && b),
+            GateKind::Nor => !(a || b),
+        }
+    }
+}
+
 /// One `$mem_v2` with registered read ports and one clock (what rust-hdl's `RAM` becomes).
 #[derive(Clone, Debug)]
 pub struct Memory {
@@ -187,6 +203,18 @@ pub struct GateSim {
     net_toggles: Vec<u64>,
     timing: Timing,
     events: Events,
+}
+
+/// Sets net `n` of `values` to `v`; in a timed mode a change is recorded for the next settle
+/// to propagate from. (A function of the fields it needs, so that callers can drive the nets
+/// of a port or memory they hold borrowed from the simulator.)
+fn drive_net(values: &mut [bool], events: &mut Events, timing: Timing, n: usize, v: bool) {
+    if values[n] != v {
+        values[n] = v;
+        if timing != Timing::ZeroDelay {
+            events.dirty.push(n);
+        }
+    }
 }
 
 fn bits(v: &Value) -> Result<Vec<Bit>> {
@@ -497,12 +525,7 @@ impl GateSim {
 
     /// Sets net `n` at time 0 of the next settle.
     fn drive(&mut self, n: usize, v: bool) {
-        if self.values[n] != v {
-            self.values[n] = v;
-            if self.timing != Timing::ZeroDelay {
-                self.events.dirty.push(n);
-            }
-        }
+        drive_net(&mut self.values, &mut self.events, self.timing, n, v);
     }
 
     fn get(&self, b: Bit) -> bool {
@@ -524,8 +547,9 @@ impl GateSim {
             .inputs
             .get(name)
             .ok_or_else(|| anyhow!("netlist has no input port {name}"))?;
-        for (i, n) in nets.clone().into_iter().enumerate() {
-            self.drive(n, i < 64 && (value >> i) & 1 == 1);
+        for (i, &n) in nets.iter().enumerate() {
+            let v = i < 64 && (value >> i) & 1 == 1;
+            drive_net(&mut self.values, &mut self.events, self.timing, n, v);
         }
         Ok(())
     }
@@ -564,16 +588,6 @@ impl GateSim {
         }
     }
 
-    fn eval(&self, g: &Gate) -> bool {
-        let a = self.get(g.a);
-        let b = self.get(g.b);
-        match g.kind {
-            GateKind::Not => !a,
-            GateKind::Nand => !(a && b),
-            GateKind::Nor => !(a || b),
-        }
-    }
-
     /// Event-driven settle from the nets changed at time 0, each gate after its delay, with
     /// inertial cancellation; every change of a net counts.
     fn settle_events(&mut self) {
@@ -596,7 +610,7 @@ impl GateSim {
             changed.clear();
             for &g in &ev.queue {
                 let gate = &self.gates[g as usize];
-                let v = self.eval(gate);
+                let v = gate.eval(&self.values);
                 let y = gate.y;
                 let projected = if ev.pending[y] {
                     ev.pending_value[y]
@@ -659,19 +673,7 @@ impl GateSim {
     fn settle_levelized(&mut self) {
         let mut toggles = 0u64;
         for (g, &w) in self.gates.iter().zip(&self.gate_weight) {
-            let a = match g.a {
-                Bit::Net(n) => self.values[n],
-                Bit::Const(v) => v,
-            };
-            let b = match g.b {
-                Bit::Net(n) => self.values[n],
-                Bit::Const(v) => v,
-            };
-            let y = match g.kind {
-                GateKind::Not => !a,
-                GateKind::Nand => !(a && b),
-                GateKind::Nor => !(a || b),
-            };
+            let y = g.eval(&self.values);
             if self.values[g.y] != y {
                 self.values[g.y] = y;
                 self.net_toggles[g.y] += 1;
@@ -710,9 +712,9 @@ impl GateSim {
             // Read-before-write (RD_TRANSPARENCY_MASK = 0): reads see the old contents.
             for (p, value) in reads {
                 self.memories[m].reads += 1;
-                let data = self.memories[m].read_data[p].clone();
-                for (i, n) in data.into_iter().enumerate() {
-                    self.drive(n, (value >> i) & 1 == 1);
+                for (i, &n) in self.memories[m].read_data[p].iter().enumerate() {
+                    let v = (value >> i) & 1 == 1;
+                    drive_net(&mut self.values, &mut self.events, self.timing, n, v);
                 }
             }
             let mem = &mut self.memories[m];
