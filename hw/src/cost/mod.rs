@@ -132,15 +132,13 @@ fn uniform_toggles_of(
         .map(|&timing| {
             let mut sim = netlist.clone();
             sim.set_timing(timing);
-            let mut rng = 0x2545_F491_4F6C_DD1Du64;
+            let mut rng = lutna_core::XorShift(0x2545_F491_4F6C_DD1D);
             sim.settle();
             sim.reset_activity();
             for _ in 0..ops {
-                rng ^= rng << 13;
-                rng ^= rng >> 7;
-                rng ^= rng << 17;
-                sim.set(a, rng & 0xFF)?;
-                sim.set(b, (rng >> 8) & 0xFF)?;
+                let r = rng.next_u64();
+                sim.set(a, r & 0xFF)?;
+                sim.set(b, (r >> 8) & 0xFF)?;
                 sim.settle();
             }
             Ok(sim.activity.gate_transistor_toggles as f64 / ops as f64)
