@@ -2,16 +2,17 @@
 # The zoo on the virtual board (Verilator, the Verilog the bitstreams are built from): every
 # model that fits the 64 KiB activation memory under LUT-NA and, where `lutna analyze` wrote one,
 # under its searched mixed plan; `lutna run` checks every image against the golden engine.
-#   tools/zoo_board.sh [IMAGES] [BOARD]      (default 10 and icebreaker; or ulx3s-85f)
+#   tools/zoo_board.sh [IMAGES] [BOARD] [LANES]   (default 10, icebreaker, 8; or ulx3s-85f 16)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 images=${1:-10}
 board=${2:-icebreaker}
+lanes=${3:-8}
 # The dev profile is optimized (Cargo.toml), and shares its build with `cargo test`.
 cargo build -q -p lutna-host
 lutna=${CARGO_TARGET_DIR:-target}/debug/lutna
 log=$(mktemp)
-$lutna board --virtual --board "$board" --sim verilator >"$log.out" 2>"$log" &
+$lutna board --virtual --board "$board" --lanes "$lanes" --sim verilator >"$log.out" 2>"$log" &
 pid=$!
 trap 'kill $pid 2>/dev/null || true; rm -f "$log" "$log.out"' EXIT
 while [ ! -s "$log.out" ]; do sleep 0.2; done

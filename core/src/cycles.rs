@@ -37,13 +37,14 @@ pub mod timing {
     /// Table entries written per cycle (both copies of every lane at once).
     pub const TABLE_WRITE: u64 = super::shape::TABLE_ENTRIES as u64;
     /// Activation-memory writes for a group's output bytes (docs/engine.md, "Writer"): the even
-    /// copy takes one; the odd copy (one byte later) takes one as well, the writer carrying an
-    /// eight-byte group's last byte into the next group's odd-copy write, and one more where the
-    /// pointer jumps after the group (`jump`: a row's or channel's end of a walk that is not
+    /// copy takes one; the odd copy (one byte later) takes one as well, the writer carrying a
+    /// group's last byte into the next group's odd-copy write when the group fills the memory's
+    /// `window` ([`super::shape::window_bytes`]), and one more where the pointer
+    /// jumps after such a group (`jump`: a row's or channel's end of a walk that is not
     /// `MODE_CONTIGUOUS`), where the carried byte is written alone. A carry left at a walk's
     /// end is written alone once nothing else runs ([`FLUSH`]).
-    pub fn group_writes(bytes: usize, jump: bool) -> u64 {
-        if bytes > 4 && jump {
+    pub fn group_writes(bytes: usize, window: usize, jump: bool) -> u64 {
+        if bytes == window && jump {
             3
         } else {
             2
@@ -104,7 +105,9 @@ struct Engine {
     /// sets, the fetch unit's and the drain's), and the cycle from which the next may be read.
     params_claimed: bool,
     params_free: u64,
-    /// An eight-byte group's last byte waits for the next group's write (or the flush).
+    /// Bytes the activation memory reads per cycle ([`shape::window_bytes`]).
+    window: usize,
+    /// A full window's group's last byte waits for the next group's write (or the flush).
     carry_pending: bool,
     /// Cycles with a partial-sum write (the table memories' write port), rising.
     partial_writes: VecDeque<u64>,
@@ -193,10 +196,10 @@ impl Engine {
                 let mut at = out.max(self.writes.back().map_or(0, |&w| w + 1));
                 let row_end = (w.group + 1).is_multiple_of(b.row_groups);
                 let jump = row_end && !b.contiguous;
-                if b.bytes > 4 {
+                if b.bytes == self.window {
                     self.carry_pending = !jump;
                 }
-                for _ in 0..group_writes(b.bytes, jump) {
+                for _ in 0..group_writes(b.bytes, self.window, jump) {
                     self.writes.push_back(at);
                     at += 1;
                 }
@@ -243,6 +246,7 @@ pub fn model(program: &[Instr], lanes: usize) -> (Vec<LayerCycles>, u64) {
         half_free: [0; 2],
         stored_by: 0,
         params_claimed: false,
+        window: shape::window_bytes(lanes),
         carry_pending: false,
         params_free: 0,
         slot_free: vec![0; shape::TABLE_SLOTS],

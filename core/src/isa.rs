@@ -266,6 +266,18 @@ pub mod shape {
     pub const RECORD_SLOTS: usize = 56;
     /// Bytes of activation memory the 16-bit addresses reach.
     pub const ACTIVATION_BYTES: usize = 1 << 16;
+
+    /// Bytes the activation memory serves per cycle (its *window*: any that many consecutive
+    /// bytes in one read) in a build with `lanes` lanes: 8, or the lanes where there are more.
+    /// A group of a full window's bytes is the one whose odd-copy write carries its last byte
+    /// to the next group (docs/engine.md, "Writer").
+    pub const fn window_bytes(lanes: usize) -> usize {
+        if lanes > 8 {
+            lanes
+        } else {
+            8
+        }
+    }
 }
 
 /// Whether the products of weights `weights` always add up within a lane's sum

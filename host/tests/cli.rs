@@ -652,10 +652,11 @@ fn residual_networks_run_bit_exact_streamed_through_the_program_buffer() {
 
 #[test]
 fn the_virtual_ulx3s_keeps_the_program_resident() {
-    // The ULX3S 85F build: the ECP5 Verilog (behavioural memories, no iCE40 primitive) with a
-    // 64 K-word parameter memory, on Verilator. The program is loaded once and stays: one
-    // segment, `weights: resident`, bit-exact; residual networks too, one whose program
-    // passes 32 K words (the handler's byte pointer past 16 bits).
+    // The ULX3S 85F build at 16 lanes: the ECP5 Verilog (behavioural memories, no iCE40
+    // primitive, a 16-byte activation window from eight banks) with a 64 K-word parameter
+    // memory, on Verilator. The program is loaded once and stays: one segment, `weights:
+    // resident`, bit-exact; residual networks too, one whose program passes 32 K words (the
+    // handler's byte pointer past 16 bits).
     if !lutna_sim::verilated::verilator_installed() {
         eprintln!(
             "NOTE: verilator not installed: the virtual ULX3S runs are SKIPPED \
@@ -668,8 +669,10 @@ fn the_virtual_ulx3s_keeps_the_program_resident() {
         ("models/resnet18-w0.25.lutna", 10),
         ("models/resnet34-w0.25.lutna", 3),
     ] {
-        let r = run_model_on_virtual_board(model, &["--board", "ulx3s-85f"], &[], n);
+        let r =
+            run_model_on_virtual_board(model, &["--board", "ulx3s-85f", "--lanes", "16"], &[], n);
         assert_eq!(r["weights"].as_str(), Some("resident"), "{r}");
+        assert_eq!(r["lanes"].as_u64(), Some(16), "{r}");
         assert_eq!(r["segments"].as_u64(), Some(1), "{r}");
         cycles_match_the_model(&r);
     }

@@ -305,7 +305,8 @@ pub fn identify_across_a_gap<B: UartPins>(
 /// order of [`verilog_ports`], and each cycle's values.
 pub struct Trace {
     pub ports: Vec<String>,
-    pub rows: Vec<Vec<u64>>,
+    /// Each cycle's port values (ports up to 128 bits wide).
+    pub rows: Vec<Vec<u128>>,
 }
 
 impl Trace {
@@ -323,7 +324,7 @@ impl Trace {
     pub fn record<B: Block>(&mut self, uut: &B) {
         struct Ports {
             depth: usize,
-            values: std::collections::HashMap<String, u64>,
+            values: std::collections::HashMap<String, u128>,
         }
         impl Probe for Ports {
             fn visit_start_scope(&mut self, _name: &str, _node: &dyn Block) {
@@ -336,7 +337,7 @@ impl Trace {
                 if self.depth != 1 {
                     return;
                 }
-                let bit = |v: &vcd::Value| (*v == vcd::Value::V1) as u64;
+                let bit = |v: &vcd::Value| (*v == vcd::Value::V1) as u128;
                 let value = match atom.vcd() {
                     VCDValue::Single(v) => bit(&v),
                     VCDValue::Vector(v) => v.iter().fold(0, |acc, b| acc << 1 | bit(b)),
@@ -405,7 +406,7 @@ pub fn verilog_ports(verilog: &str) -> Vec<(String, usize, bool)> {
 /// model showed them before the clock edge). The generated Verilog must show the same outputs:
 /// the check that RustHDL's and Verilog's arithmetic agree (the lutna-hw crate doc). `Ok(false)`
 /// when Icarus is not installed (said, never silent).
-pub fn replay_under_icarus(tag: &str, verilog: &str, trace: &[Vec<u64>]) -> bool {
+pub fn replay_under_icarus(tag: &str, verilog: &str, trace: &[Vec<u128>]) -> bool {
     use std::fmt::Write as _;
     let ports = verilog_ports(verilog);
     let total: usize = ports.iter().map(|p| p.1).sum();

@@ -14,6 +14,7 @@ use lutna_core::{accel::AccelConfig, Model, Plan};
 use lutna_hw::engine::accelerator::{
     identity, EngineAccelerator, ProgramMemory, BUFFER_PROGRAM_BITS,
 };
+use lutna_hw::engine::activations::SPRAM_BANKS;
 use lutna_hw::sim::{tick, SoftUartRx, SoftUartTx};
 use std::path::Path;
 
@@ -22,7 +23,7 @@ const RX_TIMEOUT_BYTES: u32 = 4;
 const P: usize = 8;
 
 struct Host {
-    board: EngineAccelerator<P, BUFFER_PROGRAM_BITS>,
+    board: EngineAccelerator<P, BUFFER_PROGRAM_BITS, SPRAM_BANKS>,
     tx: SoftUartTx,
     rx: SoftUartRx,
     decoder: Decoder,
@@ -292,7 +293,7 @@ fn a_residual_network_runs_over_the_uart() {
 /// Its Verilog (what `lutna build` builds from) passes yosys.
 #[test]
 fn its_verilog_passes_yosys() {
-    let board = EngineAccelerator::<P, BUFFER_PROGRAM_BITS>::top(
+    let board = EngineAccelerator::<P, BUFFER_PROGRAM_BITS, SPRAM_BANKS>::top(
         CPB as u16,
         RX_TIMEOUT_BYTES,
         identity(P as u8, ProgramMemory::Buffer),
@@ -539,7 +540,7 @@ fn a_usb_packet_gap_inside_a_frame_is_ridden_over() {
     use lutna_hw::sim::{identify_across_a_gap, BOARD_CLOCKS_PER_BIT, USB_PACKET_GAP_CLOCKS};
     let id = identity(P as u8, ProgramMemory::Buffer);
     let board = || {
-        EngineAccelerator::<P, BUFFER_PROGRAM_BITS>::top(
+        EngineAccelerator::<P, BUFFER_PROGRAM_BITS, SPRAM_BANKS>::top(
             BOARD_CLOCKS_PER_BIT as u16,
             BOARD_RX_TIMEOUT_BYTES,
             id,

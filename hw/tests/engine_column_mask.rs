@@ -41,6 +41,7 @@ fn exhaustive<const P: usize>() {
 
 #[test]
 fn every_count_gives_the_lanes_the_rule_says() {
+    exhaustive::<16>();
     exhaustive::<8>();
     exhaustive::<4>();
 }

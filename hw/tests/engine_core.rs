@@ -8,12 +8,15 @@ use lutna_core::compile::{compile, Compiled};
 use lutna_core::isa::{encode, segments, shape::PROGRAM_WORDS, Instr, Machine};
 use lutna_core::{accel::AccelConfig, Model, Plan};
 use lutna_hw::engine::accelerator::BUFFER_PROGRAM_BITS;
+use lutna_hw::engine::activations::{banks, SPRAM_BANKS};
 use lutna_hw::engine::core::{EngineCore, LOGITS_AT};
 use lutna_hw::sim::tick;
 use rust_hdl::prelude::*;
 use std::path::Path;
 
-fn clock<const P: usize>(u: &mut EngineCore<P, BUFFER_PROGRAM_BITS>) -> &mut Signal<In, Clock> {
+fn clock<const P: usize, const N: usize>(
+    u: &mut EngineCore<P, BUFFER_PROGRAM_BITS, N>,
+) -> &mut Signal<In, Clock> {
     &mut u.clock
 }
 
@@ -34,8 +37,8 @@ fn image(i: usize) -> Vec<u8> {
 }
 
 /// Runs `program` on the core from `image` at `at`; returns the cycles of each segment.
-fn run_core<const P: usize>(
-    core: &mut EngineCore<P, BUFFER_PROGRAM_BITS>,
+fn run_core<const P: usize, const N: usize>(
+    core: &mut EngineCore<P, BUFFER_PROGRAM_BITS, N>,
     program: &[Instr],
     at: usize,
     image: &[u8],
@@ -70,12 +73,17 @@ fn run_core<const P: usize>(
     cycles
 }
 
-fn check<const P: usize>(compiled: &Compiled, program: &[Instr], image: &[u8], what: &str) {
+fn check<const P: usize, const N: usize>(
+    compiled: &Compiled,
+    program: &[Instr],
+    image: &[u8],
+    what: &str,
+) {
     let (at, bytes) = compiled.image(image);
     let mut machine = Machine::new(P);
     machine.memory[at as usize..at as usize + bytes.len()].copy_from_slice(&bytes);
     machine.run(&encode(program)).unwrap();
-    let mut core = EngineCore::<P, BUFFER_PROGRAM_BITS>::top();
+    let mut core = EngineCore::<P, BUFFER_PROGRAM_BITS, N>::top();
     let cycles = run_core(&mut core, program, at as usize, &bytes);
     println!("{what}: {cycles} cycles");
     // The model of the program as it ran: in segments.
@@ -167,7 +175,7 @@ fn mixed(m: &Model) -> Plan {
 fn the_icebreaker_model_matches_the_machine() {
     let c = compiled("icebreaker-w0.5.lutna", 8, &mixed);
     let program = c.program();
-    check::<8>(&c, &program, &image(0), "icebreaker-w0.5");
+    check::<8, SPRAM_BANKS>(&c, &program, &image(0), "icebreaker-w0.5");
 }
 
 /// The joined core at 8 lanes through yosys and nextpnr's packer: with the link's budget lines
@@ -176,7 +184,7 @@ fn the_icebreaker_model_matches_the_machine() {
 #[test]
 fn the_core_and_the_links_lines_fit_the_device() {
     use lutna_hw::engine::budget;
-    let verilog = generate_verilog(&EngineCore::<8, BUFFER_PROGRAM_BITS>::top());
+    let verilog = generate_verilog(&EngineCore::<8, BUFFER_PROGRAM_BITS, SPRAM_BANKS>::top());
     lutna_hw::sim::validate_with_yosys("engine-core", &verilog);
     if !lutna_hw::sim::tool_available("nextpnr-ice40", "the core's cell count") {
         return;
@@ -279,7 +287,7 @@ fn small_walks_take_the_models_cycles() {
         let mut machine = Machine::new(8);
         machine.memory[..image.len()].copy_from_slice(&image);
         machine.run(&encode(&program)).unwrap();
-        let mut core = EngineCore::<8, BUFFER_PROGRAM_BITS>::top();
+        let mut core = EngineCore::<8, BUFFER_PROGRAM_BITS, SPRAM_BANKS>::top();
         run_core(&mut core, &program, 0, &image);
         let (model, _) = lutna_core::cycles::of_segments(&segments(&program, PROGRAM_WORDS), 8);
         let what = format!("{channels} channels of {batches} x {taps} taps, {rows} rows");
@@ -309,7 +317,15 @@ fn small_walks_take_the_models_cycles() {
 #[test]
 fn the_icebreaker_model_matches_the_machine_at_4_lanes() {
     let c = compiled("icebreaker-w0.5.lutna", 4, &mixed);
-    check::<4>(&c, &c.program(), &image(1), "icebreaker-w0.5, 4 lanes");
+    check::<4, SPRAM_BANKS>(&c, &c.program(), &image(1), "icebreaker-w0.5, 4 lanes");
+}
+
+/// At 16 lanes (the ULX3S build) the activation memory reads a 16-byte window from eight
+/// banks and a full group's last byte is carried at 16 bytes: the same checks.
+#[test]
+fn the_icebreaker_model_matches_the_machine_at_16_lanes() {
+    let c = compiled("icebreaker-w0.5.lutna", 16, &mixed);
+    check::<16, { banks(16) }>(&c, &c.program(), &image(3), "icebreaker-w0.5, 16 lanes");
 }
 
 /// A residual network (i8 maps, the residual adds as depthwise walks): the same checks. Slow
@@ -318,5 +334,5 @@ fn the_icebreaker_model_matches_the_machine_at_4_lanes() {
 #[ignore = "minutes of simulation: run by hand"]
 fn a_residual_model_matches_the_machine() {
     let c = compiled("resnet18-w0.25.lutna", 8, &mixed);
-    check::<8>(&c, &c.program(), &image(2), "resnet18-w0.25");
+    check::<8, SPRAM_BANKS>(&c, &c.program(), &image(2), "resnet18-w0.25");
 }

@@ -5,6 +5,7 @@
 //! compiler would set); every write announced the cycle before; the logits' pointer; then the
 //! Verilog under Icarus and the packed cells.
 
+use lutna_core::isa::shape::window_bytes;
 use lutna_hw::engine::activations::position;
 use lutna_hw::engine::writer::Writer;
 use lutna_hw::sim::{
@@ -31,16 +32,18 @@ struct Copies {
 }
 
 impl Copies {
-    fn write(&mut self, address: usize, data: u64, mask: u64) {
+    /// A write of a memory with a `window`-byte window.
+    fn write(&mut self, window: usize, address: usize, data: u128, mask: u64) {
         let copy = if address.is_multiple_of(2) {
             &mut self.even
         } else {
             &mut self.odd
         };
         // The data comes by lane: the window's byte i is in the lane of its address.
-        for i in 0..8 {
+        assert_eq!(mask >> window, 0, "mask bits beyond the window");
+        for i in 0..window {
             if mask >> i & 1 == 1 {
-                let lane = position(address % 2 == 1, address + i);
+                let lane = position(window, address % 2 == 1, address + i);
                 copy[(address + i) & 0xffff] = (data >> (8 * lane)) as u8;
             }
         }
@@ -51,7 +54,11 @@ impl Copies {
 /// at every row's end), else rows and channels back to back (the carry runs through).
 fn walk<const P: usize>(stride2: bool, signed: bool, padded: bool, trace: &mut Option<Trace>) {
     let active = if stride2 { P / 2 } else { P };
-    let out_row = if padded { OUT_ROW } else { GROUPS * active };
+    let out_row = if padded {
+        OUT_ROW.max(GROUPS * active + 8)
+    } else {
+        GROUPS * active
+    };
     let mut uut = Writer::<P>::top();
     let mut rng = XorShift(0x3a17e + P as u64 + stride2 as u64 * 7 + signed as u64 * 13);
     uut.rows.next = ((ROWS - 1) as u64).into();
@@ -117,8 +124,9 @@ fn walk<const P: usize>(stride2: bool, signed: bool, padded: bool, trace: &mut O
         );
         if write {
             mem.write(
+                window_bytes(P),
                 uut.address.val().index(),
-                uut.data.val().to_u64(),
+                uut.data.val().to_u128(),
                 uut.mask.val().index() as u64,
             );
         }
@@ -149,6 +157,8 @@ fn groups_land_in_both_copies_and_nowhere_else() {
         walk::<8>(true, true, padded, &mut None);
         walk::<4>(false, true, padded, &mut None);
         walk::<4>(true, false, padded, &mut None);
+        walk::<16>(false, false, padded, &mut None);
+        walk::<16>(true, true, padded, &mut None);
     }
 }
 
@@ -177,6 +187,11 @@ fn the_writers_verilog_agrees_under_icarus() {
     let mut trace = Some(Trace::for_verilog(&verilog));
     walk::<8>(false, true, false, &mut trace);
     replay_under_icarus("engine-writer", &verilog, &trace.unwrap().rows);
+    // 16 lanes: a 16-byte window, the odd lanes moved up by 7, rows that jump.
+    let verilog = generate_verilog(&Writer::<16>::top());
+    let mut trace = Some(Trace::for_verilog(&verilog));
+    walk::<16>(false, false, true, &mut trace);
+    replay_under_icarus("engine-writer-16", &verilog, &trace.unwrap().rows);
 }
 
 #[test]
@@ -207,7 +222,10 @@ fn fill_puts_the_byte_in_every_lane() {
         tick(&mut uut, clock);
         uut.fill.next = false;
         assert!(simulate(&mut uut, 50));
-        assert_eq!(uut.data.val().to_u64(), u64::from_le_bytes([byte; 8]));
+        assert_eq!(
+            uut.data.val().to_u128(),
+            u128::from_le_bytes([byte; 16]) >> 64
+        );
         assert!(!uut.write.val() && !uut.port_next.val() && !uut.busy.val());
         tick(&mut uut, clock);
     }

@@ -156,15 +156,17 @@ impl Target {
 use lutna_hw::top::AnyAccelerator as Top;
 
 /// Lane counts the virtual board can be built with: those of the accelerator.
-pub const VIRTUAL_LANES: [u8; 2] = lutna_hw::top::ACCELERATOR_LANES;
+pub const VIRTUAL_LANES: [u8; 3] = lutna_hw::top::ACCELERATOR_LANES;
 
 macro_rules! with_top {
     ($top:expr, $t:ident => $body:expr) => {
         match $top {
             $crate::Top::L4($t) => $body,
             $crate::Top::L8($t) => $body,
+            $crate::Top::L16($t) => $body,
             $crate::Top::L4Resident($t) => $body,
             $crate::Top::L8Resident($t) => $body,
+            $crate::Top::L16Resident($t) => $body,
         }
     };
 }
@@ -181,7 +183,7 @@ fn accelerator_top(target: Target) -> Result<Top> {
         RX_TIMEOUT_BYTES,
         target.identity(),
     )?;
-    top.set_family(target.board.family());
+    top.set_family(target.board.family())?;
     Ok(top)
 }
 

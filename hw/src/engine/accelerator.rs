@@ -1,5 +1,5 @@
-//! `EngineAccelerator<P, PA>`: the accelerator: the instruction-stream engine
-//! ([`super::core::EngineCore`], P lanes) behind the link: UART, frame receiver and transmitter,
+//! `EngineAccelerator<P, PA, N>`: the accelerator: the instruction-stream engine
+//! ([`super::core::EngineCore`], P lanes, 2^PA program words, N activation banks) behind the link: UART, frame receiver and transmitter,
 //! and the command handler of protocol version 3 (docs/protocol.md). This is what the board tops
 //! wrap and what the virtual board steps.
 //!
@@ -59,9 +59,10 @@ const fn counters_pointer(pa: usize) -> u64 {
     (1 << pointer_bits(pa)) - 5
 }
 
-/// The lane counts the accelerator is built with: the activation memory serves 8 bytes per
-/// cycle, which 4 or 8 lanes divide evenly.
-pub const ACCELERATOR_LANES: [u8; 2] = [4, 8];
+/// The lane counts the accelerator is built with: the activation memory serves a window of 8
+/// bytes per cycle, which 4 or 8 lanes divide evenly, or of 16 for 16 lanes (eight banks: the
+/// ECP5 only, the UP5K has four SPRAMs).
+pub const ACCELERATOR_LANES: [u8; 3] = [4, 8, 16];
 
 /// Where a board build keeps the program the host loads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -136,14 +137,14 @@ pub enum ReplyKind {
 }
 
 #[derive(LogicBlock)]
-pub struct EngineAccelerator<const P: usize, const PA: usize> {
+pub struct EngineAccelerator<const P: usize, const PA: usize, const N: usize> {
     pub clock: Signal<In, Clock>,
     pub uart_rx: Signal<In, bool>,
     pub uart_tx: Signal<Out, bool>,
     /// High while a program runs (an LED on the boards).
     pub running: Signal<Out, bool>,
     link: LinkFrontEnd,
-    engine: EngineCore<P, PA>,
+    engine: EngineCore<P, PA, N>,
     state: DFF<CmdState>,
     /// The request's range checks, registered a cycle before Decide uses them (the subtract,
     /// add and tests are the link's longest path otherwise), and that cycle passed.
@@ -245,7 +246,7 @@ pub struct EngineAccelerator<const P: usize, const PA: usize> {
     pointer_mask: Constant<Bits<POINTER_BITS>>,
 }
 
-impl<const P: usize, const PA: usize> EngineAccelerator<P, PA> {
+impl<const P: usize, const PA: usize, const N: usize> EngineAccelerator<P, PA, N> {
     /// The accelerator with empty memories (the host loads the program and images over the link).
     /// A partial frame is abandoned after `rx_timeout_bytes` byte times of silence.
     pub fn new(clocks_per_bit: u16, rx_timeout_bytes: u32, identity: Identity) -> Self {
@@ -374,7 +375,9 @@ impl<const P: usize, const PA: usize> EngineAccelerator<P, PA> {
     }
 }
 
-impl<const P: usize, const PA: usize> crate::sim::UartPins for EngineAccelerator<P, PA> {
+impl<const P: usize, const PA: usize, const N: usize> crate::sim::UartPins
+    for EngineAccelerator<P, PA, N>
+{
     fn clock_pin(&mut self) -> &mut Signal<In, Clock> {
         &mut self.clock
     }
@@ -386,7 +389,7 @@ impl<const P: usize, const PA: usize> crate::sim::UartPins for EngineAccelerator
     }
 }
 
-impl<const P: usize, const PA: usize> Logic for EngineAccelerator<P, PA> {
+impl<const P: usize, const PA: usize, const N: usize> Logic for EngineAccelerator<P, PA, N> {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(

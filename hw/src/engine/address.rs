@@ -98,7 +98,7 @@ pub struct AddressGenerator<const P: usize> {
 
 impl<const P: usize> Default for AddressGenerator<P> {
     fn default() -> Self {
-        assert!(P.is_power_of_two() && (2..=8).contains(&P));
+        assert!(P.is_power_of_two() && (2..=16).contains(&P));
         Self {
             clock: Default::default(),
             rows: Default::default(),

@@ -19,10 +19,11 @@ pub struct ColumnMask<const P: usize> {
     pub row_ok: Signal<In, bool>,
     /// Lane `l`'s bit: it reads its byte.
     pub mask: Signal<Out, Bits<P>>,
-    /// Bit k: `skip <= k`, and `room > k`.
-    skip_at_most: Signal<Local, Bits<16>>,
-    room_above: Signal<Local, Bits<16>>,
-    ones: Constant<Bits<16>>,
+    /// Bit k: `skip <= k`, and `room > k` (32 bits: lane l's bit 2l at stride 2 is named for
+    /// every lane, though only the lower half works).
+    skip_at_most: Signal<Local, Bits<32>>,
+    room_above: Signal<Local, Bits<32>>,
+    ones: Constant<Bits<32>>,
     /// Bit l: lane l works at stride 2 (the lower half).
     works_at_stride2: Constant<Bits<16>>,
 }
@@ -30,8 +31,8 @@ pub struct ColumnMask<const P: usize> {
 impl<const P: usize> ColumnMask<P> {
     pub fn top() -> Self {
         assert!(
-            P.is_power_of_two() && (2..=8).contains(&P),
-            "2 to 8 lanes (the activation memory serves 8 bytes a cycle)"
+            P.is_power_of_two() && (2..=16).contains(&P),
+            "2 to 16 lanes (the counts saturate at 16)"
         );
         let mut m = Self {
             skip: Default::default(),
@@ -41,7 +42,7 @@ impl<const P: usize> ColumnMask<P> {
             mask: Default::default(),
             skip_at_most: Default::default(),
             room_above: Default::default(),
-            ones: Constant::new(0xffffu64.into()),
+            ones: Constant::new(0xffff_ffffu64.into()),
             works_at_stride2: Constant::new(((1u64 << (P / 2)) - 1).into()),
         };
         m.connect_all();
@@ -52,7 +53,7 @@ impl<const P: usize> ColumnMask<P> {
 impl<const P: usize> Logic for ColumnMask<P> {
     #[hdl_gen]
     fn update(&mut self) {
-        // Thermometers of the two counts (a shift of 16 or more leaves 0).
+        // Thermometers of the two counts (at most 16: bits 16 and up are no working lane's).
         self.skip_at_most.next = self.ones.val() << self.skip.val();
         self.room_above.next = !(self.ones.val() << self.room.val());
         self.mask.next = 0.into();

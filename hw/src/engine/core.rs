@@ -1,5 +1,6 @@
-//! `EngineCore<P, PA>`: the engine's units joined, with P lanes and a program buffer of 2^PA
-//! words (docs/engine.md, "Block diagram"): the program buffer and fetch, the table programmer
+//! `EngineCore<P, PA, N>`: the engine's units joined, with P lanes, a program buffer of 2^PA
+//! words and an activation memory of N banks (a window of 2N bytes,
+//! `lutna_core::isa::shape::window_bytes(P)`) (docs/engine.md, "Block diagram"): the program buffer and fetch, the table programmer
 //! and tap memory, the address generator, the issuer, the column mask, P lanes, the drain, the
 //! requantizer, the writer, the activation memory and the memory of records and logits. What it adds to the units is the glue between them:
 //!
@@ -16,7 +17,7 @@
 //! While the program is stopped, the host reaches the activation memory (`host_*`), the program
 //! buffer (`program_*`) and the records and logits (`result_*`): the command handler's ports.
 
-use super::activations::ActivationMemory;
+use super::activations::{ActivationMemory, WINDOW_BITS, WINDOW_LANES_MAX};
 use super::address::AddressGenerator;
 use super::column_mask::ColumnMask;
 use super::drain::Drain;
@@ -55,7 +56,7 @@ const _: () = assert!(HALF_RELEASE == 3);
 const _: () = assert!(2 * lutna_core::isa::shape::RECORD_SLOTS as u64 <= LOGITS_AT);
 
 #[derive(LogicBlock)]
-pub struct EngineCore<const P: usize, const PA: usize> {
+pub struct EngineCore<const P: usize, const PA: usize, const N: usize> {
     pub clock: Signal<In, Clock>,
     /// Start the program at word 0; it ran to `END` / stopped on a malformed word.
     pub run: Signal<In, bool>,
@@ -77,7 +78,7 @@ pub struct EngineCore<const P: usize, const PA: usize> {
     /// stopped.
     pub program_word: Signal<Out, Bits<16>>,
     /// The activation memory while the program is stopped: a byte write (into both copies, over
-    /// the two cycles after it: no write may follow in the next cycle), or the 8-byte window at
+    /// the two cycles after it: no write may follow in the next cycle), or the window's first 8 bytes at
     /// the address (two cycles later: the host's access is registered before the memory, whose
     /// own address arithmetic leaves no room in the cycle for the command handler's).
     pub host_address: Signal<In, Bits<16>>,
@@ -97,7 +98,7 @@ pub struct EngineCore<const P: usize, const PA: usize> {
     drain: Drain,
     requant: Requantizer,
     writer: Writer<P>,
-    memory: ActivationMemory,
+    memory: ActivationMemory<N>,
     program: BlockRam<16, PA>,
     tap_low: BlockRam<16, 7>,
     tap_high: BlockRam<16, 7>,
@@ -120,7 +121,7 @@ pub struct EngineCore<const P: usize, const PA: usize> {
     drain_mult: DFF<Bits<16>>,
     drain_shift: DFF<Bits<6>>,
     in_channel: DFF<Bits<16>>,
-    drain_wait: DFF<Bits<4>>,
+    drain_wait: DFF<Bits<5>>,
     mask_s2: DFF<Bits<P>>,
     settle: DFF<Bits<4>>,
     in_requant: DFF<Bits<4>>,
@@ -138,33 +139,40 @@ pub struct EngineCore<const P: usize, const PA: usize> {
     host_address_before: Signal<Local, Bits<16>>,
     stride2: Signal<Local, bool>,
     logits: Signal<Local, bool>,
-    group_bytes: Signal<Local, Bits<4>>,
+    group_bytes: Signal<Local, Bits<5>>,
     active: Signal<Local, bool>,
     idle: Signal<Local, bool>,
     requant_in: Signal<Local, bool>,
-    window: Signal<Local, Bits<64>>,
+    window: Signal<Local, Bits<WINDOW_BITS>>,
     tap_word: Signal<Local, Bits<16>>,
     ky_word: Signal<Local, Bits<16>>,
     kx_word: Signal<Local, Bits<16>>,
     slot_word: Signal<Local, Bits<16>>,
     kind_logits: Constant<Bits<2>>,
     kind_i8: Constant<Bits<2>>,
-    lanes_count: Constant<Bits<4>>,
-    half_count: Constant<Bits<4>>,
+    lanes_count: Constant<Bits<5>>,
+    half_count: Constant<Bits<5>>,
     settle_cycles: Constant<Bits<4>>,
-    group_gap: Constant<Bits<4>>,
+    group_gap: Constant<Bits<5>>,
     logits_at: Constant<Bits<8>>,
     ky_at: Constant<Bits<16>>,
     kx_at: Constant<Bits<16>>,
     slot_at: Constant<Bits<16>>,
     upper_half: Constant<Bits<7>>,
-    lane_window: [Signal<Local, Bits<64>>; P],
-    byte_at: [Constant<Bits<64>>; P],
-    pair_byte_at: [Constant<Bits<64>>; P],
+    lane_window: [Signal<Local, Bits<WINDOW_BITS>>; P],
+    /// Lane l's byte in the window (8-bit shift amounts: RustHDL's shifts take at most 64).
+    byte_at: [Constant<Bits<8>>; P],
+    pair_byte_at: [Constant<Bits<8>>; P],
 }
 
-impl<const P: usize, const PA: usize> Default for EngineCore<P, PA> {
+impl<const P: usize, const PA: usize, const N: usize> Default for EngineCore<P, PA, N> {
     fn default() -> Self {
+        assert!(
+            2 * N == lutna_core::isa::shape::window_bytes(P) && P <= WINDOW_LANES_MAX,
+            "{P} lanes read a window of {} bytes: an activation memory of {} banks, not {N}",
+            lutna_core::isa::shape::window_bytes(P),
+            lutna_core::isa::shape::window_bytes(P) / 2
+        );
         Self {
             clock: Default::default(),
             run: Default::default(),
@@ -254,12 +262,14 @@ impl<const P: usize, const PA: usize> Default for EngineCore<P, PA> {
             upper_half: Constant::new(64u64.into()),
             lane_window: std::array::from_fn(|_| Default::default()),
             byte_at: std::array::from_fn(|l| Constant::new((8 * l as u64).into())),
-            pair_byte_at: std::array::from_fn(|l| Constant::new((16 * l as u64 % 64).into())),
+            pair_byte_at: std::array::from_fn(|l| {
+                Constant::new((16 * l as u64 % (16 * N) as u64).into())
+            }),
         }
     }
 }
 
-impl<const P: usize, const PA: usize> EngineCore<P, PA> {
+impl<const P: usize, const PA: usize, const N: usize> EngineCore<P, PA, N> {
     pub fn top() -> Self {
         let mut c = Self::default();
         c.connect_all();
@@ -307,7 +317,7 @@ impl<const P: usize, const PA: usize> EngineCore<P, PA> {
     }
 }
 
-impl<const P: usize, const PA: usize> Logic for EngineCore<P, PA> {
+impl<const P: usize, const PA: usize, const N: usize> Logic for EngineCore<P, PA, N> {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
@@ -566,7 +576,7 @@ impl<const P: usize, const PA: usize> Logic for EngineCore<P, PA> {
             }
         }
         self.window.next = self.memory.window.val();
-        self.host_window.next = self.memory.window.val();
+        self.host_window.next = self.memory.window.val().get_bits::<64>(0);
 
         // The lanes.
         for l in 0..P {
@@ -610,7 +620,7 @@ impl<const P: usize, const PA: usize> Logic for EngineCore<P, PA> {
             self.claimed.d.next = false;
         }
         self.drain.load.next = self.issuer.s4_drain.val();
-        self.drain.active.next = bit_cast::<5, 4>(self.group_bytes.val());
+        self.drain.active.next = self.group_bytes.val();
         self.drain.bias.next = self.drain_bias.q.val();
         self.drain.lane0.next = self.lanes[0].drain_out.val();
         self.requant.acc.next = self.drain.sum.val();

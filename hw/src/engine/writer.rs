@@ -5,19 +5,23 @@
 //! group).
 //!
 //! A group of `A` bytes (`A` = P, or P/2 at horizontal stride 2) at the even address B takes
-//! two writes of [`super::activations::ActivationMemory`]: the even copy at B (bytes 0..A),
+//! two writes of [`super::activations::ActivationMemory`], whose window is W bytes (8, or P
+//! where P is 16: `lutna_core::isa::shape::window_bytes`): the even copy at B (bytes 0..A),
 //! then the odd copy at B - 1. The memory takes a write's data by lane (byte b of the even copy
-//! in lane b % 8, of the odd copy in lane (b + 3) % 8), so the writer gathers byte j of the group
-//! into lane (B + j) % 8 as it arrives (it counts the group's bytes itself: they come in lane
-//! order): the even write is the gathered lanes as they are, the odd write the same lanes moved
-//! up by three. The odd copy's window starting at B - 1 holds nine bytes of an eight-byte group,
-//! so at A = 8 the group's last byte is *carried* to the next group's odd write (its byte 0,
-//! put in that byte's lane) when that group starts at B + 8, as it does along a row and, in a
-//! walk whose output is one run (`MODE_CONTIGUOUS`), from row to row and channel to channel; at
-//! a row's end of other walks the carried byte is written alone at B + 7 (a third write). The
-//! last group of a walk leaves its carry pending until nothing else runs (`flush`), then writes
-//! it alone. A group's odd write takes byte 0 only when a carry is pending. Below eight bytes
-//! the odd window holds the whole group and nothing is carried.
+//! in lane b % W, of the odd copy in lane (b + W/2 - 1) % W), so the writer gathers byte j of
+//! the group into lane (B + j) % W as it arrives (it counts the group's bytes itself: they come
+//! in lane order): the even write is the gathered lanes as they are, the odd write the same
+//! lanes moved up by W/2 - 1. The odd copy's window starting at B - 1 holds W + 1 bytes of a
+//! W-byte group, so at A = W the group's last byte is *carried* to the next group's odd write
+//! (its byte 0, put in that byte's lane) when that group starts at B + W, as it does along a
+//! row and, in a walk whose output is one run (`MODE_CONTIGUOUS`), from row to row and channel
+//! to channel; at a row's end of other walks the carried byte is written alone at B + W - 1 (a
+//! third write). The last group of a walk leaves its carry pending until nothing else runs
+//! (`flush`), then writes it alone. A group's odd write takes byte 0 only when a carry is
+//! pending. Below W bytes the odd window holds the whole group and nothing is carried.
+//!
+//! The lanes are built for the widest window (`WINDOW_LANES_MAX`); a build with an 8-byte
+//! window leaves the upper eight out of its writes, and synthesis removes them.
 //!
 //! Timing: the group's last byte arrives in cycle C; the pointer moves on to the next group
 //! then, and the writes take the memory in C + 1, C + 2 (and C + 3 at a row's end), each
@@ -32,11 +36,8 @@
 //! `logit_address` (the pointer) in the cycle `logit_valid` is high; the pointer then takes
 //! `OutChannelStep`.
 
-use super::activations::ODD_LANE_OFFSET;
+use super::activations::{odd_lane_offset, WINDOW_BITS, WINDOW_LANES_MAX};
 use rust_hdl::prelude::*;
-
-// The odd copy's lanes are wired for this offset (`Writer::update`).
-const _: () = assert!(ODD_LANE_OFFSET == 3);
 
 /// The write in progress.
 #[derive(Copy, Clone, Debug, PartialEq, LogicState)]
@@ -46,7 +47,7 @@ pub enum WritePhase {
     Even,
     /// The odd copy at B - 1.
     Odd,
-    /// The carried byte alone at B + 7: an eight-byte group after which the pointer jumps.
+    /// The carried byte alone at B + W - 1: a W-byte group after which the pointer jumps.
     Tail,
     /// A carried byte left over when nothing else is running, alone at its place.
     Flush,
@@ -87,19 +88,19 @@ pub struct Writer<const P: usize> {
     /// A window write this cycle: its address, bytes and byte mask.
     pub write: Signal<Out, bool>,
     pub address: Signal<Out, Bits<16>>,
-    pub data: Signal<Out, Bits<64>>,
-    pub mask: Signal<Out, Bits<8>>,
+    pub data: Signal<Out, Bits<WINDOW_BITS>>,
+    pub mask: Signal<Out, Bits<WINDOW_LANES_MAX>>,
     /// A group is being gathered or written.
     pub busy: Signal<Out, bool>,
     phase: DFF<WritePhase>,
-    /// The group's bytes by lane: byte b in lane b % 8 (`activations::position`).
-    gather: [DFF<Bits<8>>; 8],
+    /// The group's bytes by lane: byte b in lane b % W (`activations::position`).
+    gather: [DFF<Bits<8>>; WINDOW_LANES_MAX],
     /// The group's last byte as it arrived, and the byte carried into the next group's odd write.
     last_byte: DFF<Bits<8>>,
     carry: DFF<Bits<8>>,
     gathering: DFF<bool>,
     /// The arriving byte's index in its group.
-    count: DFF<Bits<3>>,
+    count: DFF<Bits<4>>,
     byte_last: Signal<Local, bool>,
     last_index: Signal<Local, Bits<16>>,
     /// The group being written ended its walk's row or channel with a jump of the pointer.
@@ -109,11 +110,11 @@ pub struct Writer<const P: usize> {
     row: DFF<Bits<8>>,
     /// The address of the group being gathered (it moves on at the group's last byte).
     pointer: DFF<Bits<16>>,
-    /// The write's address (the group's B, then B - 1, then B + 7).
+    /// The write's address (the group's B, then B - 1, then B + W - 1).
     address_q: DFF<Bits<16>>,
     stored: Signal<Local, Bits<8>>,
     /// The lane of the arriving byte.
-    byte_lane: Signal<Local, Bits<3>>,
+    byte_lane: Signal<Local, Bits<4>>,
     /// The group ends a row, a channel; the pointer's step after it.
     row_end: Signal<Local, bool>,
     channel_end: Signal<Local, bool>,
@@ -121,28 +122,43 @@ pub struct Writer<const P: usize> {
     jump: Signal<Local, bool>,
     offset: Signal<Local, Bits<16>>,
     group_bytes: Signal<Local, Bits<16>>,
-    full_mask: Signal<Local, Bits<8>>,
-    eight: Signal<Local, bool>,
+    full_mask: Signal<Local, Bits<WINDOW_LANES_MAX>>,
+    /// The group fills the window: its last byte is carried.
+    full: Signal<Local, bool>,
     /// An odd-copy write (odd, tail, flush): its lanes are the gathered bytes moved up by
-    /// `ODD_LANE_OFFSET`, the carried byte in the lane of the window's byte 0.
+    /// `odd_lane_offset(W)`, the carried byte in the lane of the window's byte 0.
     odd_write: Signal<Local, bool>,
-    carry_lane: Signal<Local, Bits<3>>,
-    odd_lane: [Signal<Local, Bits<8>>; 8],
-    lane_byte: [Signal<Local, Bits<8>>; 8],
+    carry_lane: Signal<Local, Bits<4>>,
+    /// The gathered lanes side by side (lane p at bits 8p), and moved up for an odd write.
+    even_data: Signal<Local, Bits<WINDOW_BITS>>,
+    odd_data: Signal<Local, Bits<WINDOW_BITS>>,
+    odd_lane: [Signal<Local, Bits<8>>; WINDOW_LANES_MAX],
+    lane_byte: [Signal<Local, Bits<8>>; WINDOW_LANES_MAX],
     sign_bit: Constant<Bits<8>>,
     lanes: Constant<Bits<16>>,
     half_lanes: Constant<Bits<16>>,
-    all_lanes: Constant<Bits<8>>,
-    half_mask: Constant<Bits<8>>,
+    all_lanes: Constant<Bits<WINDOW_LANES_MAX>>,
+    half_mask: Constant<Bits<WINDOW_LANES_MAX>>,
     minus_one: Constant<Bits<16>>,
-    eight_bytes: Constant<Bits<16>>,
-    odd_lane_offset: Constant<Bits<3>>,
-    lane_code: [Constant<Bits<3>>; 8],
+    /// W: the window's bytes, and the tail's step from B - 1.
+    window_bytes: Constant<Bits<16>>,
+    lane_mask: Constant<Bits<4>>,
+    /// The window's lanes' mask bits.
+    window_lanes: Constant<Bits<WINDOW_LANES_MAX>>,
+    odd_lane_offset: Constant<Bits<4>>,
+    lane_code: [Constant<Bits<4>>; WINDOW_LANES_MAX],
+    window_data_mask: Constant<Bits<WINDOW_BITS>>,
+    /// The odd write's rotation (8-bit amounts: RustHDL's shifts take at most 64).
+    odd_up: Constant<Bits<8>>,
+    odd_down: Constant<Bits<8>>,
 }
 
 impl<const P: usize> Default for Writer<P> {
     fn default() -> Self {
-        assert!(P.is_power_of_two() && (2..=8).contains(&P));
+        assert!(P.is_power_of_two() && (2..=WINDOW_LANES_MAX).contains(&P));
+        let window = lutna_core::isa::shape::window_bytes(P);
+        let offset = odd_lane_offset(window);
+        let wide = |v: usize| Constant::new((v as u64).into());
         Self {
             clock: Default::default(),
             rows: Default::default(),
@@ -191,9 +207,11 @@ impl<const P: usize> Default for Writer<P> {
             offset: Default::default(),
             group_bytes: Default::default(),
             full_mask: Default::default(),
-            eight: Default::default(),
+            full: Default::default(),
             odd_write: Default::default(),
             carry_lane: Default::default(),
+            even_data: Default::default(),
+            odd_data: Default::default(),
             odd_lane: Default::default(),
             lane_byte: Default::default(),
             sign_bit: Constant::new(0x80u64.into()),
@@ -202,9 +220,18 @@ impl<const P: usize> Default for Writer<P> {
             all_lanes: Constant::new(((1u64 << P) - 1).into()),
             half_mask: Constant::new(((1u64 << (P / 2)) - 1).into()),
             minus_one: Constant::new(0xffffu64.into()),
-            eight_bytes: Constant::new(8u64.into()),
-            odd_lane_offset: Constant::new((ODD_LANE_OFFSET as u64).into()),
+            window_bytes: Constant::new((window as u64).into()),
+            lane_mask: Constant::new(((window - 1) as u64).into()),
+            window_lanes: Constant::new(((1u64 << window) - 1).into()),
+            odd_lane_offset: Constant::new((offset as u64).into()),
             lane_code: std::array::from_fn(|i| Constant::new((i as u64).into())),
+            window_data_mask: Constant::new(
+                (0..8 * window).fold(Bits::<WINDOW_BITS>::default(), |m, i| {
+                    m.replace_bit(i, true)
+                }),
+            ),
+            odd_up: wide(8 * offset),
+            odd_down: wide(8 * (window - offset)),
         }
     }
 }
@@ -235,30 +262,32 @@ impl<const P: usize> Logic for Writer<P> {
             pointer,
             address_q
         );
-        // The group's bytes: A of them, an eight-byte group carries its last to the next.
+        // The group's bytes: A of them, a W-byte group carries its last to the next.
         self.group_bytes.next = self.lanes.val();
         self.full_mask.next = self.all_lanes.val();
         if self.stride2.val() {
             self.group_bytes.next = self.half_lanes.val();
             self.full_mask.next = self.half_mask.val();
         }
-        self.eight.next = self.full_mask.val().all();
+        self.full.next = self.group_bytes.val() == self.window_bytes.val();
         // An i8 is stored offset by 128.
         self.stored.next = self.byte.val();
         if self.signed_out.val() {
             self.stored.next = self.byte.val() ^ self.sign_bit.val();
         }
-        // Byte j of the group at B goes to lane (B + j) % 8; byte A - 1 is the group's last.
-        self.byte_lane.next = self.pointer.q.val().get_bits::<3>(0) + self.count.q.val();
+        // Byte j of the group at B goes to lane (B + j) % W; byte A - 1 is the group's last.
+        self.byte_lane.next =
+            (self.pointer.q.val().get_bits::<4>(0) + self.count.q.val()) & self.lane_mask.val();
         self.last_index.next = self.group_bytes.val() - 1;
-        self.byte_last.next = self.count.q.val() == self.last_index.val().get_bits::<3>(0);
+        self.byte_last.next = self.count.q.val() == self.last_index.val().get_bits::<4>(0);
         if self.byte_valid.val() {
-            self.count.d.next = self.count.q.val() + 1;
+            // (Masked to the window's lanes, so a narrower build keeps no unused count bit.)
+            self.count.d.next = (self.count.q.val() + 1) & self.lane_mask.val();
             if self.byte_last.val() {
                 self.count.d.next = 0.into();
             }
         }
-        for i in 0..8 {
+        for i in 0..WINDOW_LANES_MAX {
             self.gather[i].clock.next = self.clock.val();
             self.gather[i].d.next = self.gather[i].q.val();
             if self.byte_valid.val() & (self.byte_lane.val() == self.lane_code[i].val()) {
@@ -301,21 +330,30 @@ impl<const P: usize> Logic for Writer<P> {
             self.pointer.d.next = self.pointer.q.val() + self.step.val();
         }
         // The data by lane: the even copy's lanes are the gathered bytes' own; an odd-copy write
-        // moves them up by ODD_LANE_OFFSET and puts the carried byte in the lane of its window's
-        // byte 0 (the write's address + ODD_LANE_OFFSET).
-        self.carry_lane.next = self.address_q.q.val().get_bits::<3>(0) + self.odd_lane_offset.val();
+        // moves them up by odd_lane_offset(W) (a rotation within the window's lanes) and puts
+        // the carried byte in the lane of its window's byte 0 (the write's address + the offset).
+        self.carry_lane.next = (self.address_q.q.val().get_bits::<4>(0)
+            + self.odd_lane_offset.val())
+            & self.lane_mask.val();
         self.odd_write.next =
             (self.phase.q.val() != WritePhase::Even) & (self.phase.q.val() != WritePhase::Idle);
-        // (Lane p of an odd-copy write is lane p - ODD_LANE_OFFSET of the gathered bytes.)
-        self.odd_lane[0].next = self.gather[5].q.val();
-        self.odd_lane[1].next = self.gather[6].q.val();
-        self.odd_lane[2].next = self.gather[7].q.val();
-        self.odd_lane[3].next = self.gather[0].q.val();
-        self.odd_lane[4].next = self.gather[1].q.val();
-        self.odd_lane[5].next = self.gather[2].q.val();
-        self.odd_lane[6].next = self.gather[3].q.val();
-        self.odd_lane[7].next = self.gather[4].q.val();
-        for p in 0..8 {
+        // (Bit by bit: RustHDL's Verilog cannot widen a loop's signal.)
+        self.even_data.next = 0.into();
+        for p in 0..WINDOW_LANES_MAX {
+            for b in 0..8 {
+                self.even_data.next = self
+                    .even_data
+                    .val()
+                    .replace_bit(8 * p + b, self.gather[p].q.val().get_bit(b));
+            }
+        }
+        self.even_data.next = self.even_data.val() & self.window_data_mask.val();
+        self.odd_data.next = ((self.even_data.val() << self.odd_up.val())
+            | (self.even_data.val() >> self.odd_down.val()))
+            & self.window_data_mask.val();
+        self.data.next = 0.into();
+        for p in 0..WINDOW_LANES_MAX {
+            self.odd_lane[p].next = self.odd_data.val().get_bits::<8>(8 * p);
             if self.carry_lane.val() == self.lane_code[p].val() {
                 self.odd_lane[p].next = self.carry.q.val();
             }
@@ -323,15 +361,14 @@ impl<const P: usize> Logic for Writer<P> {
             if self.odd_write.val() {
                 self.lane_byte[p].next = self.odd_lane[p].val();
             }
+            for b in 0..8 {
+                self.data.next = self
+                    .data
+                    .val()
+                    .replace_bit(8 * p + b, self.lane_byte[p].val().get_bit(b));
+            }
         }
-        self.data.next = bit_cast::<64, 8>(self.lane_byte[0].val())
-            | (bit_cast::<64, 8>(self.lane_byte[1].val()) << 8)
-            | (bit_cast::<64, 8>(self.lane_byte[2].val()) << 16)
-            | (bit_cast::<64, 8>(self.lane_byte[3].val()) << 24)
-            | (bit_cast::<64, 8>(self.lane_byte[4].val()) << 32)
-            | (bit_cast::<64, 8>(self.lane_byte[5].val()) << 40)
-            | (bit_cast::<64, 8>(self.lane_byte[6].val()) << 48)
-            | (bit_cast::<64, 8>(self.lane_byte[7].val()) << 56);
+        self.data.next = self.data.val() & self.window_data_mask.val();
         self.write.next = false;
         self.mask.next = self.full_mask.val();
         match self.phase.q.val() {
@@ -344,13 +381,13 @@ impl<const P: usize> Logic for Writer<P> {
                 self.write.next = true;
                 // Bytes B..B+A-1 are the window's bytes 1..; byte 0 is the carry, if one is owed
                 // (it is at B - 1 then: the group before ended there).
-                self.mask.next = self.full_mask.val() << 1;
+                self.mask.next = (self.full_mask.val() << 1) & self.window_lanes.val();
                 if self.carry_pending.q.val() {
-                    self.mask.next = self.full_mask.val() << 1 | 1;
+                    self.mask.next = (self.full_mask.val() << 1) & self.window_lanes.val() | 1;
                 }
                 self.carry.d.next = self.last_byte.q.val();
-                self.carry_pending.d.next = self.eight.val() & !self.jump_q.q.val();
-                if self.eight.val() & self.jump_q.q.val() {
+                self.carry_pending.d.next = self.full.val() & !self.jump_q.q.val();
+                if self.full.val() & self.jump_q.q.val() {
                     self.phase.d.next = WritePhase::Tail;
                 } else {
                     self.phase.d.next = WritePhase::Idle;
@@ -391,14 +428,14 @@ impl<const P: usize> Logic for Writer<P> {
         }
         // The write's address, formed a cycle ahead and registered (with the activation
         // memory's own address arithmetic behind it, one cycle would not hold both): the group's
-        // B (the pointer before it moves on), then B - 1, then B + 7 (the tail's; the flush's is
-        // the same, after the group's odd write).
+        // B (the pointer before it moves on), then B - 1, then B + W - 1 (the tail's; the
+        // flush's is the same, after the group's odd write).
         self.offset.next = 0.into();
         if self.phase.d.val() == WritePhase::Odd {
             self.offset.next = self.minus_one.val();
         }
         if (self.phase.d.val() == WritePhase::Tail) | (self.phase.d.val() == WritePhase::Flush) {
-            self.offset.next = self.eight_bytes.val();
+            self.offset.next = self.window_bytes.val();
         }
         self.address_q.d.next = self.address_q.q.val() + self.offset.val();
         if self.byte_valid.val() & self.byte_last.val() {

@@ -71,7 +71,7 @@ pub fn board_verilog(opts: &BuildOptions, pll: &Pll) -> Result<String> {
                 crate::link::BOARD_RX_TIMEOUT_BYTES,
                 identity,
             )?;
-            acc.set_family(opts.board.family());
+            acc.set_family(opts.board.family())?;
             (acc.verilog(), true)
         }
     };

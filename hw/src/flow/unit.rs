@@ -76,6 +76,7 @@ pub struct UnitReport {
 /// The engine's units at `P` lanes with their lines, each as the Verilog of the unit alone; the
 /// joined core last, against the lines of everything but the link.
 fn engine_designs<const P: usize>() -> Vec<(String, u32, u32, String)> {
+    use crate::engine::activations::{ActivationMemory, SPRAM_BANKS};
     use crate::engine::budget::{self, Line};
     use crate::engine::{
         accelerator::BUFFER_PROGRAM_BITS, address::AddressGenerator, column_mask::ColumnMask,
@@ -120,7 +121,7 @@ fn engine_designs<const P: usize>() -> Vec<(String, u32, u32, String)> {
         (line(budget::WRITER), generate_verilog(&Writer::<P>::top())),
         (
             line(budget::ACTIVATIONS),
-            generate_verilog(&crate::engine::activations::ActivationMemory::top()),
+            generate_verilog(&ActivationMemory::<SPRAM_BANKS>::top()),
         ),
         (
             (
@@ -128,7 +129,7 @@ fn engine_designs<const P: usize>() -> Vec<(String, u32, u32, String)> {
                 total - link_cells,
                 rams - link_rams,
             ),
-            generate_verilog(&EngineCore::<P, BUFFER_PROGRAM_BITS>::top()),
+            generate_verilog(&EngineCore::<P, BUFFER_PROGRAM_BITS, SPRAM_BANKS>::top()),
         ),
     ];
     designs
@@ -204,7 +205,7 @@ pub fn engine_units(dir: &Path, lanes: u8) -> Result<Vec<UnitReport>> {
     let designs = match lanes {
         4 => engine_designs::<4>(),
         8 => engine_designs::<8>(),
-        _ => bail!("the engine is built with 4 or 8 lanes, not {lanes}"),
+        _ => bail!("the engine's units are measured for the UP5K, at 4 or 8 lanes, not {lanes}"),
     };
     designs
         .into_iter()

@@ -32,6 +32,9 @@ pub struct Spram {
     _words: Vec<u16>,
     /// What the generated Verilog is: the primitive or a behavioural memory.
     _family: Family,
+    /// Address bits the memory holds words for: [`SPRAM_BITS`] (the primitive's), fewer for a
+    /// smaller behavioural bank (the upper address bits are then 0).
+    _words_bits: usize,
 }
 
 impl Default for Spram {
@@ -45,6 +48,7 @@ impl Default for Spram {
             read_data: Default::default(),
             _words: vec![0; 1 << SPRAM_BITS],
             _family: Family::Ice40,
+            _words_bits: SPRAM_BITS,
         }
     }
 }
@@ -59,8 +63,25 @@ impl Spram {
         self._words[at] = word;
     }
 
+    /// A memory of 2^`words_bits` words with the same ports and timing: behavioural only (a
+    /// bank of the ECP5's activation memory), the address's upper bits 0.
+    pub fn with_words_bits(words_bits: usize) -> Self {
+        assert!(words_bits <= SPRAM_BITS);
+        Self {
+            _words: vec![0; 1 << words_bits],
+            _words_bits: words_bits,
+            ..Self::default()
+        }
+    }
+
     /// Chooses the Verilog this block generates (the simulation model is the same for both).
+    /// The iCE40's primitive has 16 K words: a smaller memory is for the ECP5 only.
     pub fn set_family(&mut self, family: Family) {
+        assert!(
+            family == Family::Ecp5 || self._words_bits == SPRAM_BITS,
+            "an SPRAM of 2^{} words has no iCE40 primitive",
+            self._words_bits
+        );
         self._family = family;
     }
 
@@ -73,7 +94,7 @@ impl Spram {
 impl Logic for Spram {
     fn update(&mut self) {
         if self.clock.pos_edge() {
-            let at = self.address.val().index();
+            let at = self.address.val().index() & (self._words.len() - 1);
             if self.write_enable.val() {
                 let data = self.write_data.val().index() as u16;
                 let mask = self.write_mask.val().index();
@@ -104,18 +125,20 @@ impl Logic for Spram {
             return Verilog::Custom(format!(
                 "\
 reg [15:0] mem [0:{last}];
+wire [{top}:0] word = address[{top}:0];
 always @(posedge clock) begin
     if (write_enable) begin
-        if (write_mask[0]) mem[address][3:0] <= write_data[3:0];
-        if (write_mask[1]) mem[address][7:4] <= write_data[7:4];
-        if (write_mask[2]) mem[address][11:8] <= write_data[11:8];
-        if (write_mask[3]) mem[address][15:12] <= write_data[15:12];
+        if (write_mask[0]) mem[word][3:0] <= write_data[3:0];
+        if (write_mask[1]) mem[word][7:4] <= write_data[7:4];
+        if (write_mask[2]) mem[word][11:8] <= write_data[11:8];
+        if (write_mask[3]) mem[word][15:12] <= write_data[15:12];
     end else begin
-        read_data <= mem[address];
+        read_data <= mem[word];
     end
 end
 ",
-                last = (1usize << SPRAM_BITS) - 1
+                last = (1usize << self._words_bits) - 1,
+                top = self._words_bits - 1
             ));
         }
         Verilog::Wrapper(Wrapper {
