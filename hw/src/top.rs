@@ -66,8 +66,8 @@ impl AnyAccelerator {
             anyhow::bail!(
                 "16 lanes read 16 activation bytes per cycle from eight memory banks; the iCE40 \
                  build keeps its activations in the UP5K's four SPRAMs (8 bytes per cycle): \
-                 build --lanes 4 or 8 for the iCEBreaker, or --lanes 16 for a ULX3S \
-                 (--board ulx3s-85f)"
+                 use --lanes 4 or 8 with the iCEBreaker, or --lanes 16 with a ULX3S board \
+                 (--board ulx3s-85f or ulx3s-45f)"
             );
         }
         match self {

@@ -13,7 +13,7 @@ pub struct BoardArgs {
     /// Simulate the board instead of talking to hardware (the only mode today)
     #[arg(long, required = true)]
     pub r#virtual: bool,
-    /// Lanes of the simulated accelerator: 4 or 8
+    /// Lanes of the simulated accelerator: 4 or 8, or 16 on the ULX3S (--board ulx3s-85f)
     #[arg(long, default_value_t = 8, value_parser = super::lanes)]
     pub lanes: u8,
     /// Whose accelerator build to simulate: icebreaker (the program streamed through a 1 K-word

@@ -19,7 +19,7 @@ pub struct BuildArgs {
     /// STATUS, for board bring-up)
     #[arg(long, default_value = "accelerator")]
     pub design: DesignKind,
-    /// Lanes P of the accelerator: 4 or 8
+    /// Lanes P of the accelerator: 4 or 8, or 16 on the ULX3S (a 16-byte activation window)
     #[arg(long, default_value_t = 8, value_parser = super::lanes)]
     pub lanes: u8,
     /// Activation chunk width K of the LUT-NA lanes (the accelerator is built with 4)

@@ -78,7 +78,11 @@ pub fn lanes(s: &str) -> Result<u8, String> {
     s.parse::<u8>()
         .ok()
         .filter(|n| built.contains(n))
-        .ok_or_else(|| format!("the accelerator is built with 4 or 8 lanes, not {s}"))
+        .ok_or_else(|| {
+            format!(
+                "the accelerator is built with 4, 8 or 16 lanes (16 on the ULX3S only), not {s}"
+            )
+        })
 }
 
 /// Finds a shipped file whether lutna runs from the repository root or elsewhere in it.
