@@ -82,6 +82,8 @@ pub struct ActivationMemory<const N: usize> {
     word: [Signal<Local, Bits<16>>; N],
     /// The banks' answers side by side (bank s at bits 16s).
     read: Signal<Local, Bits<WINDOW_BITS>>,
+    bank_read: Signal<Local, Bits<16>>,
+    pair_at: [Constant<Bits<8>>; N],
     /// Registered for the cycle the banks answer: which bank holds window slot 0.
     slot0_bank: DFF<Bits<16>>,
     bank_id: [Constant<Bits<16>>; N],
@@ -125,6 +127,8 @@ impl<const N: usize> Default for ActivationMemory<N> {
             first_pair_skewed: Default::default(),
             word: std::array::from_fn(|_| Default::default()),
             read: Default::default(),
+            bank_read: Default::default(),
+            pair_at: std::array::from_fn(|s| amount(16 * s)),
             slot0_bank: Default::default(),
             bank_id: std::array::from_fn(|s| Constant::new((s as u64).into())),
             bank_mask: Constant::new(((N - 1) as u64).into()),
@@ -254,13 +258,10 @@ impl<const N: usize> Logic for ActivationMemory<N> {
             if self.slot_mask[s].val() == 2 {
                 self.banks[s].write_mask.next = 0b1100.into();
             }
-            // (Bit by bit: RustHDL's Verilog cannot widen a loop's signal.)
-            for b in 0..16 {
-                self.read.next = self
-                    .read
-                    .val()
-                    .replace_bit(16 * s + b, self.banks[s].read_data.val().get_bit(b));
-            }
+            // (Through a scalar: RustHDL's Verilog cannot widen an indexed signal in a loop.)
+            self.bank_read.next = self.banks[s].read_data.val();
+            self.read.next = self.read.val()
+                | (bit_cast::<WINDOW_BITS, 16>(self.bank_read.val()) << self.pair_at[s].val());
         }
         // The answer: window slot i from bank (slot0_bank + i) % N, the banks' answers rotated.
         self.window.next = self.read.val();

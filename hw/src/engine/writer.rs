@@ -133,6 +133,8 @@ pub struct Writer<const P: usize> {
     even_data: Signal<Local, Bits<WINDOW_BITS>>,
     odd_data: Signal<Local, Bits<WINDOW_BITS>>,
     odd_lane: [Signal<Local, Bits<8>>; WINDOW_LANES_MAX],
+    lane_value: Signal<Local, Bits<8>>,
+    lane_at: [Constant<Bits<8>>; WINDOW_LANES_MAX],
     lane_byte: [Signal<Local, Bits<8>>; WINDOW_LANES_MAX],
     sign_bit: Constant<Bits<8>>,
     lanes: Constant<Bits<16>>,
@@ -213,6 +215,8 @@ impl<const P: usize> Default for Writer<P> {
             even_data: Default::default(),
             odd_data: Default::default(),
             odd_lane: Default::default(),
+            lane_value: Default::default(),
+            lane_at: std::array::from_fn(|p| wide(8 * p)),
             lane_byte: Default::default(),
             sign_bit: Constant::new(0x80u64.into()),
             lanes: Constant::new((P as u64).into()),
@@ -337,15 +341,12 @@ impl<const P: usize> Logic for Writer<P> {
             & self.lane_mask.val();
         self.odd_write.next =
             (self.phase.q.val() != WritePhase::Even) & (self.phase.q.val() != WritePhase::Idle);
-        // (Bit by bit: RustHDL's Verilog cannot widen a loop's signal.)
+        // (Through a scalar: RustHDL's Verilog cannot widen an indexed signal in a loop.)
         self.even_data.next = 0.into();
         for p in 0..WINDOW_LANES_MAX {
-            for b in 0..8 {
-                self.even_data.next = self
-                    .even_data
-                    .val()
-                    .replace_bit(8 * p + b, self.gather[p].q.val().get_bit(b));
-            }
+            self.lane_value.next = self.gather[p].q.val();
+            self.even_data.next = self.even_data.val()
+                | (bit_cast::<WINDOW_BITS, 8>(self.lane_value.val()) << self.lane_at[p].val());
         }
         self.even_data.next = self.even_data.val() & self.window_data_mask.val();
         self.odd_data.next = ((self.even_data.val() << self.odd_up.val())
@@ -361,12 +362,9 @@ impl<const P: usize> Logic for Writer<P> {
             if self.odd_write.val() {
                 self.lane_byte[p].next = self.odd_lane[p].val();
             }
-            for b in 0..8 {
-                self.data.next = self
-                    .data
-                    .val()
-                    .replace_bit(8 * p + b, self.lane_byte[p].val().get_bit(b));
-            }
+            self.lane_value.next = self.lane_byte[p].val();
+            self.data.next = self.data.val()
+                | (bit_cast::<WINDOW_BITS, 8>(self.lane_value.val()) << self.lane_at[p].val());
         }
         self.data.next = self.data.val() & self.window_data_mask.val();
         self.write.next = false;
