@@ -110,7 +110,6 @@ impl<const N: usize> Default for ActivationMemory<N> {
         let words_bits = (BYTES / N).trailing_zeros() as usize;
         assert!(words_bits <= SPRAM_BITS);
         let amount = |v: usize| Constant::new((v as u64).into());
-        let window_bits = 16 * N;
         Self {
             clock: Default::default(),
             address: Default::default(),
@@ -136,15 +135,18 @@ impl<const N: usize> Default for ActivationMemory<N> {
             bank_shift: Constant::new((N.trailing_zeros() as u64).into()),
             odd_base: Constant::new(((BYTES / 2 / N) as u64).into()),
             pairs_mask: Constant::new(((BYTES / 2 - 1) as u64).into()),
-            window_mask: Constant::new(
-                (0..window_bits).fold(Bits::<WINDOW_BITS>::default(), |m, i| {
-                    m.replace_bit(i, true)
-                }),
-            ),
+            // N banks of two bytes.
+            window_mask: Constant::new(low_bytes_mask(2 * N)),
             rotate_down: std::array::from_fn(|i| amount(16 * i)),
             rotate_up: std::array::from_fn(|i| amount(16 * (N - i))),
         }
     }
+}
+
+/// The low `bytes` bytes of a window-wide word set, the rest clear: what keeps an 8-byte
+/// window's unused upper half 0 in every build (the ports are always [`WINDOW_BITS`] wide).
+pub fn low_bytes_mask(bytes: usize) -> Bits<WINDOW_BITS> {
+    (0..8 * bytes).fold(Bits::default(), |m, i| m.replace_bit(i, true))
 }
 
 impl<const N: usize> ActivationMemory<N> {

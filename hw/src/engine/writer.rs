@@ -36,7 +36,7 @@
 //! `logit_address` (the pointer) in the cycle `logit_valid` is high; the pointer then takes
 //! `OutChannelStep`.
 
-use super::activations::{odd_lane_offset, WINDOW_BITS, WINDOW_LANES_MAX};
+use super::activations::{low_bytes_mask, odd_lane_offset, WINDOW_BITS, WINDOW_LANES_MAX};
 use rust_hdl::prelude::*;
 
 /// The write in progress.
@@ -160,7 +160,7 @@ impl<const P: usize> Default for Writer<P> {
         assert!(P.is_power_of_two() && (2..=WINDOW_LANES_MAX).contains(&P));
         let window = lutna_core::isa::shape::window_bytes(P);
         let offset = odd_lane_offset(window);
-        let wide = |v: usize| Constant::new((v as u64).into());
+        let amount = |v: usize| Constant::new((v as u64).into());
         Self {
             clock: Default::default(),
             rows: Default::default(),
@@ -216,7 +216,7 @@ impl<const P: usize> Default for Writer<P> {
             odd_data: Default::default(),
             odd_lane: Default::default(),
             lane_value: Default::default(),
-            lane_at: std::array::from_fn(|p| wide(8 * p)),
+            lane_at: std::array::from_fn(|p| amount(8 * p)),
             lane_byte: Default::default(),
             sign_bit: Constant::new(0x80u64.into()),
             lanes: Constant::new((P as u64).into()),
@@ -229,13 +229,9 @@ impl<const P: usize> Default for Writer<P> {
             window_lanes: Constant::new(((1u64 << window) - 1).into()),
             odd_lane_offset: Constant::new((offset as u64).into()),
             lane_code: std::array::from_fn(|i| Constant::new((i as u64).into())),
-            window_data_mask: Constant::new(
-                (0..8 * window).fold(Bits::<WINDOW_BITS>::default(), |m, i| {
-                    m.replace_bit(i, true)
-                }),
-            ),
-            odd_up: wide(8 * offset),
-            odd_down: wide(8 * (window - offset)),
+            window_data_mask: Constant::new(low_bytes_mask(window)),
+            odd_up: amount(8 * offset),
+            odd_down: amount(8 * (window - offset)),
         }
     }
 }

@@ -359,6 +359,7 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
         fmax_mhz: None,
         placement_seed: None,
         placement_seeds_tried: None,
+        placement_seeds_stalled: Vec::new(),
         fits: None,
         meets_timing: None,
         bitstream: None,
@@ -524,10 +525,63 @@ fn refuse_if_over(
 /// with one seed does not yet mean the design cannot make its clock.
 pub const PLACEMENT_SEEDS: [u32; 3] = [1, 2, 3];
 
+/// Router progress reports (router1: one per 1,000 arcs routed; router2: one per pass) after
+/// which a run whose fewest unrouted arcs (router1) or overused wires (router2) has not gone
+/// down is taken to be stuck. nextpnr-ice40 0.4's router1 can loop on one arc forever for some
+/// placements (the 8-lane UP5K accelerator, seed 1: 14,434 arcs left for 21 million
+/// iterations, 45 minutes, then an assertion failure); routes that finish never went more
+/// than one report without a new low in the builds measured (UP5K 8 lanes, 85F and 45F at 16).
+pub const ROUTER_STALL_REPORTS: u32 = 100;
+
+/// Watches nextpnr's log for a router that makes no progress ([`ROUTER_STALL_REPORTS`]).
+#[derive(Default)]
+pub struct RouterWatch {
+    fewest: Option<u64>,
+    reports_since_fewer: u32,
+}
+
+impl RouterWatch {
+    /// The figure a router progress line reports: router1's remaining arcs
+    /// (`Info:   3000 |  1550  1449 |  873  127 |  14434|  0.31  7.47|`) or router2's overused
+    /// wires (`Info:  iter=12 wires=60178 overused=1 ...`); None for any other line.
+    pub fn progress(line: &str) -> Option<u64> {
+        let fields: Vec<&str> = line.split('|').collect();
+        if fields.len() >= 5 {
+            let first = fields[0].trim();
+            let count = first.strip_prefix("Info:")?.trim();
+            if count.parse::<u64>().is_ok() {
+                return fields[3].trim().parse().ok();
+            }
+            return None;
+        }
+        if !line.contains("iter=") {
+            return None;
+        }
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix("overused="))
+            .and_then(|n| n.parse().ok())
+    }
+
+    /// Takes one log line; true once the router is stuck.
+    pub fn stalled(&mut self, line: &str) -> bool {
+        let Some(left) = Self::progress(line) else {
+            return false;
+        };
+        if self.fewest.is_none_or(|f| left < f) {
+            self.fewest = Some(left);
+            self.reports_since_fewer = 0;
+        } else {
+            self.reports_since_fewer += 1;
+        }
+        self.reports_since_fewer >= ROUTER_STALL_REPORTS
+    }
+}
+
 /// Places and routes with nextpnr `tool` (`args`: everything but the seed) for each of
 /// [`PLACEMENT_SEEDS`] until a placement meets the PLL's clock, and keeps the fastest: its
 /// routed file `placed` and its log (`nextpnr.log`) stay in `dir`, the others are removed.
-/// Returns the kept log and its result; the report records the seed.
+/// A seed whose router stalls ([`RouterWatch`]) is stopped and the next one tried.
+/// Returns the kept log and its result; the report records the seeds.
 fn place_and_route(
     dir: &std::path::Path,
     tool: &str,
@@ -541,14 +595,24 @@ fn place_and_route(
     let mut best: Option<(u32, String, RouteResult)> = None;
     for (tried, &seed) in PLACEMENT_SEEDS.iter().enumerate() {
         let seed_arg = seed.to_string();
-        let log = run_tool(
+        let mut watch = RouterWatch::default();
+        let run = tools::run_tool_watched(
             dir,
             tool,
             &[args, &["--seed", &seed_arg]].concat(),
             "nextpnr.log",
+            |line| watch.stalled(line),
         )?;
-        let routed = RouteResult::parse_for(family, &log)?;
         report.placement_seeds_tried = Some(tried as u32 + 1);
+        let log = match run {
+            tools::Watched::Finished(log) => log,
+            tools::Watched::Stopped(_) => {
+                report.placement_seeds_stalled.push(seed);
+                std::fs::rename(dir.join("nextpnr.log"), aside(seed, "stalled.nextpnr.log"))?;
+                continue;
+            }
+        };
+        let routed = RouteResult::parse_for(family, &log)?;
         let met = routed.fmax_mhz >= pll.out_mhz();
         if best.as_ref().is_none_or(|b| routed.fmax_mhz > b.2.fmax_mhz) {
             if let Some((old, _, _)) = &best {
@@ -564,7 +628,14 @@ fn place_and_route(
             std::fs::rename(dir.join("nextpnr.log"), aside(seed, "nextpnr.log"))?;
         }
     }
-    let (seed, log, routed) = best.expect("at least one seed");
+    let Some((seed, log, routed)) = best else {
+        bail!(
+            "nextpnr's router made no progress for {ROUTER_STALL_REPORTS} reports with any of \
+             the placement seeds {PLACEMENT_SEEDS:?} (their logs: {}/seed*.stalled.nextpnr.log): \
+             the design is too congested to route: build fewer lanes or for a larger board",
+            dir.display(),
+        );
+    };
     if aside(seed, placed).exists() {
         std::fs::rename(aside(seed, placed), dir.join(placed))?;
         std::fs::rename(aside(seed, "nextpnr.log"), dir.join("nextpnr.log"))?;
@@ -671,4 +742,87 @@ fn run_ecp5_flow(opts: &BuildOptions, pll: &Pll, report: &mut BuildReport) -> Re
     )?;
     report.bitstream = Some(dir.join("top.bit").display().to_string());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn router1_line(iterations: u64, left: u64) -> String {
+        format!(
+            "Info: {iterations:>10} |      415        584 |  415   584 | {left:>9}|       5.49       5.49|"
+        )
+    }
+
+    #[test]
+    fn router_progress_is_read_from_both_routers_lines_and_nothing_else() {
+        assert_eq!(
+            RouterWatch::progress(&router1_line(3000, 14434)),
+            Some(14434)
+        );
+        assert_eq!(
+            RouterWatch::progress("Info:     iter=12 wires=60178 overused=7 overuse=9 archfail=NA"),
+            Some(7)
+        );
+        for other in [
+            "Info:    IterCnt |  w/ripup   wo/ripup |  w/r  wo/r |      arcs| batch(sec) total(sec)|",
+            "Info: [    79,   2030) |**+",
+            "Info: Routing 15767 arcs.",
+            "Info: Max frequency for clock 'clock': 24.05 MHz (PASS at 24.00 MHz)",
+        ] {
+            assert_eq!(RouterWatch::progress(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn a_router_stuck_on_one_count_is_stopped_and_a_converging_one_is_not() {
+        let mut converging = RouterWatch::default();
+        // A new low every other report, as routes that finish do, never stalls.
+        for i in 0..10_000u64 {
+            let left = 20_000 - i / 2;
+            assert!(
+                !converging.stalled(&router1_line(i * 1000, left)),
+                "report {i}"
+            );
+        }
+        let mut stuck = RouterWatch::default();
+        let mut stopped_at = None;
+        for i in 0..1_000u64 {
+            if stuck.stalled(&router1_line(i * 1000, 14434)) {
+                stopped_at = Some(i);
+                break;
+            }
+        }
+        assert_eq!(stopped_at, Some(u64::from(ROUTER_STALL_REPORTS)));
+    }
+
+    #[test]
+    fn a_watched_tool_is_killed_when_its_watch_says_so() {
+        let dir = std::env::temp_dir().join(format!("lutna-watch-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut lines = 0;
+        let run = tools::run_tool_watched(
+            &dir,
+            "sh",
+            &[
+                "-c",
+                "while true; do echo still routing >&2; sleep 0.01; done",
+            ],
+            "loop.log",
+            |_| {
+                lines += 1;
+                lines == 5
+            },
+        )
+        .unwrap();
+        assert!(matches!(run, tools::Watched::Stopped(ref t) if t.lines().count() >= 5));
+        assert!(std::fs::read_to_string(dir.join("loop.log"))
+            .unwrap()
+            .contains("still routing"));
+        let done =
+            tools::run_tool_watched(&dir, "sh", &["-c", "echo fine >&2"], "ok.log", |_| false)
+                .unwrap();
+        assert!(matches!(done, tools::Watched::Finished(ref t) if t.contains("fine")));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

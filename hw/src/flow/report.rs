@@ -199,6 +199,8 @@ pub struct BuildReport {
     /// one meets timing; the fastest is kept when none does), and how many were tried.
     pub placement_seed: Option<u32>,
     pub placement_seeds_tried: Option<u32>,
+    /// The seeds whose router made no progress and was stopped (`super::RouterWatch`).
+    pub placement_seeds_stalled: Vec<u32>,
     pub fits: Option<bool>,
     pub meets_timing: Option<bool>,
     /// Path of the bitstream (`top.bin` on the iCE40, `top.bit` on the ECP5); null when the
@@ -303,7 +305,7 @@ impl BuildReport {
         if let Some(f) = self.fmax_mhz {
             s += &format!(
                 "Post-route fmax: {f:.2} MHz against the {:.3} MHz clock ({}; placement seed {} \
-                 of {} tried).\n\n",
+                 of {} tried{}).\n\n",
                 self.pll.map_or(self.target_mhz, |p| p.out_mhz()),
                 if self.meets_timing == Some(true) {
                     "met"
@@ -312,6 +314,14 @@ impl BuildReport {
                 },
                 self.placement_seed.unwrap_or(0),
                 self.placement_seeds_tried.unwrap_or(0),
+                if self.placement_seeds_stalled.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "; stopped for a stalled router: seed {:?}",
+                        self.placement_seeds_stalled
+                    )
+                },
             );
         }
         if !self.units.is_empty() {

