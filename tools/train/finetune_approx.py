@@ -110,6 +110,51 @@ class Approximation:
         return (x + (xa - x).detach(),)
 
 
+def load_onnx(model, path):
+    """Loads a model exported by train.py (batch-norm folded into each conv, zeros where pruned)
+    into `model` of the same architecture: each conv takes the folded weight and its batch-norm
+    becomes the identity plus the folded bias. The convs are matched in the order they run, in
+    the ONNX graph and in the PyTorch forward pass (torch.onnx exports nodes in that order)."""
+    import onnx
+    from onnx import numpy_helper
+    g = onnx.load(path).graph
+    init = {i.name: numpy_helper.to_array(i) for i in g.initializer}
+    nodes = [n for n in g.node if n.op_type in ("Conv", "Gemm")]
+    ran = []
+    hooks = [m.register_forward_pre_hook(lambda mod, inp: ran.append(mod))
+             for _, m in models.prunable(model)]
+    with torch.no_grad():
+        model.eval()
+        model(torch.zeros(1, 3, 32, 32))
+    for h in hooks:
+        h.remove()
+    if len(ran) != len(nodes):
+        raise SystemExit(f"{path} has {len(nodes)} conv/linear nodes, --arch builds {len(ran)}: "
+                         "give the --arch and --width it was trained with")
+    bn_after = {}
+    mods = list(model.modules())
+    for a, b in zip(mods, mods[1:]):
+        if isinstance(a, torch.nn.Conv2d) and isinstance(b, torch.nn.BatchNorm2d):
+            bn_after[a] = b
+    for node, mod in zip(nodes, ran):
+        w = torch.from_numpy(init[node.input[1]].copy())
+        if w.shape != mod.weight.shape:
+            raise SystemExit(f"{path}: node {node.name} has weights {tuple(w.shape)}, the model's "
+                             f"layer {tuple(mod.weight.shape)}: wrong --arch or --width")
+        bias = torch.from_numpy(init[node.input[2]].copy()) if len(node.input) > 2 else None
+        mod.weight.data.copy_(w)
+        if isinstance(mod, torch.nn.Linear):
+            mod.bias.data.copy_(bias)
+            continue
+        bn = bn_after[mod]
+        bn.weight.data.fill_(1.0)
+        bn.running_mean.zero_()
+        bn.running_var.fill_(1.0 - bn.eps)
+        bn.bias.data.copy_(bias if bias is not None else torch.zeros_like(bn.bias))
+    masks = {n: (m.weight.detach() != 0).float() for n, m in models.prunable(model)}
+    return masks
+
+
 def parse_layers(spec, n):
     if spec == "all":
         return list(range(n))
@@ -127,7 +172,9 @@ def main():
     p.add_argument("--arch", required=True)
     p.add_argument("--width", type=float, default=0.25)
     p.add_argument("--from", dest="source", required=True,
-                   help="a round's checkpoint of train.py (runs/<name>/roundN.pt: model and masks)")
+                   help="a round's checkpoint of train.py (runs/<name>/roundN.pt: model and "
+                        "masks) or a model it exported (models/<name>.onnx: the zeros are the "
+                        "mask)")
     p.add_argument("--name", required=True, help="file stem of the fine-tuned model")
     p.add_argument("--layers", default="all",
                    help="prunable layers (conv and linear, in order) whose inputs are truncated: "
@@ -166,12 +213,19 @@ def main():
         x_tr, y_tr = x_tr[:args.limit_train], y_tr[:args.limit_train]
     x_te, y_te = train.load_batches(args.data, ["test_batch.bin"])
 
-    c = torch.load(args.source, weights_only=False)
     model = models.build(args.arch, args.width)
-    model.load_state_dict(c["model"])
-    masks = c["masks"]
     teacher = models.build(args.arch, args.width)
-    teacher.load_state_dict(c["model"])
+    if args.source.endswith(".onnx"):
+        masks = load_onnx(model, args.source)
+        load_onnx(teacher, args.source)
+        if args.train_bn:
+            raise SystemExit("--train-bn needs a checkpoint (.pt): an ONNX model's batch-norm "
+                             "is folded into its convs")
+    else:
+        c = torch.load(args.source, weights_only=False)
+        model.load_state_dict(c["model"])
+        masks = c["masks"]
+        teacher.load_state_dict(c["model"])
     teacher.eval()
     layers = parse_layers(args.layers, len(models.prunable(model)))
     approx = Approximation(model, layers, args.mode)
