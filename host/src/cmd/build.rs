@@ -41,12 +41,12 @@ pub struct BuildArgs {
     pub json: bool,
 }
 
-/// What the shipped model costs per image on the built design: its name, the cycle model's
+/// What the reference model costs per image on the built design: its name, the cycle model's
 /// cycles, the segments it streams in, and the bytes the link carries per image (the segments
 /// when streamed, and the image).
-fn shipped_cycles(board: BoardKind, lanes: u8) -> Result<(String, u64, usize, usize)> {
+fn reference_cycles(board: BoardKind, lanes: u8) -> Result<(String, u64, usize, usize)> {
     use lutna_core::isa::encode;
-    let path = super::shipped(super::DEMO_MODEL)?;
+    let path = super::shipped(super::REFERENCE_MODEL)?;
     let model = lutna_core::Model::load(&path)?;
     let cfg = AccelConfig::new(lanes as usize)?;
     let plan = lutna_core::Plan::uniform(lutna_core::Scheme::LUTNA);
@@ -100,7 +100,7 @@ pub fn run(a: BuildArgs) -> Result<()> {
     let mut value = serde_json::to_value(&report)?;
     let mut extra = String::new();
     if report.design == DesignKind::Accelerator {
-        match shipped_cycles(report.board, report.lanes) {
+        match reference_cycles(report.board, report.lanes) {
             Err(e) => {
                 extra = format!(
                     "Cycle model: no figure for the shipped model on {} lanes ({e:#}).\n",

@@ -1,7 +1,9 @@
 //! `lutna demo`: the whole pipeline on the shipped model and sample images: every software scheme
 //! through the golden engine, then a few images on the virtual board, checked bit for bit.
 
-use super::{eval::run_eval, run, shipped, DataArgs, PortArgs, DEMO_MODEL, SAMPLE_DATA};
+use super::{
+    eval::run_eval, run, shipped, DataArgs, PortArgs, DEMO_MODEL, REFERENCE_MODEL, SAMPLE_DATA,
+};
 use anyhow::{bail, Result};
 use clap::Args;
 use lutna_core::cifar::{self, Split};
@@ -12,14 +14,15 @@ use std::path::PathBuf;
 
 #[derive(Args)]
 pub struct DemoArgs {
-    /// Model to run (default: the shipped iCEBreaker model)
+    /// Model to run (default: models/icebreaker-r20-w1.lutna, the shipped iCEBreaker model)
     #[arg(long)]
     pub model: Option<PathBuf>,
     /// Folder of CIFAR-10 binary batches (default: the shipped sample)
     #[arg(long)]
     pub data: Option<PathBuf>,
-    /// Images to run on the virtual board (default 10 on Verilator, 2 on RustHDL: about 40 s
-    /// each on 2 cores)
+    /// Images to run on the virtual board (default 10 on Verilator, about 5 s each for the
+    /// shipped model; 2 on RustHDL, which runs the smaller reference model unless --model is
+    /// given, about 40 s each)
     #[arg(long, value_parser = clap::value_parser!(u32).range(0..=100))]
     pub board_images: Option<u32>,
     /// Simulator of the virtual board: verilator (default when installed) or rusthdl
@@ -28,6 +31,7 @@ pub struct DemoArgs {
 }
 
 pub fn run(a: DemoArgs) -> Result<()> {
+    let model_given = a.model.is_some();
     let model_path = match a.model {
         Some(p) => p,
         None => shipped(DEMO_MODEL)?,
@@ -107,6 +111,21 @@ pub fn run(a: DemoArgs) -> Result<()> {
     if sim == Simulator::Verilator {
         println!("\n  Building the virtual board with Verilator (cached after the first time)...");
     }
+    // RustHDL steps the RTL at a few thousand cycles a second: a streamed image of the shipped
+    // ResNet-20 (about 9 M clocks with its link) would take most of an hour there, so without
+    // Verilator the board step runs the smaller reference model unless --model names one.
+    let board_model = if sim == Simulator::RustHdl && !model_given {
+        let reference = shipped(REFERENCE_MODEL)?;
+        println!(
+            "\n  Verilator is not installed: the board step runs the smaller reference model {} \
+             on RustHDL (install verilator to run {} on the virtual board).",
+            reference.display(),
+            model.name
+        );
+        reference
+    } else {
+        model_path.clone()
+    };
     let vb = lutna_sim::VirtualBoard::spawn_with(8, None, sim, None)?;
     println!(
         "\n  On the virtual board ({}, simulated by {}), the first {} sample images:",
@@ -118,7 +137,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
             baud: 3_000_000,
             retry_ms: None,
         },
-        model: model_path.clone(),
+        model: board_model,
         data: DataArgs {
             data: data_dir.clone(),
             split: Split::Test,
