@@ -186,10 +186,16 @@ def main():
                    help="share of the training steps that apply the truncation (the rest run "
                         "exact, so the model keeps working under both schemes)")
     p.add_argument("--lr", type=float, default=0.01)
+    p.add_argument("--clip", type=float, default=5.0,
+                   help="largest gradient norm a step takes (0: no clipping); a model loaded "
+                        "from ONNX trains its batch-norm-folded weights, whose scales differ "
+                        "from layer to layer more than the unfolded ones do")
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--distill", type=float, default=0.5,
-                   help="weight of distillation from the loaded model without the truncation")
+                   help="weight of distillation from the teacher, run without the truncation")
     p.add_argument("--distill-t", type=float, default=4.0)
+    p.add_argument("--teacher", help="the model to distil from (.pt or .onnx; default: the "
+                                      "loaded model, e.g. the dense round0.pt to recover accuracy)")
     p.add_argument("--label-smoothing", type=float, default=0.1)
     p.add_argument("--calib-images", type=int, default=1000)
     p.add_argument("--train-bn", action="store_true",
@@ -215,9 +221,13 @@ def main():
 
     model = models.build(args.arch, args.width)
     teacher = models.build(args.arch, args.width)
+    teacher_source = args.teacher or args.source
+    if teacher_source.endswith(".onnx"):
+        load_onnx(teacher, teacher_source)
+    else:
+        teacher.load_state_dict(torch.load(teacher_source, weights_only=False)["model"])
     if args.source.endswith(".onnx"):
         masks = load_onnx(model, args.source)
-        load_onnx(teacher, args.source)
         if args.train_bn:
             raise SystemExit("--train-bn needs a checkpoint (.pt): an ONNX model's batch-norm "
                              "is folded into its convs")
@@ -225,7 +235,6 @@ def main():
         c = torch.load(args.source, weights_only=False)
         model.load_state_dict(c["model"])
         masks = c["masks"]
-        teacher.load_state_dict(c["model"])
     teacher.eval()
     layers = parse_layers(args.layers, len(models.prunable(model)))
     approx = Approximation(model, layers, args.mode)
@@ -275,8 +284,13 @@ def main():
                     t_out = teacher(xb)
                 loss = ((1 - args.distill) * loss
                         + args.distill * train.distill_loss(out, t_out, args.distill_t))
+            if not torch.isfinite(loss):
+                raise SystemExit(f"epoch {e + 1} step {step}: the loss is not finite; lower --lr "
+                                 f"(now {args.lr}) or --clip (now {args.clip})")
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            if args.clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
             opt.step()
             train.apply_masks(model, masks)
             loss_sum += loss.item() * len(idx)
