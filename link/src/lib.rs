@@ -119,6 +119,12 @@ impl Link {
         // it. Each try starts a fresh one too: a false start marker in earlier noise would keep
         // an older decoder waiting for a long frame and swallow the replies after it.
         let mut decoders: Vec<Decoder> = Vec::new();
+        // Under a fixed wait, silence is counted by time, not by tries: a try counts as
+        // unanswered only once the line has been silent for as long as the default wait would
+        // have waited, so retrying early never makes the host give up on a board sooner (a
+        // simulated board slowed by a busy machine can take longer than the fixed wait just to
+        // read a long request, and each early copy queues more for it to read).
+        let mut silent_since = Instant::now();
         while timeouts < self.tries && damaged < 4 * self.tries && talking < 64 * self.tries {
             if !first {
                 self.stats.retransmissions += 1;
@@ -197,7 +203,14 @@ impl Link {
                 // (Only under a fixed wait: with the default wait, long enough for the reply,
                 // a garbling line must still fail within `tries`.)
                 talking += 1;
+                silent_since = Instant::now();
+            } else if self.fixed_wait.is_some()
+                && silent_since.elapsed() < self.timeout + self.per_byte * line
+            {
+                // Not yet a default wait's silence: try again, counting nothing (the
+                // silence ends this loop once it lasts that long `tries` times).
             } else {
+                silent_since = Instant::now();
                 timeouts += 1;
                 // Before the first reply, silence may mean a board slower than assumed (a
                 // simulated one): wait longer. After it, the pace is known and silence means

@@ -345,3 +345,47 @@ fn the_link_client_accepts_only_the_true_reply_whatever_the_board_sends() {
         "{ok} answered, {failed} failed"
     );
 }
+
+#[test]
+fn early_retries_do_not_give_up_on_a_board_slower_than_the_fixed_wait() {
+    // A board that needs 150 ms before it answers (a simulated one on a busy machine), and a
+    // host retrying 1 ms after each request: the host must keep retrying until the silence has
+    // lasted as long as its default wait would have waited, not give up after `tries` early
+    // retries (8 tries of about 1 ms each would be over in 10 ms).
+    use lutna_core::protocol::REPLY_FLAG;
+    use serialport::SerialPort as _;
+    use std::io::{Read, Write};
+    let (mut master, slave) = serialport::TTYPort::pair().unwrap();
+    let path = serialport::SerialPort::name(&slave).unwrap();
+    master.set_timeout(Duration::from_millis(5)).unwrap();
+    let fake = std::thread::spawn(move || {
+        let _slave = slave;
+        let mut decoder = Decoder::new();
+        let mut buf = [0u8; 2048];
+        let mut first_heard: Option<Instant> = None;
+        let mut last = None;
+        loop {
+            let n = master.read(&mut buf).unwrap_or(0);
+            for ev in decoder.push(&buf[..n]) {
+                if let Event::Frame(req) = ev {
+                    first_heard.get_or_insert_with(Instant::now);
+                    last = Some(req);
+                }
+            }
+            if let (Some(t), Some(req)) = (first_heard, &last) {
+                if t.elapsed() >= Duration::from_millis(150) {
+                    let reply = Frame::new(req.cmd | REPLY_FLAG, req.seq, vec![0x42]);
+                    master.write_all(&reply.encode().unwrap()).unwrap();
+                    std::thread::sleep(Duration::from_millis(50));
+                    return;
+                }
+            }
+        }
+    });
+    let mut link = Link::open(&path, 3_000_000).unwrap();
+    link.fixed_wait = Some(Duration::from_millis(1));
+    let got = link.request(Command::Status, &[]);
+    fake.join().unwrap();
+    assert_eq!(got.unwrap(), vec![0x42]);
+    assert!(link.stats.retransmissions > 8, "{:?}", link.stats);
+}
