@@ -23,6 +23,7 @@ so the emulation is close to the board's arithmetic, not bit-exact.
 """
 
 import argparse
+import copy
 import json
 import os
 import time
@@ -208,6 +209,9 @@ def main():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit-train", type=int, default=0, help="use only N training images (smoke)")
     args = p.parse_args()
+    if args.train_bn and args.source.endswith(".onnx"):
+        raise SystemExit("--train-bn needs a checkpoint (.pt): an ONNX model's batch-norm is "
+                         "folded into its convs")
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     os.makedirs(args.out, exist_ok=True)
@@ -219,22 +223,17 @@ def main():
         x_tr, y_tr = x_tr[:args.limit_train], y_tr[:args.limit_train]
     x_te, y_te = train.load_batches(args.data, ["test_batch.bin"])
 
-    model = models.build(args.arch, args.width)
-    teacher = models.build(args.arch, args.width)
-    teacher_source = args.teacher or args.source
-    if teacher_source.endswith(".onnx"):
-        load_onnx(teacher, teacher_source)
-    else:
-        teacher.load_state_dict(torch.load(teacher_source, weights_only=False)["model"])
-    if args.source.endswith(".onnx"):
-        masks = load_onnx(model, args.source)
-        if args.train_bn:
-            raise SystemExit("--train-bn needs a checkpoint (.pt): an ONNX model's batch-norm "
-                             "is folded into its convs")
-    else:
-        c = torch.load(args.source, weights_only=False)
-        model.load_state_dict(c["model"])
-        masks = c["masks"]
+    def load(path):
+        """The model at `path` (.onnx or a round's .pt) and its pruning masks."""
+        m = models.build(args.arch, args.width)
+        if path.endswith(".onnx"):
+            return m, load_onnx(m, path)
+        c = torch.load(path, weights_only=False)
+        m.load_state_dict(c["model"])
+        return m, c["masks"]
+
+    model, masks = load(args.source)
+    teacher = load(args.teacher)[0] if args.teacher else copy.deepcopy(model)
     teacher.eval()
     layers = parse_layers(args.layers, len(models.prunable(model)))
     approx = Approximation(model, layers, args.mode)

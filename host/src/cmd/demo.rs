@@ -112,13 +112,13 @@ pub fn run(a: DemoArgs) -> Result<()> {
         println!("\n  Building the virtual board with Verilator (cached after the first time)...");
     }
     // RustHDL steps the RTL at a few thousand cycles a second: a streamed image of the shipped
-    // ResNet-20 (about 9 M clocks with its link) would take most of an hour there, so without
-    // Verilator the board step runs the smaller reference model unless --model names one.
+    // ResNet-20 (about 9 M clocks with its link) would take most of an hour there, so on RustHDL
+    // the board step runs the smaller reference model unless --model names one.
     let board_model = if sim == Simulator::RustHdl && !model_given {
         let reference = shipped(REFERENCE_MODEL)?;
         println!(
-            "\n  Verilator is not installed: the board step runs the smaller reference model {} \
-             on RustHDL (install verilator to run {} on the virtual board).",
+            "\n  On RustHDL the board step runs the smaller reference model {} (with Verilator \
+             installed, or with --model, it runs {} on the virtual board).",
             reference.display(),
             model.name
         );

@@ -135,8 +135,7 @@ impl<const N: usize> Default for ActivationMemory<N> {
             bank_shift: Constant::new((N.trailing_zeros() as u64).into()),
             odd_base: Constant::new(((BYTES / 2 / N) as u64).into()),
             pairs_mask: Constant::new(((BYTES / 2 - 1) as u64).into()),
-            // N banks of two bytes.
-            window_mask: Constant::new(low_bytes_mask(2 * N)),
+            window_mask: Constant::new(low_bytes_mask(Self::WINDOW)),
             rotate_down: std::array::from_fn(|i| amount(16 * i)),
             rotate_up: std::array::from_fn(|i| amount(16 * (N - i))),
         }

@@ -67,17 +67,10 @@ pub fn ecp5_tool(tool: &str) -> Result<PathBuf> {
 /// named with the packages that provide it. `cmd` is a program name looked up on PATH or a
 /// path (as [`ecp5_tool`] returns).
 pub fn run_tool(dir: &Path, cmd: &str, args: &[&str], log: &str) -> Result<String> {
-    let out = Command::new(cmd)
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .map_err(|e| cannot_run(cmd, e))?;
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    finish_log(dir, cmd, log, &text, out.status)
+    match run_tool_watched(dir, cmd, args, log, |_| false)? {
+        Watched::Finished(text) => Ok(text),
+        Watched::Stopped(_) => unreachable!("a watch that never says stop stopped {cmd}"),
+    }
 }
 
 /// How a watched tool run ended.
@@ -108,15 +101,20 @@ pub fn run_tool_watched(
         .map_err(|e| cannot_run(cmd, e))?;
     let mut stdout = child.stdout.take().expect("piped stdout");
     let out_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stdout.read_to_string(&mut s);
-        s
+        let mut bytes = Vec::new();
+        let _ = stdout.read_to_end(&mut bytes);
+        String::from_utf8_lossy(&bytes).into_owned()
     });
     let mut err_text = String::new();
     let mut stopped = false;
-    let stderr = std::io::BufReader::new(child.stderr.take().expect("piped stderr"));
-    for line in stderr.lines() {
-        let line = line.unwrap_or_default();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().expect("piped stderr"));
+    let mut raw = Vec::new();
+    // Byte lines read lossily, as a tool's output may not be UTF-8.
+    while stderr.read_until(b'\n', &mut raw).unwrap_or(0) > 0 {
+        let line = String::from_utf8_lossy(&raw)
+            .trim_end_matches('\n')
+            .to_string();
+        raw.clear();
         err_text.push_str(&line);
         err_text.push('\n');
         if !stopped && stalled(&line) {
